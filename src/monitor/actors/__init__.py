@@ -1,0 +1,1 @@
+"""Background actors: one module each, one `async def run(...)` each."""

@@ -1,0 +1,1 @@
+"""Pub/sub and Redis access. The only package (with the Redis limiter) that imports coredis."""

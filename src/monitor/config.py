@@ -1,0 +1,263 @@
+"""Settings: one frozen object built from the environment and command-line overrides.
+
+`SETTINGS` is the single table of every setting (environment names, default,
+help). The README's settings table and the tests are checked against it, so the
+documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the setting and the problem."""
+
+
+def _parse_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _parse_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _parse_host(raw: str) -> str:
+    host = raw.strip()
+    if not host or not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", host):
+        raise ValueError(f"must be a host name or IP address, got {raw!r}")
+    return host
+
+
+def _parse_path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return Path(raw.strip()).expanduser()
+
+
+def _parse_optional_url(*schemes: str) -> Callable[[str], str | None]:
+    def parse(raw: str) -> str | None:
+        url = raw.strip()
+        if not url:
+            return None
+        scheme = urlsplit(url).scheme
+        if scheme not in schemes:
+            allowed = ", ".join(f"{s}://" for s in schemes)
+            raise ValueError(f"must start with {allowed}")
+        return url
+
+    return parse
+
+
+def _parse_log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError(f"must be one of debug, info, warning, error, critical, got {raw!r}")
+    return level
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One row of the settings table."""
+
+    field: str
+    env: tuple[str, ...]  # first is canonical; later names are accepted aliases
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("host", ("MONITOR_HOST",), "127.0.0.1", _parse_host, "Address to listen on."),
+    SettingSpec(
+        "port", ("MONITOR_PORT", "PORT"), "8080", _parse_int(0, 65535), "TCP port (0 picks one)."
+    ),
+    SettingSpec(
+        "data_dir",
+        ("MONITOR_DATA_DIR",),
+        "./monitor-data",
+        _parse_path,
+        "Data directory; the embedded PostgreSQL lives in <data-dir>/postgres.",
+    ),
+    SettingSpec(
+        "database_url",
+        ("MONITOR_DATABASE_URL", "DATABASE_URL"),
+        "",
+        _parse_optional_url("postgresql", "postgres"),
+        "PostgreSQL URL; empty starts the embedded PostgreSQL.",
+        secret=True,
+    ),
+    SettingSpec(
+        "redis_url",
+        ("MONITOR_REDIS_URL", "REDIS_URL"),
+        "",
+        _parse_optional_url("redis", "rediss", "unix"),
+        "Redis URL; empty keeps the bus and rate limits in-process.",
+        secret=True,
+    ),
+    SettingSpec(
+        "log_level",
+        ("MONITOR_LOG_LEVEL", "LOG_LEVEL"),
+        "info",
+        _parse_log_level,
+        "debug, info, warning, error or critical.",
+    ),
+    SettingSpec(
+        "db_pool_size",
+        ("MONITOR_DB_POOL_SIZE",),
+        "8",
+        _parse_int(1, 200),
+        "Database connections in the pool (also the worker-thread limit).",
+    ),
+    SettingSpec(
+        "db_statement_timeout",
+        ("MONITOR_DB_STATEMENT_TIMEOUT",),
+        "30",
+        _parse_float(0.1, 3600),
+        "Seconds a SQL statement may run before PostgreSQL cancels it.",
+    ),
+    SettingSpec(
+        "db_connect_timeout",
+        ("MONITOR_DB_CONNECT_TIMEOUT",),
+        "30",
+        _parse_float(0.5, 3600),
+        "Seconds start-up waits for the database before giving up.",
+    ),
+    SettingSpec(
+        "db_acquire_timeout",
+        ("MONITOR_DB_ACQUIRE_TIMEOUT",),
+        "5",
+        _parse_float(0.1, 600),
+        "Seconds a request waits for a pooled connection before answering 503.",
+    ),
+    SettingSpec(
+        "max_request_bytes",
+        ("MONITOR_MAX_REQUEST_BYTES",),
+        str(10 * 1024 * 1024),
+        _parse_int(1024, 1024**3),
+        "Largest request body accepted; larger gets 413.",
+    ),
+    SettingSpec(
+        "shutdown_timeout",
+        ("MONITOR_SHUTDOWN_TIMEOUT",),
+        "10",
+        _parse_float(0.5, 600),
+        "Seconds a graceful stop waits for in-flight work before cancelling it.",
+    ),
+    SettingSpec(
+        "key_usage_flush_interval",
+        ("MONITOR_KEY_USAGE_FLUSH_INTERVAL",),
+        "15",
+        _parse_float(0.01, 86400),
+        "Seconds between batched writes of API keys' last_used_at.",
+    ),
+    SettingSpec(
+        "key_cache_ttl",
+        ("MONITOR_KEY_CACHE_TTL",),
+        "5",
+        _parse_float(0, 3600),
+        "Seconds an API key lookup is cached (revocation elsewhere takes effect within it).",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    data_dir: Path
+    database_url: str | None
+    redis_url: str | None
+    log_level: str
+    db_pool_size: int
+    db_statement_timeout: float
+    db_connect_timeout: float
+    db_acquire_timeout: float
+    max_request_bytes: int
+    shutdown_timeout: float
+    key_usage_flush_interval: float
+    key_cache_ttl: float
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level]
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def redacted(self) -> dict[str, str]:
+        """Every setting as text, with secrets (URL passwords) masked."""
+        shown: dict[str, str] = {}
+        for spec in SETTINGS:
+            value = getattr(self, spec.field)
+            text = "" if value is None else str(value)
+            shown[spec.field] = redact_url(text) if spec.secret else text
+        return shown
+
+
+def redact_url(url: str) -> str:
+    """Mask the password of a URL, keeping what helps an operator (host, database)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+
+
+def load_settings(
+    environ: Mapping[str, str], overrides: Mapping[str, str | None] | None = None
+) -> Settings:
+    """Build Settings from environment variables, then command-line overrides.
+
+    Raises SettingsError naming the first invalid setting.
+    """
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for spec in SETTINGS:
+        source, raw = _raw_value(spec, environ, overrides)
+        try:
+            values[spec.field] = spec.parse(raw)
+        except ValueError as problem:
+            raise SettingsError(f"invalid setting {source}: {problem}") from None
+    return Settings(**values)
+
+
+def _raw_value(
+    spec: SettingSpec, environ: Mapping[str, str], overrides: Mapping[str, str | None]
+) -> tuple[str, str]:
+    override = overrides.get(spec.field)
+    if override is not None:
+        return f"--{spec.field.replace('_', '-')}", override
+    for name in spec.env:
+        if name in environ:
+            return name, environ[name]
+    return spec.env[0], spec.default

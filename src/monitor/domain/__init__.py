@@ -1,0 +1,1 @@
+"""Pure logic: no I/O, no clock reads. The main target of property-based tests."""

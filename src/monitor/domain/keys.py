@@ -1,0 +1,109 @@
+"""API key format, hashing and roles.
+
+A key reads `mon_<prefix>_<secret>`. The prefix is public: it is stored in
+clear, shown in listings and used to find the key's row. Only the SHA-256 of
+the secret is stored, and it is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime
+
+PREFIX_LENGTH = 8
+SECRET_LENGTH = 40  # ~238 bits from 62 symbols
+_ALPHABET = string.ascii_letters + string.digits
+_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+_KEY_PATTERN = re.compile(r"mon_([a-z0-9]{%d})_([A-Za-z0-9]{%d})" % (PREFIX_LENGTH, SECRET_LENGTH))
+
+
+class Role(enum.IntEnum):
+    """Ordered: a key may do everything a lower role may."""
+
+    READ = 1
+    WRITE = 2
+    ADMIN = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"role must be read, write or admin, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly minted key: `token` is shown once, the rest is what gets stored."""
+
+    prefix: str
+    token: str
+    secret_sha256: bytes
+
+
+@dataclass(frozen=True)
+class PresentedKey:
+    prefix: str
+    secret_sha256: bytes
+
+
+def mint_key() -> NewKey:
+    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
+    secret = "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
+    return NewKey(prefix=prefix, token=f"mon_{prefix}_{secret}", secret_sha256=hash_secret(secret))
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def parse_key(token: str) -> PresentedKey | None:
+    """Split a presented key into prefix and hashed secret; None when malformed."""
+    match = _KEY_PATTERN.fullmatch(token.strip())
+    if match is None:
+        return None
+    return PresentedKey(prefix=match[1], secret_sha256=hash_secret(match[2]))
+
+
+def secret_matches(presented: PresentedKey, stored_sha256: bytes) -> bool:
+    return hmac.compare_digest(presented.secret_sha256, stored_sha256)
+
+
+class Refusal(enum.Enum):
+    """Why a well-formed key with a known prefix is still refused."""
+
+    WRONG_SECRET = "invalid API key"
+    REVOKED = "API key has been revoked"
+    EXPIRED = "API key has expired"
+
+
+def refusal_for(
+    *,
+    presented: PresentedKey,
+    stored_sha256: bytes,
+    revoked_at: datetime | None,
+    expires_at: datetime | None,
+    now: datetime,
+) -> Refusal | None:
+    """The reason to refuse a key, or None when it authenticates.
+
+    The secret is checked first so that revoked/expired is only ever revealed
+    to someone holding the real key.
+    """
+    if not secret_matches(presented, stored_sha256):
+        return Refusal.WRONG_SECRET
+    if revoked_at is not None:
+        return Refusal.REVOKED
+    if expires_at is not None and expires_at <= now:
+        return Refusal.EXPIRED
+    return None

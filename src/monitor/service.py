@@ -1,0 +1,194 @@
+"""`monitor serve`: the root nursery that runs everything, and its graceful stop.
+
+Start-up order: database (embedded or DATABASE_URL) → migrations → the first
+admin key if there are no keys → storage gateway → supervisor with the actors →
+Hypercorn. Stop order (SIGINT/SIGTERM or `stop` set): Hypercorn stops accepting
+and finishes in-flight requests; then the actors' inboxes are closed so each
+drains and returns; whatever is still running after `shutdown_timeout` is
+cancelled; the embedded database is stopped last.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from monitor.actors import key_usage
+from monitor.bus.redis_probe import redis_problem
+from monitor.config import Settings
+from monitor.messages import KeyUsed
+from monitor.storage import keys as key_store
+from monitor.storage.embedded import open_embedded_database, serve_lock
+from monitor.storage.gateway import Gateway, open_gateway
+from monitor.storage.migrate import apply_migrations
+from monitor.supervisor import ActorSpec, Supervisor
+from monitor.web.app import create_app
+from monitor.web.auth import Authenticator
+from monitor.web.deps import WebDeps
+
+log = logging.getLogger(__name__)
+
+KEY_USAGE_INBOX_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Running:
+    """Handed back by `run` once the service listens."""
+
+    port: int
+    binds: list[str]
+    supervisor: Supervisor
+
+
+@asynccontextmanager
+async def open_database(settings: Settings, *, exclusive: bool) -> AsyncIterator[str]:
+    """Yield a database URL: DATABASE_URL, or the embedded server in the data directory.
+
+    `exclusive` (for `serve`) also holds the data directory's serve lock, so a
+    second `serve` on the same directory fails instead of sharing it.
+    """
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    if exclusive:
+        with serve_lock(settings.data_dir):
+            async with open_embedded_database(settings.data_dir) as url:
+                yield url
+    else:
+        async with open_embedded_database(settings.data_dir) as url:
+            yield url
+
+
+@asynccontextmanager
+async def open_storage(settings: Settings, url: str) -> AsyncIterator[Gateway]:
+    async with open_gateway(
+        url,
+        pool_size=settings.db_pool_size,
+        statement_timeout=settings.db_statement_timeout,
+        acquire_timeout=settings.db_acquire_timeout,
+        connect_timeout=settings.db_connect_timeout,
+    ) as gateway:
+        yield gateway
+
+
+def announce_bootstrap_key(token: str) -> None:
+    """The one time a secret is shown outside an API response: stdout, never the log."""
+    rule = "=" * 72
+    print(
+        f"{rule}\n"
+        "monitor: no API keys existed, so an admin key was created.\n"
+        "It is shown only this once; store it now (e.g. in a password manager):\n\n"
+        f"    {token}\n\n"
+        "Create more with `monitor keys create` or POST /api/v1/keys.\n"
+        f"{rule}",
+        flush=True,
+    )
+
+
+async def watch_signals(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for received in signals:
+            log.info("stopping", extra={"signal": signal.Signals(received).name})
+            stop.set()
+            return
+
+
+async def run(
+    settings: Settings,
+    *,
+    stop: trio.Event | None = None,
+    handle_signals: bool = True,
+    extra_actors: Sequence[ActorSpec] = (),
+    task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the service until `stop` is set or SIGINT/SIGTERM arrives."""
+    stop = stop or trio.Event()
+    started_at = time.time()
+    async with open_database(settings, exclusive=True) as database_url:
+        await trio.to_thread.run_sync(apply_migrations, database_url)
+        async with open_storage(settings, database_url) as gateway:
+            bootstrap = await key_store.create_bootstrap_key(gateway)
+            if bootstrap is not None:
+                announce_bootstrap_key(bootstrap[1])
+            await _serve(settings, gateway, stop, handle_signals, extra_actors, started_at, task_status)
+    log.info("stopped")
+
+
+async def _serve(
+    settings: Settings,
+    gateway: Gateway,
+    stop: trio.Event,
+    handle_signals: bool,
+    extra_actors: Sequence[ActorSpec],
+    started_at: float,
+    task_status: trio.TaskStatus[Running],
+) -> None:
+    usage_send, usage_receive = trio.open_memory_channel[KeyUsed](KEY_USAGE_INBOX_SIZE)
+    supervisor = Supervisor()
+    actors = [
+        ActorSpec(
+            "key_usage",
+            functools.partial(
+                key_usage.run,
+                usage_receive,
+                functools.partial(key_store.record_last_used, gateway),
+                flush_interval=settings.key_usage_flush_interval,
+            ),
+        ),
+        *extra_actors,
+    ]
+    redis_url = settings.redis_url
+    deps = WebDeps(
+        settings=settings,
+        gateway=gateway,
+        authenticator=Authenticator(gateway, usage_send, cache_ttl=settings.key_cache_ttl),
+        actor_states=supervisor.snapshot,
+        redis_problem=None if redis_url is None else functools.partial(redis_problem, redis_url),
+        started_at=started_at,
+    )
+    app = create_app(deps)
+    async with trio.open_nursery() as root:
+        if handle_signals:
+            root.start_soon(watch_signals, stop)
+        await root.start(supervisor.run, actors)
+        async with trio.open_nursery() as http:
+            binds: list[str] = await http.start(
+                functools.partial(
+                    hypercorn_serve, app, _hypercorn_config(settings), shutdown_trigger=stop.wait
+                )
+            )
+            log.info("listening", extra={"binds": binds})
+            task_status.started(Running(port=_bound_port(binds), binds=binds, supervisor=supervisor))
+        # Hypercorn has returned, so no handler can send to the actors any more:
+        # closing their inboxes lets each drain what it holds and return.
+        await usage_send.aclose()
+        with trio.move_on_after(settings.shutdown_timeout) as drain:
+            await supervisor.finished.wait()
+        if drain.cancelled_caught:
+            log.warning("actors did not drain in time; cancelling them")
+        root.cancel_scope.cancel()
+
+
+def _hypercorn_config(settings: Settings) -> HypercornConfig:
+    config = HypercornConfig()
+    host = settings.host if ":" not in settings.host else f"[{settings.host.strip('[]')}]"
+    config.bind = [f"{host}:{settings.port}"]
+    config.graceful_timeout = settings.shutdown_timeout
+    config.accesslog = None  # monitor.access writes one structured line per request
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.websocket_ping_interval = 20
+    config.keep_alive_timeout = 75
+    return config
+
+
+def _bound_port(binds: list[str]) -> int:
+    return int(binds[0].rsplit(":", 1)[1])

@@ -1,0 +1,211 @@
+"""SQL for API keys. Secrets never reach this module: only their SHA-256."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from monitor.domain.keys import NewKey, Role, mint_key
+from monitor.storage.gateway import Connection, Gateway
+
+# Serialises "create the first admin key" between instances starting together.
+BOOTSTRAP_LOCK_ID = 7_236_002
+
+_COLUMNS = (
+    "id, name, prefix, role, rate_limit, created_at, expires_at, revoked_at, last_used_at"
+)
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A key as listings show it: everything but the secret."""
+
+    id: int
+    name: str
+    prefix: str
+    role: str
+    rate_limit: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def status(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """What authentication needs to judge a presented key."""
+
+    id: int
+    name: str
+    prefix: str
+    role: str
+    rate_limit: int | None
+    secret_sha256: bytes
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _insert(
+    connection: Connection,
+    minted: NewKey,
+    *,
+    name: str,
+    role: Role,
+    rate_limit: int | None,
+    expires_at: datetime | None,
+    actor: str,
+) -> KeyRecord:
+    with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
+        cursor.execute(
+            f"""
+            insert into api_keys (name, prefix, secret_sha256, role, rate_limit, expires_at)
+            values (%s, %s, %s, %s, %s, %s)
+            returning {_COLUMNS}
+            """,
+            (name, minted.prefix, minted.secret_sha256, role.label, rate_limit, expires_at),
+        )
+        record = cursor.fetchone()
+    assert record is not None
+    _audit(connection, actor, "key.create", record, {"role": role.label, "name": name})
+    return record
+
+
+def _audit(
+    connection: Connection, actor: str, action: str, record: KeyRecord, details: Mapping[str, object]
+) -> None:
+    connection.execute(
+        "insert into audit_log (actor, action, target, details) values (%s, %s, %s, %s)",
+        (actor, action, f"api_key:{record.id}:{record.prefix}", Jsonb(dict(details))),
+    )
+
+
+async def create_key(
+    gateway: Gateway,
+    *,
+    name: str,
+    role: Role,
+    rate_limit: int | None,
+    expires_at: datetime | None,
+    actor: str,
+) -> tuple[KeyRecord, str]:
+    """Store a new key; return its record and the full token (shown once, never stored)."""
+    minted = mint_key()
+
+    def work(connection: Connection) -> KeyRecord:
+        return _insert(
+            connection,
+            minted,
+            name=name,
+            role=role,
+            rate_limit=rate_limit,
+            expires_at=expires_at,
+            actor=actor,
+        )
+
+    return await gateway.run(work), minted.token
+
+
+async def create_bootstrap_key(gateway: Gateway) -> tuple[KeyRecord, str] | None:
+    """Create an admin key if the table has no keys at all; None otherwise."""
+    minted = mint_key()
+
+    def work(connection: Connection) -> KeyRecord | None:
+        connection.execute("select pg_advisory_xact_lock(%s)", (BOOTSTRAP_LOCK_ID,))
+        if connection.execute("select exists (select 1 from api_keys)").fetchone() == (True,):
+            return None
+        return _insert(
+            connection,
+            minted,
+            name="bootstrap admin",
+            role=Role.ADMIN,
+            rate_limit=None,
+            expires_at=None,
+            actor="system",
+        )
+
+    record = await gateway.run(work)
+    return None if record is None else (record, minted.token)
+
+
+async def list_keys(gateway: Gateway) -> list[KeyRecord]:
+    def work(connection: Connection) -> list[KeyRecord]:
+        with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
+            return cursor.execute(f"select {_COLUMNS} from api_keys order by id").fetchall()
+
+    return await gateway.run(work)
+
+
+async def get_key(gateway: Gateway, key_id: int) -> KeyRecord | None:
+    def work(connection: Connection) -> KeyRecord | None:
+        with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
+            return cursor.execute(
+                f"select {_COLUMNS} from api_keys where id = %s", (key_id,)
+            ).fetchone()
+
+    return await gateway.run(work)
+
+
+async def revoke_key(gateway: Gateway, key_id: int, *, actor: str) -> KeyRecord | None:
+    """Mark a key revoked (idempotent; the row stays). None when no such key."""
+
+    def work(connection: Connection) -> KeyRecord | None:
+        with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
+            record = cursor.execute(
+                f"""
+                update api_keys set revoked_at = coalesce(revoked_at, now())
+                where id = %s
+                returning {_COLUMNS}
+                """,
+                (key_id,),
+            ).fetchone()
+        if record is not None:
+            _audit(connection, actor, "key.revoke", record, {})
+        return record
+
+    return await gateway.run(work)
+
+
+async def find_by_prefix(gateway: Gateway, prefix: str) -> StoredKey | None:
+    def work(connection: Connection) -> StoredKey | None:
+        with connection.cursor(row_factory=class_row(StoredKey)) as cursor:
+            return cursor.execute(
+                """
+                select id, name, prefix, role, rate_limit, secret_sha256, expires_at, revoked_at
+                from api_keys where prefix = %s
+                """,
+                (prefix,),
+            ).fetchone()
+
+    return await gateway.run(work)
+
+
+async def record_last_used(gateway: Gateway, last_used: Mapping[int, datetime]) -> int:
+    """Write many keys' last_used_at in one statement; never moves a time backwards."""
+    if not last_used:
+        return 0
+    ids = list(last_used)
+    times = [last_used[key_id] for key_id in ids]
+
+    def work(connection: Connection) -> int:
+        cursor = connection.execute(
+            """
+            update api_keys as k set last_used_at = u.at
+            from unnest(%s::bigint[], %s::timestamptz[]) as u(id, at)
+            where k.id = u.id and (k.last_used_at is null or k.last_used_at < u.at)
+            """,
+            (ids, times),
+        )
+        return cursor.rowcount
+
+    return await gateway.run(work)

@@ -1,0 +1,1 @@
+"""Versioned SQL migrations: files named NNNN_description.sql, applied in order."""

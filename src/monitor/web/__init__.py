@@ -1,0 +1,1 @@
+"""HTTP and websocket edge: routes, schemas, auth, errors. Never imports actors."""

@@ -1,0 +1,47 @@
+"""create_app(deps): the Quart-Trio application with every blueprint and convention."""
+
+from __future__ import annotations
+
+from quart_schema import QuartSchema
+from quart_trio import QuartTrio
+
+from monitor import __version__
+from monitor.resources import static_dir, templates_dir, vendor_versions
+from monitor.web import health, keys
+from monitor.web.auth import SECURITY_SCHEMES
+from monitor.web.deps import EXTENSION_NAME, WebDeps
+from monitor.web.errors import register_error_handlers
+from monitor.web.request_log import register_request_log
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(deps: WebDeps) -> QuartTrio:
+    app = QuartTrio(
+        "monitor",
+        static_folder=str(static_dir()),
+        static_url_path="/static",
+        template_folder=str(templates_dir()),
+    )
+    app.extensions[EXTENSION_NAME] = deps
+    app.config["MAX_CONTENT_LENGTH"] = deps.settings.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    swagger = f"/static/vendor/swagger-ui-{vendor_versions()['swagger_ui']}"
+    app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = f"{swagger}/swagger-ui-bundle.js"
+    app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = f"{swagger}/swagger-ui.css"
+    QuartSchema(
+        app,
+        info={"title": "monitor", "version": __version__},
+        openapi_path="/openapi.json",
+        swagger_ui_path="/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        security_schemes=SECURITY_SCHEMES,
+        conversion_preference="pydantic",
+        pydantic_dump_options={"mode": "json"},
+    )
+    register_request_log(app)
+    register_error_handlers(app)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(keys.blueprint, url_prefix=API_PREFIX)
+    return app

@@ -1,0 +1,47 @@
+"""What the web edge is handed at start-up: storage, channels to actors, state views."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from quart import current_app
+
+from monitor.config import Settings
+from monitor.storage.gateway import Gateway
+from monitor.supervisor import ActorSnapshot
+
+if TYPE_CHECKING:
+    from monitor.web.auth import Authenticator
+
+EXTENSION_NAME = "monitor"
+
+
+@dataclass
+class RequestCounters:
+    """Counts kept by the web edge for /stats (touched only on the Trio thread)."""
+
+    total: int = 0
+    in_flight: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+    def finished(self, status: int) -> None:
+        self.total += 1
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+
+
+@dataclass(frozen=True)
+class WebDeps:
+    settings: Settings
+    gateway: Gateway
+    authenticator: Authenticator
+    actor_states: Callable[[], list[ActorSnapshot]]
+    redis_problem: Callable[[], Awaitable[str | None]] | None
+    started_at: float  # Unix time the service started
+    counters: RequestCounters = field(default_factory=RequestCounters)
+
+
+def current_deps() -> WebDeps:
+    deps: WebDeps = current_app.extensions[EXTENSION_NAME]
+    return deps

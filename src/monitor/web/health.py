@@ -1,0 +1,138 @@
+"""Operational routes at the root: liveness, readiness and service statistics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import trio
+from pydantic import BaseModel
+from quart import Blueprint, Response, jsonify, redirect
+from quart_schema import document_response, hide, tag
+
+from monitor import __version__
+from monitor.domain.keys import Role
+from monitor.storage.errors import StorageUnavailable
+from monitor.supervisor import describe
+from monitor.web.auth import require_role
+from monitor.web.deps import current_deps
+
+blueprint = Blueprint("health", __name__)
+
+ComponentStatus = Literal["ok", "degraded", "down"]
+DATABASE_CHECK_TIMEOUT = 2.0
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Component(BaseModel):
+    status: ComponentStatus
+    detail: str | None = None
+
+
+class Readiness(BaseModel):
+    status: ComponentStatus
+    components: dict[str, Component]
+
+
+class ActorStats(BaseModel):
+    status: str
+    restarts: int
+    last_error: str | None
+    last_error_at: float | None
+
+
+class RequestStats(BaseModel):
+    total: int
+    in_flight: int
+    by_status: dict[str, int]
+
+
+class ServiceStats(BaseModel):
+    version: str
+    uptime_s: float
+    requests: RequestStats
+    actors: dict[str, ActorStats]
+    key_usage_dropped: int
+
+
+@blueprint.get("/")
+@hide
+async def root() -> Response:
+    return redirect("/docs")  # type: ignore[return-value]
+
+
+@blueprint.get("/health")
+@tag(["operations"])
+@document_response(Liveness, 200)
+async def health() -> dict[str, Any]:
+    """Liveness: the process is up and serving HTTP. No authentication."""
+    return {"status": "ok"}
+
+
+async def _database_component() -> Component:
+    deps = current_deps()
+    try:
+        with trio.fail_after(DATABASE_CHECK_TIMEOUT):
+            await deps.gateway.ping()
+    except trio.TooSlowError:
+        return Component(status="down", detail=f"no answer within {DATABASE_CHECK_TIMEOUT:g} s")
+    except StorageUnavailable as failure:
+        return Component(status="down", detail=describe(failure))
+    return Component(status="ok")
+
+
+@blueprint.get("/health/ready")
+@tag(["operations"])
+@document_response(Readiness, 200)
+@document_response(Readiness, 503)
+async def ready() -> tuple[Response, int]:
+    """Readiness of each component: database, Redis (when configured) and every actor.
+
+    503 when the database or an actor is down; 200 with `degraded` when only
+    Redis is unreachable, since the service keeps serving without it.
+    """
+    deps = current_deps()
+    components: dict[str, Component] = {"database": await _database_component()}
+    if deps.redis_problem is not None:
+        problem = await deps.redis_problem()
+        components["redis"] = (
+            Component(status="ok") if problem is None else Component(status="degraded", detail=problem)
+        )
+    for actor in deps.actor_states():
+        components[f"actor:{actor.name}"] = (
+            Component(status="ok")
+            if actor.healthy
+            else Component(status="down", detail=f"{actor.status.value}: {actor.last_error}")
+        )
+    statuses = {component.status for component in components.values()}
+    overall: ComponentStatus = (
+        "down" if "down" in statuses else "degraded" if "degraded" in statuses else "ok"
+    )
+    body = Readiness(status=overall, components=components)
+    return jsonify(body.model_dump(mode="json", exclude_none=True)), (
+        503 if overall == "down" else 200
+    )
+
+
+@blueprint.get("/stats")
+@require_role(Role.READ)
+@tag(["operations"])
+@document_response(ServiceStats, 200)
+async def stats() -> dict[str, Any]:
+    """Uptime, version, request counts and each actor's state."""
+    deps = current_deps()
+    counters = deps.counters
+    return ServiceStats(
+        version=__version__,
+        uptime_s=round(time.time() - deps.started_at, 3),
+        requests=RequestStats(
+            total=counters.total,
+            in_flight=counters.in_flight,
+            by_status={str(status): count for status, count in sorted(counters.by_status.items())},
+        ),
+        actors={actor.name: ActorStats(**actor.as_dict()) for actor in deps.actor_states()},
+        key_usage_dropped=deps.authenticator.usage_dropped,
+    ).model_dump(mode="json")
