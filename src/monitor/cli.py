@@ -36,7 +36,8 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _fail(message: str) -> None:
-    click.echo(f"monitor: {message}", err=True)
+    one_line = " ".join(message.split())
+    click.echo(f"monitor: {one_line}", err=True)
     sys.exit(1)
 
 
@@ -84,10 +85,12 @@ def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
 
 
 async def _with_storage(settings: Settings, work: Callable[[Gateway], Awaitable[T]]) -> T:
-    async with service.open_database(settings, exclusive=False) as url:
+    async with (
+        service.open_database(settings, exclusive=False) as url,
+        service.open_storage(settings, url) as gateway,
+    ):
         await trio.to_thread.run_sync(apply_migrations, url)
-        async with service.open_storage(settings, url) as gateway:
-            return await work(gateway)
+        return await work(gateway)
 
 
 @main.command()
@@ -102,7 +105,9 @@ def migrate(data_dir: str | None) -> None:
         return [f"{m.version:04d}_{m.name}" for m in applied]
 
     applied = _run(work)
-    click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    click.echo(
+        f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "")
+    )
 
 
 @main.command("config")
@@ -165,7 +170,9 @@ def keys_create(
         )
 
     record, token = _run(lambda: _with_storage(settings, create))
-    click.echo(f"created key {record.id} ({record.name}, role {record.role}); it is shown only once:")
+    click.echo(
+        f"created key {record.id} ({record.name}, role {record.role}); it is shown only once:"
+    )
     click.echo(token)
 
 
@@ -179,11 +186,7 @@ def keys_list(as_json: bool, data_dir: str | None) -> None:
     now = datetime.now(UTC)
     if as_json:
         for record in records:
-            click.echo(
-                json.dumps(
-                    {**record.__dict__, "status": record.status(now)}, default=_iso
-                )
-            )
+            click.echo(json.dumps({**record.__dict__, "status": record.status(now)}, default=_iso))
         return
     rows = [("ID", "NAME", "PREFIX", "ROLE", "STATUS", "RATE/H", "EXPIRES", "LAST USED")]
     for record in records:
@@ -201,7 +204,9 @@ def keys_list(as_json: bool, data_dir: str | None) -> None:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 @keys.command("revoke")

@@ -13,9 +13,7 @@ import sys
 import time
 from typing import Any
 
-request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "request_id", default=None
-)
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed through `extra=`.
 _STANDARD_ATTRIBUTES = frozenset(

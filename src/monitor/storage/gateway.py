@@ -114,4 +114,9 @@ async def open_gateway(
 
 def connect(url: str, statement_timeout: float = 60) -> Connection:
     """A single autocommit connection, for migrations and administrative work."""
-    return psycopg.connect(url, autocommit=True, **connection_options(statement_timeout))  # type: ignore[arg-type]
+    try:
+        return psycopg.connect(url, autocommit=True, **connection_options(statement_timeout))  # type: ignore[arg-type]
+    except psycopg.OperationalError as failure:
+        raise StorageUnavailable(
+            f"could not connect to the database at {redact_url(url)}: {failure}"
+        ) from failure

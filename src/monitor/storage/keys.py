@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
@@ -15,7 +16,7 @@ from monitor.storage.gateway import Connection, Gateway
 # Serialises "create the first admin key" between instances starting together.
 BOOTSTRAP_LOCK_ID = 7_236_002
 
-_COLUMNS = (
+_COLUMNS = sql.SQL(
     "id, name, prefix, role, rate_limit, created_at, expires_at, revoked_at, last_used_at"
 )
 
@@ -68,11 +69,11 @@ def _insert(
 ) -> KeyRecord:
     with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
         cursor.execute(
-            f"""
+            sql.SQL("""
             insert into api_keys (name, prefix, secret_sha256, role, rate_limit, expires_at)
             values (%s, %s, %s, %s, %s, %s)
-            returning {_COLUMNS}
-            """,
+            returning {columns}
+            """).format(columns=_COLUMNS),
             (name, minted.prefix, minted.secret_sha256, role.label, rate_limit, expires_at),
         )
         record = cursor.fetchone()
@@ -82,7 +83,11 @@ def _insert(
 
 
 def _audit(
-    connection: Connection, actor: str, action: str, record: KeyRecord, details: Mapping[str, object]
+    connection: Connection,
+    actor: str,
+    action: str,
+    record: KeyRecord,
+    details: Mapping[str, object],
 ) -> None:
     connection.execute(
         "insert into audit_log (actor, action, target, details) values (%s, %s, %s, %s)",
@@ -141,7 +146,9 @@ async def create_bootstrap_key(gateway: Gateway) -> tuple[KeyRecord, str] | None
 async def list_keys(gateway: Gateway) -> list[KeyRecord]:
     def work(connection: Connection) -> list[KeyRecord]:
         with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
-            return cursor.execute(f"select {_COLUMNS} from api_keys order by id").fetchall()
+            return cursor.execute(
+                sql.SQL("select {columns} from api_keys order by id").format(columns=_COLUMNS)
+            ).fetchall()
 
     return await gateway.run(work)
 
@@ -150,7 +157,8 @@ async def get_key(gateway: Gateway, key_id: int) -> KeyRecord | None:
     def work(connection: Connection) -> KeyRecord | None:
         with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
             return cursor.execute(
-                f"select {_COLUMNS} from api_keys where id = %s", (key_id,)
+                sql.SQL("select {columns} from api_keys where id = %s").format(columns=_COLUMNS),
+                (key_id,),
             ).fetchone()
 
     return await gateway.run(work)
@@ -162,11 +170,11 @@ async def revoke_key(gateway: Gateway, key_id: int, *, actor: str) -> KeyRecord 
     def work(connection: Connection) -> KeyRecord | None:
         with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
             record = cursor.execute(
-                f"""
+                sql.SQL("""
                 update api_keys set revoked_at = coalesce(revoked_at, now())
                 where id = %s
-                returning {_COLUMNS}
-                """,
+                returning {columns}
+                """).format(columns=_COLUMNS),
                 (key_id,),
             ).fetchone()
         if record is not None:

@@ -67,7 +67,8 @@ def apply_migrations(url: str) -> list[Migration]:
                         (migration.version, migration.name),
                     )
                 log.info(
-                    "applied migration", extra={"migration": f"{migration.version:04d}_{migration.name}"}
+                    "applied migration",
+                    extra={"migration": f"{migration.version:04d}_{migration.name}"},
                 )
                 applied_now.append(migration)
         finally:

@@ -38,7 +38,6 @@ def create_app(deps: WebDeps) -> QuartTrio:
         scalar_ui_path=None,
         security_schemes=SECURITY_SCHEMES,
         conversion_preference="pydantic",
-        pydantic_dump_options={"mode": "json"},
     )
     register_request_log(app)
     register_error_handlers(app)

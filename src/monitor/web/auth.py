@@ -23,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 import trio
 from quart import g, request
 from quart_schema import security_scheme
+from werkzeug.datastructures import Headers
 
 from monitor.domain.keys import PresentedKey, Refusal, Role, parse_key, refusal_for
 from monitor.messages import KeyUsed
@@ -32,7 +33,7 @@ from monitor.web.deps import current_deps
 from monitor.web.problems import ProblemError
 
 CACHE_MAX_ENTRIES = 10_000
-SECURITY = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
 SECURITY_SCHEMES: dict[str, Any] = {
     "ApiKeyHeader": {"type": "apiKey", "in_": "header", "name": "X-API-Key"},
     "BearerAuth": {"type": "http", "scheme": "bearer"},
@@ -54,7 +55,7 @@ class Principal:
         return f"key:{self.key_id}:{self.prefix}"
 
 
-def presented_token(headers: Mapping[str, str]) -> str | None:
+def presented_token(headers: Mapping[str, str] | Headers) -> str | None:
     key = headers.get("X-API-Key")
     if key:
         return key.strip()

@@ -88,6 +88,11 @@ def register_error_handlers(app: Quart) -> None:
             detail = error.description or "error"
         return problem_response(status, detail, headers=headers)
 
+    @app.errorhandler(UnicodeDecodeError)
+    async def on_undecodable(error: UnicodeDecodeError) -> Response:
+        # Only client-supplied bytes are decoded while handling a request.
+        return problem_response(400, "the request body is not valid UTF-8")
+
     @app.errorhandler(StorageUnavailable)
     async def on_storage_unavailable(failure: StorageUnavailable) -> Response:
         return _storage_unavailable(failure)

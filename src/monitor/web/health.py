@@ -21,6 +21,7 @@ blueprint = Blueprint("health", __name__)
 
 ComponentStatus = Literal["ok", "degraded", "down"]
 DATABASE_CHECK_TIMEOUT = 2.0
+REDIS_CHECK_TIMEOUT = 1.0
 
 
 class Liveness(BaseModel):
@@ -97,9 +98,13 @@ async def ready() -> tuple[Response, int]:
     deps = current_deps()
     components: dict[str, Component] = {"database": await _database_component()}
     if deps.redis_problem is not None:
-        problem = await deps.redis_problem()
+        problem: str | None = f"no answer within {REDIS_CHECK_TIMEOUT:g} s"
+        with trio.move_on_after(REDIS_CHECK_TIMEOUT):
+            problem = await deps.redis_problem()
         components["redis"] = (
-            Component(status="ok") if problem is None else Component(status="degraded", detail=problem)
+            Component(status="ok")
+            if problem is None
+            else Component(status="degraded", detail=problem)
         )
     for actor in deps.actor_states():
         components[f"actor:{actor.name}"] = (

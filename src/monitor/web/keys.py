@@ -18,9 +18,7 @@ from monitor.web.problems import ProblemError
 blueprint = Blueprint("keys", __name__)
 
 MAX_ID = 2**63 - 1
-PrintableName = Annotated[
-    str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
+PrintableName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class KeyCreate(BaseModel):
@@ -87,7 +85,7 @@ def _not_found(key_id: int) -> ProblemError:
 @tag(["keys"])
 @validate_request(KeyCreate)
 @document_response(KeyCreated, 201)
-async def create_key(data: KeyCreate) -> tuple[KeyCreated, int]:
+async def create_key(data: KeyCreate) -> tuple[dict[str, Any], int]:
     """Create a key. The response is the only time the full key is shown."""
     record, token = await key_store.create_key(
         current_deps().gateway,
@@ -97,45 +95,43 @@ async def create_key(data: KeyCreate) -> tuple[KeyCreated, int]:
         expires_at=data.expires_at,
         actor=current_principal().audit_name,
     )
-    return KeyCreated(key=token, **_shown(record)), 201
+    return KeyCreated(key=token, **_shown(record)).model_dump(mode="json"), 201
 
 
 @blueprint.get("/keys")
 @require_role(Role.ADMIN)
 @tag(["keys"])
 @document_response(KeyList, 200)
-async def list_keys() -> KeyList:
+async def list_keys() -> dict[str, Any]:
     """Every key, without secrets (revoked and expired ones included)."""
     records = await key_store.list_keys(current_deps().gateway)
-    return KeyList(keys=[KeyOut(**_shown(record)) for record in records])
+    return KeyList(keys=[KeyOut(**_shown(record)) for record in records]).model_dump(mode="json")
 
 
 @blueprint.get("/keys/<int:key_id>")
 @require_role(Role.ADMIN)
 @tag(["keys"])
 @document_response(KeyOut, 200)
-async def get_key(key_id: int) -> KeyOut:
+async def get_key(key_id: int) -> dict[str, Any]:
     record = None if key_id > MAX_ID else await key_store.get_key(current_deps().gateway, key_id)
     if record is None:
         raise _not_found(key_id)
-    return KeyOut(**_shown(record))
+    return KeyOut(**_shown(record)).model_dump(mode="json")
 
 
 @blueprint.delete("/keys/<int:key_id>")
 @require_role(Role.ADMIN)
 @tag(["keys"])
 @document_response(KeyOut, 200)
-async def revoke_key(key_id: int) -> KeyOut:
+async def revoke_key(key_id: int) -> dict[str, Any]:
     """Revoke a key. It stays listed, and requests with it get 401 "revoked"."""
     deps = current_deps()
     record = (
         None
         if key_id > MAX_ID
-        else await key_store.revoke_key(
-            deps.gateway, key_id, actor=current_principal().audit_name
-        )
+        else await key_store.revoke_key(deps.gateway, key_id, actor=current_principal().audit_name)
     )
     if record is None:
         raise _not_found(key_id)
     deps.authenticator.forget(record.prefix)
-    return KeyOut(**_shown(record))
+    return KeyOut(**_shown(record)).model_dump(mode="json")

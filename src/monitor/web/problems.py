@@ -68,7 +68,10 @@ def problem_response(
 ) -> Response:
     body = problem_body(status, detail, kind=kind, title=title, errors=errors)
     response = Response(
-        json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE, headers=headers
+        json.dumps(body),
+        status=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=dict(headers or {}),
     )
     return response
 

@@ -1,0 +1,205 @@
+"""Fixtures that run the real service against the real PostgreSQL and Redis.
+
+Each test run creates its own throw-away database on the shared server
+(dropped at the end) and uses its own Redis database number. A service that
+cannot be reached fails the run loudly; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import trio
+from psycopg import sql
+
+from monitor import service
+from monitor.config import Settings, load_settings
+from monitor.domain.keys import Role
+from monitor.storage import keys as key_store
+from monitor.storage.gateway import Gateway, open_gateway
+from monitor.storage.migrate import apply_migrations
+from monitor.supervisor import ActorSpec
+
+SERVER_URL = os.environ.get("MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("MONITOR_TEST_REDIS", "redis://127.0.0.1:6379")
+RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+
+
+def database_url_for(name: str) -> str:
+    return SERVER_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def create_database(name: str) -> str:
+    try:
+        with psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as failure:
+        pytest.fail(f"PostgreSQL at {SERVER_URL} is not reachable: {failure}")
+    return database_url_for(name)
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A migrated database shared by the whole run."""
+    name = f"monitor_test_{RUN_ID}"
+    url = create_database(name)
+    apply_migrations(url)
+    yield url
+    drop_database(name)
+
+
+@pytest.fixture
+def empty_database_url() -> Iterator[str]:
+    """A fresh, unmigrated database for this test alone."""
+    name = f"monitor_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    url = create_database(name)
+    yield url
+    drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """This run's own Redis database number, so parallel runs don't meet."""
+    import redis_check
+
+    number = redis_check.free_database_number(REDIS_URL)
+    return f"{REDIS_URL}/{number}"
+
+
+def make_settings(database_url: str, data_dir: Path, **changes: Any) -> Settings:
+    base = load_settings(
+        {
+            "MONITOR_DATABASE_URL": database_url,
+            "MONITOR_PORT": "0",
+            "MONITOR_DATA_DIR": str(data_dir),
+            "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
+            "MONITOR_SHUTDOWN_TIMEOUT": "5",
+            "MONITOR_DB_CONNECT_TIMEOUT": "5",
+            "MONITOR_DB_ACQUIRE_TIMEOUT": "2",
+            "MONITOR_DB_POOL_SIZE": "4",
+        }
+    )
+    return base.replace(**changes)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@dataclass
+class RunningService:
+    base_url: str
+    stop: trio.Event
+    running: service.Running
+    finished: trio.Event
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        with trio.fail_after(15):
+            await self.finished.wait()
+
+
+StartService = Callable[..., Awaitable[RunningService]]
+
+
+@pytest.fixture
+async def start_service(nursery: trio.Nursery) -> AsyncIterator[StartService]:
+    """Start the real service on port 0; stopped gracefully after the test."""
+    started: list[RunningService] = []
+
+    async def start(
+        settings: Settings, *, extra_actors: list[ActorSpec] | None = None
+    ) -> RunningService:
+        stop = trio.Event()
+        finished = trio.Event()
+
+        async def run(*, task_status: trio.TaskStatus[service.Running]) -> None:
+            try:
+                await service.run(
+                    settings,
+                    stop=stop,
+                    handle_signals=False,
+                    extra_actors=extra_actors or [],
+                    task_status=task_status,
+                )
+            finally:
+                finished.set()
+
+        with trio.fail_after(30):
+            running: service.Running = await nursery.start(run)
+        handle = RunningService(f"http://127.0.0.1:{running.port}", stop, running, finished)
+        started.append(handle)
+        return handle
+
+    yield start
+    for handle in started:
+        if not handle.finished.is_set():
+            await handle.shutdown()
+
+
+@pytest.fixture
+async def running(start_service: StartService, settings: Settings) -> RunningService:
+    return await start_service(settings)
+
+
+@pytest.fixture
+async def client(running: RunningService) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+async def gateway(database_url: str) -> AsyncIterator[Gateway]:
+    async with open_gateway(
+        database_url, pool_size=2, statement_timeout=10, acquire_timeout=5, connect_timeout=5
+    ) as opened:
+        yield opened
+
+
+MakeKey = Callable[..., Awaitable[tuple[key_store.KeyRecord, str]]]
+
+
+@pytest.fixture
+def make_key(gateway: Gateway) -> MakeKey:
+    """Create an API key directly in storage: make_key("write") → (record, token)."""
+
+    async def make(
+        role: str = "admin",
+        *,
+        name: str | None = None,
+        rate_limit: int | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[key_store.KeyRecord, str]:
+        return await key_store.create_key(
+            gateway,
+            name=name or f"test {role} {uuid.uuid4().hex[:6]}",
+            role=Role.parse(role),
+            rate_limit=rate_limit,
+            expires_at=expires_at,
+            actor="tests",
+        )
+
+    return make
+
+
+@pytest.fixture
+async def admin_token(make_key: MakeKey) -> str:
+    return (await make_key("admin"))[1]

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import SETTINGS, SettingsError, load_settings, redact_url
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = load_settings({})
+    assert settings.port == 8080
+    assert settings.host == "127.0.0.1"
+    assert settings.database_url is None  # embedded PostgreSQL
+    assert settings.redis_url is None
+    assert settings.data_dir == Path("monitor-data")
+
+
+@pytest.mark.parametrize(
+    ("variable", "field", "raw", "expected"),
+    [
+        ("PORT", "port", "9000", 9000),
+        ("LOG_LEVEL", "log_level", "debug", "DEBUG"),
+        ("DATABASE_URL", "database_url", "postgresql://a@b/c", "postgresql://a@b/c"),
+        ("REDIS_URL", "redis_url", "redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("MONITOR_DATA_DIR", "data_dir", "/var/lib/monitor", Path("/var/lib/monitor")),
+    ],
+)
+def test_unprefixed_names_of_the_original_specification_work(
+    variable: str, field: str, raw: str, expected: object
+) -> None:
+    assert getattr(load_settings({variable: raw}), field) == expected
+
+
+def test_prefixed_name_wins_over_alias_and_override_wins_over_both() -> None:
+    environ = {"PORT": "1", "MONITOR_PORT": "2"}
+    assert load_settings(environ).port == 2
+    assert load_settings(environ, {"port": "3"}).port == 3
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"MONITOR_PORT": "eighty"}, "MONITOR_PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"MONITOR_DB_POOL_SIZE": "0"}, "MONITOR_DB_POOL_SIZE"),
+        ({"MONITOR_HOST": "bad host"}, "MONITOR_HOST"),
+    ],
+)
+def test_an_invalid_setting_is_named_in_one_line(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ)
+    message = str(raised.value)
+    assert named in message
+    assert "\n" not in message
+
+
+def test_override_errors_name_the_command_line_option() -> None:
+    with pytest.raises(SettingsError, match="--port"):
+        load_settings({}, {"port": "x"})
+
+
+def test_secrets_are_redacted_but_hosts_stay_visible() -> None:
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql://monitor:hunter2@db:5432/monitor",
+            "REDIS_URL": "redis://:s3cret@cache:6379/0",
+        }
+    )
+    shown = settings.redacted()
+    assert "hunter2" not in shown["database_url"]
+    assert "s3cret" not in shown["redis_url"]
+    assert shown["database_url"] == "postgresql://monitor:***@db:5432/monitor"
+    assert "cache:6379" in shown["redis_url"]
+    assert redact_url("postgresql://db/monitor") == "postgresql://db/monitor"
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for spec in SETTINGS:
+        assert f"`{spec.env[0]}`" in readme, f"README does not document {spec.env[0]}"

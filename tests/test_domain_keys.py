@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.domain.keys import Refusal, Role, hash_secret, mint_key, parse_key, refusal_for
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_a_minted_key_parses_back_to_its_prefix_and_hash() -> None:
+    minted = mint_key()
+    assert minted.token.startswith(f"mon_{minted.prefix}_")
+    presented = parse_key(minted.token)
+    assert presented is not None
+    assert presented.prefix == minted.prefix
+    assert presented.secret_sha256 == minted.secret_sha256
+    assert minted.token.split("_")[2] not in minted.secret_sha256.hex()
+
+
+def test_minted_keys_differ() -> None:
+    assert len({mint_key().token for _ in range(200)}) == 200
+
+
+@given(st.text(max_size=80))
+def test_arbitrary_text_is_never_mistaken_for_a_key(text: str) -> None:
+    presented = parse_key(text)
+    if presented is not None:  # only text shaped exactly like a key parses
+        assert text.strip().startswith(f"mon_{presented.prefix}_")
+
+
+def test_roles_are_ordered() -> None:
+    assert Role.READ < Role.WRITE < Role.ADMIN
+    assert Role.parse(" Write ") is Role.WRITE
+
+
+def _refusal(token: str, stored: str, **kwargs: datetime | None) -> Refusal | None:
+    presented = parse_key(token)
+    assert presented is not None
+    return refusal_for(
+        presented=presented,
+        stored_sha256=parse_key(stored).secret_sha256,  # type: ignore[union-attr]
+        revoked_at=kwargs.get("revoked_at"),
+        expires_at=kwargs.get("expires_at"),
+        now=NOW,
+    )
+
+
+def test_refusals() -> None:
+    key = mint_key().token
+    other = mint_key().token
+    assert _refusal(key, key) is None
+    assert _refusal(key, other) is Refusal.WRONG_SECRET
+    assert _refusal(key, key, revoked_at=NOW) is Refusal.REVOKED
+    assert _refusal(key, key, expires_at=NOW) is Refusal.EXPIRED
+    assert _refusal(key, key, expires_at=NOW + timedelta(seconds=1)) is None
+
+
+def test_revoked_or_expired_is_revealed_only_to_the_real_secret() -> None:
+    key = mint_key().token
+    other = mint_key().token
+    assert _refusal(other, key, revoked_at=NOW, expires_at=NOW) is Refusal.WRONG_SECRET
+
+
+def test_hash_is_sha256_of_the_secret() -> None:
+    assert hash_secret("abc").hex().startswith("ba7816bf")

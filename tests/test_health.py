@@ -1,0 +1,125 @@
+"""Liveness, readiness (database, Redis, actors) and /stats."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+import trio
+from psycopg import sql
+
+from conftest import StartService
+from monitor.config import Settings
+from monitor.supervisor import ActorSpec
+
+
+async def test_liveness_needs_no_key(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_reports_each_component(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["components"]["database"]["status"] == "ok"
+    assert body["components"]["actor:key_usage"]["status"] == "ok"
+    assert "redis" not in body["components"]  # not configured
+
+
+async def test_redis_is_checked_when_configured(
+    start_service: StartService, settings: Settings, redis_url: str
+) -> None:
+    service = await start_service(settings.replace(redis_url=redis_url))
+    async with httpx.AsyncClient(base_url=service.base_url) as client:
+        body = (await client.get("/health/ready")).json()
+    assert body["components"]["redis"]["status"] == "ok"
+
+
+async def test_unreachable_redis_is_degraded_not_down(
+    start_service: StartService, settings: Settings
+) -> None:
+    # Nothing listens on port 1 of loopback.
+    service = await start_service(settings.replace(redis_url="redis://127.0.0.1:1/0"))
+    async with httpx.AsyncClient(base_url=service.base_url) as client:
+        response = await client.get("/health/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["components"]["redis"]["status"] == "degraded"
+    assert body["components"]["redis"]["detail"]
+
+
+async def test_a_crashed_actor_makes_the_service_not_ready(
+    start_service: StartService, settings: Settings
+) -> None:
+    async def always_crashes(*, task_status: trio.TaskStatus[None]) -> None:
+        raise RuntimeError("cannot start")
+
+    service = await start_service(
+        settings, extra_actors=[ActorSpec("always_crashes", always_crashes)]
+    )
+    async with httpx.AsyncClient(base_url=service.base_url) as client:
+        response = await client.get("/health/ready")
+    assert response.status_code == 503
+    component = response.json()["components"]["actor:always_crashes"]
+    assert component["status"] == "down"
+    assert "cannot start" in component["detail"]
+    states = {s.name: s for s in service.running.supervisor.snapshot()}
+    assert states["always_crashes"].last_error == "RuntimeError: cannot start"
+
+
+async def test_stats_needs_a_key_and_shows_actors(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    assert (await client.get("/stats")).status_code == 401
+    body = (await client.get("/stats", headers={"X-API-Key": admin_token})).json()
+    assert body["version"]
+    assert body["uptime_s"] >= 0
+    assert body["requests"]["total"] >= 1
+    assert body["actors"]["key_usage"]["status"] == "running"
+    assert body["actors"]["key_usage"]["restarts"] == 0
+
+
+def _set_connections_allowed(database_url: str, allowed: bool) -> None:
+    name = database_url.rsplit("/", 1)[1]
+    admin_url = database_url.rsplit("/", 1)[0] + "/test"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("alter database {} allow_connections {}").format(
+                sql.Identifier(name), sql.SQL("true" if allowed else "false")
+            )
+        )
+        if not allowed:
+            connection.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity "
+                "where datname = %s and pid <> pg_backend_pid()",
+                (name,),
+            )
+
+
+async def test_database_outage_gives_503_and_recovers_by_itself(
+    start_service: StartService, settings: Settings, empty_database_url: str, admin_token: str
+) -> None:
+    service = await start_service(settings.replace(database_url=empty_database_url))
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
+        assert (await client.get("/health/ready")).status_code == 200
+        _set_connections_allowed(empty_database_url, allowed=False)
+        try:
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 503
+            assert ready.json()["components"]["database"]["status"] == "down"
+            # A request that needs the database gets 503 + Retry-After, quickly.
+            keyed = await client.get(
+                "/api/v1/keys", headers={"X-API-Key": "mon_abcdefgh_" + "B" * 40}
+            )
+            assert keyed.status_code == 503
+            assert int(keyed.headers["retry-after"]) > 0
+            assert keyed.headers["content-type"] == "application/problem+json"
+        finally:
+            _set_connections_allowed(empty_database_url, allowed=True)
+        # Back without a restart; the pool replaces its dead connections.
+        with trio.fail_after(20):
+            while (await client.get("/health/ready")).status_code != 200:
+                await trio.sleep(0.2)

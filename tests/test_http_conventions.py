@@ -1,0 +1,125 @@
+"""Conventions every route follows: problem documents, size limit, request ids, logs."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from conftest import StartService
+from monitor.config import Settings
+
+PROBLEM = "application/problem+json"
+
+
+async def test_unknown_routes_are_404_problems(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "no resource at /api/v1/nothing-here",
+    }
+
+
+async def test_wrong_method_is_405_with_allow(client: httpx.AsyncClient) -> None:
+    response = await client.put("/health")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+    assert "GET" in response.headers["allow"]
+
+
+async def test_malformed_json_is_a_400_problem(client: httpx.AsyncClient, admin_token: str) -> None:
+    response = await client.post(
+        "/api/v1/keys",
+        headers={"X-API-Key": admin_token, "Content-Type": "application/json"},
+        content=b'{"name": "x", ',
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+    assert "JSON" in response.json()["detail"]
+
+
+async def test_non_json_body_is_refused(client: httpx.AsyncClient, admin_token: str) -> None:
+    response = await client.post(
+        "/api/v1/keys",
+        headers={"X-API-Key": admin_token, "Content-Type": "text/plain"},
+        content=b"name=x",
+    )
+    assert response.status_code in (400, 415)
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_auth_is_checked_before_the_body(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/keys", content=b"not json")
+    assert response.status_code == 401
+
+
+async def test_oversized_bodies_get_413(
+    start_service: StartService, settings: Settings, admin_token: str
+) -> None:
+    service = await start_service(settings.replace(max_request_bytes=2048))
+    async with httpx.AsyncClient(base_url=service.base_url) as client:
+        response = await client.post(
+            "/api/v1/keys",
+            headers={"X-API-Key": admin_token},
+            json={"name": "x" * 4096, "role": "read"},
+        )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+    assert "2048" in response.json()["detail"]
+
+
+async def test_request_id_is_echoed_when_sane_and_generated_otherwise(
+    client: httpx.AsyncClient,
+) -> None:
+    echoed = await client.get("/health", headers={"X-Request-ID": "abc-123.def"})
+    assert echoed.headers["x-request-id"] == "abc-123.def"
+    for offered in ("", "has spaces", "x" * 500, "<script>"):
+        response = await client.get("/health", headers={"X-Request-ID": offered})
+        generated = response.headers["x-request-id"]
+        assert generated != offered and len(generated) == 32
+
+
+async def test_one_access_log_line_per_request_without_secrets(
+    client: httpx.AsyncClient, admin_token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="monitor.access")
+    await client.get(
+        f"/stats?apiKey={admin_token}&x=1",
+        headers={"X-API-Key": admin_token, "X-Request-ID": "trace-me"},
+    )
+    lines = [r for r in caplog.records if r.name == "monitor.access"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line.__dict__["request_id"] == "trace-me"
+    assert line.__dict__["status"] == 200
+    assert line.__dict__["method"] == "GET"
+    assert "duration_ms" in line.__dict__
+    assert admin_token not in caplog.text
+    assert admin_token not in str(line.__dict__)
+    assert "apiKey=%5Bredacted%5D" in line.__dict__["path"]
+
+
+async def test_responses_are_json_with_iso_times(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    response = await client.get("/api/v1/keys", headers={"X-API-Key": admin_token})
+    assert response.headers["content-type"] == "application/json"
+    created_at = response.json()["keys"][0]["created_at"]
+    assert created_at[4] == "-" and "T" in created_at
+
+
+async def test_a_body_that_is_not_utf8_is_a_400(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    response = await client.post(
+        "/api/v1/keys",
+        headers={"X-API-Key": admin_token, "Content-Type": "application/json"},
+        content=b"\r\xae\x18\xff",
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM

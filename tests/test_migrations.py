@@ -1,0 +1,72 @@
+"""Migrations: applied once, recorded, idempotent, safe when instances start together."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import psycopg
+import trio
+
+from monitor.storage.migrate import apply_migrations, available_migrations
+
+
+def recorded_versions(url: str) -> list[int]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute("select version from schema_migrations order by version")
+        return [row[0] for row in rows]
+
+
+def test_migrations_are_numbered_and_unique() -> None:
+    versions = [migration.version for migration in available_migrations()]
+    assert versions == sorted(set(versions))
+    assert versions[0] == 1
+
+
+def test_applying_twice_changes_nothing(empty_database_url: str) -> None:
+    first = apply_migrations(empty_database_url)
+    assert [m.version for m in first] == [m.version for m in available_migrations()]
+    assert apply_migrations(empty_database_url) == []
+    assert recorded_versions(empty_database_url) == [m.version for m in first]
+
+
+async def test_two_processes_migrating_at_once_both_succeed(empty_database_url: str) -> None:
+    environ = {**os.environ, "DATABASE_URL": empty_database_url}
+    results: list[trio.CompletedProcess[bytes]] = []
+
+    async def migrate() -> None:
+        results.append(
+            await trio.run_process(
+                [sys.executable, "-m", "monitor", "migrate"],
+                env=environ,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+        )
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(migrate)
+            nursery.start_soon(migrate)
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    outputs = sorted(r.stdout.decode() for r in results)
+    # One process applied everything, the other waited on the lock and found nothing to do.
+    assert outputs[0].startswith("applied 0 migration(s)")
+    assert outputs[1].startswith(f"applied {len(available_migrations())} migration(s)")
+    assert recorded_versions(empty_database_url) == [m.version for m in available_migrations()]
+
+
+async def test_two_services_starting_at_once_on_a_fresh_database(
+    empty_database_url: str,
+    start_service,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    fresh = settings.replace(database_url=empty_database_url)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start_service, fresh)
+        nursery.start_soon(start_service, fresh)
+    assert recorded_versions(empty_database_url) == [m.version for m in available_migrations()]
+    with psycopg.connect(empty_database_url) as connection:
+        # Exactly one bootstrap admin key, although both found the table empty.
+        assert connection.execute("select count(*) from api_keys").fetchone() == (1,)

@@ -1,0 +1,29 @@
+"""/openapi.json describes the API; /docs renders it with local assets only."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+
+async def test_openapi_describes_routes_and_key_auth(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    assert {"/api/v1/keys", "/api/v1/keys/{key_id}", "/health", "/health/ready", "/stats"} <= set(
+        spec["paths"]
+    )
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["ApiKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert spec["paths"]["/api/v1/keys"]["post"]["security"]
+    assert "security" not in spec["paths"]["/health"]["get"]
+
+
+async def test_docs_load_no_external_assets(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets, page.text
+    for asset in assets:
+        assert asset.startswith("/"), f"external asset {asset}"
+        assert (await client.get(asset)).status_code == 200, asset
