@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -178,6 +179,69 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds between batched writes of API keys' last_used_at.",
     ),
     SettingSpec(
+        "events_retention_days",
+        ("MONITOR_EVENTS_RETENTION",),
+        "30",
+        _parse_int(1, 36500),
+        "Days events are kept; older ones are refused at ingest and their partitions dropped.",
+    ),
+    SettingSpec(
+        "events_max_future_skew",
+        ("MONITOR_EVENTS_MAX_FUTURE_SKEW",),
+        "300",
+        _parse_float(0, 86400 * 7),
+        "Seconds an event's time may lie in the future (clock skew) before it is refused.",
+    ),
+    SettingSpec(
+        "max_batch_items",
+        ("MONITOR_MAX_BATCH_ITEMS",),
+        "10000",
+        _parse_int(1, 1_000_000),
+        "Most items in one bulk request; more gets 413.",
+    ),
+    SettingSpec(
+        "max_decompressed_bytes",
+        ("MONITOR_MAX_DECOMPRESSED_BYTES",),
+        str(64 * 1024 * 1024),
+        _parse_int(1024, 1024**3),
+        "Largest gzip-compressed request body once decompressed; larger gets 413.",
+    ),
+    SettingSpec(
+        "ingest_queue_size",
+        ("MONITOR_INGEST_QUEUE",),
+        "256",
+        _parse_int(1, 100_000),
+        "Requests waiting for the ingest actor; when full, ingest answers 503.",
+    ),
+    SettingSpec(
+        "ingest_workers",
+        ("MONITOR_INGEST_WORKERS",),
+        "2",
+        _parse_int(1, 32),
+        "Transactions the ingest actor commits concurrently (each uses one connection).",
+    ),
+    SettingSpec(
+        "ingest_batch_rows",
+        ("MONITOR_INGEST_BATCH_ROWS",),
+        "20000",
+        _parse_int(1, 1_000_000),
+        "Most rows the ingest actor gathers into one transaction.",
+    ),
+    SettingSpec(
+        "ingest_timeout",
+        ("MONITOR_INGEST_TIMEOUT",),
+        "30",
+        _parse_float(0.1, 3600),
+        "Seconds an ingest request waits for its commit before answering 503.",
+    ),
+    SettingSpec(
+        "maintenance_interval",
+        ("MONITOR_MAINTENANCE_INTERVAL",),
+        "600",
+        _parse_float(1, 86400),
+        "Seconds between maintenance runs (partitions ahead, retention).",
+    ),
+    SettingSpec(
         "key_cache_ttl",
         ("MONITOR_KEY_CACHE_TTL",),
         "5",
@@ -202,11 +266,24 @@ class Settings:
     max_request_bytes: int
     shutdown_timeout: float
     key_usage_flush_interval: float
+    events_retention_days: int
+    events_max_future_skew: float
+    max_batch_items: int
+    max_decompressed_bytes: int
+    ingest_queue_size: int
+    ingest_workers: int
+    ingest_batch_rows: int
+    ingest_timeout: float
+    maintenance_interval: float
     key_cache_ttl: float
 
     @property
     def log_level_number(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level]
+
+    @property
+    def events_retention(self) -> timedelta:
+        return timedelta(days=self.events_retention_days)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
+
+import trio
 
 
 @dataclass(frozen=True)
@@ -12,3 +17,45 @@ class KeyUsed:
 
     key_id: int
     at: datetime
+
+
+class EventRow(NamedTuple):
+    """One validated event, ready for COPY. `attributes` is encoded JSON."""
+
+    id: uuid.UUID
+    time: datetime
+    received_at: datetime
+    type: str
+    level: int
+    source: str
+    message: str
+    attributes: bytes
+    fingerprint: str | None
+    trace_id: str | None
+    grouped: bool
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """The ingest actor's answer to one request: committed, or why not."""
+
+    committed: bool
+    status: int  # HTTP status the request should answer with
+    detail: str = ""
+    group_ids: Mapping[str, int] = field(default_factory=dict)  # fingerprint → group id
+
+
+@dataclass(frozen=True)
+class IngestEvents:
+    """A request's rows and the channel its outcome goes back on."""
+
+    rows: Sequence[EventRow]
+    reply: trio.MemorySendChannel[IngestOutcome]
+
+
+@dataclass(frozen=True)
+class CommittedEvents:
+    """Rows the ingest actor has committed, for live streaming."""
+
+    rows: Sequence[EventRow]
+    group_ids: Mapping[str, int]

@@ -17,16 +17,22 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from monitor.actors import key_usage
+from monitor.actors import ingest, key_usage, maintenance
+from monitor.bus.hook import PublishHook
 from monitor.bus.redis_probe import redis_problem
 from monitor.config import Settings
-from monitor.messages import KeyUsed
+from monitor.counters import IngestCounters
+from monitor.domain.partitions import partitions_ahead
+from monitor.messages import CommittedEvents, IngestEvents, KeyUsed
+from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
+from monitor.storage import partitions as partition_store
 from monitor.storage.embedded import open_embedded_database, serve_lock
 from monitor.storage.gateway import Gateway, open_gateway
 from monitor.storage.migrate import apply_migrations
@@ -47,6 +53,7 @@ class Running:
     port: int
     binds: list[str]
     supervisor: Supervisor
+    committed_events: PublishHook[CommittedEvents]
 
 
 @asynccontextmanager
@@ -118,6 +125,10 @@ async def run(
         open_storage(settings, database_url) as gateway,
     ):
         await trio.to_thread.run_sync(apply_migrations, database_url)
+        # Today's and the next days' partitions exist before the first request.
+        await partition_store.create_partitions(
+            gateway, "events", partitions_ahead(datetime.now(UTC), maintenance.DAYS_AHEAD)
+        )
         bootstrap = await key_store.create_bootstrap_key(gateway)
         if bootstrap is not None:
             announce_bootstrap_key(bootstrap[1])
@@ -135,8 +146,38 @@ async def _serve(
     task_status: trio.TaskStatus[Running],
 ) -> None:
     usage_send, usage_receive = trio.open_memory_channel[KeyUsed](KEY_USAGE_INBOX_SIZE)
+    ingest_send, ingest_receive = trio.open_memory_channel[IngestEvents](settings.ingest_queue_size)
+    committed_events = PublishHook[CommittedEvents]()
+    ingest_counters = IngestCounters()
     supervisor = Supervisor()
+    events_table = maintenance.PartitionedTable(
+        name="events",
+        retention=settings.events_retention,
+        existing=functools.partial(partition_store.existing_partitions, gateway, "events"),
+        create=functools.partial(partition_store.create_partitions, gateway, "events"),
+        drop=functools.partial(partition_store.drop_partitions, gateway, "events"),
+    )
     actors = [
+        ActorSpec(
+            "ingest",
+            functools.partial(
+                ingest.run,
+                ingest_receive,
+                functools.partial(event_store.commit_events, gateway),
+                functools.partial(partition_store.create_partitions, gateway, "events"),
+                committed_events.publish,
+                ingest_counters,
+                workers=settings.ingest_workers,
+                batch_rows=settings.ingest_batch_rows,
+            ),
+        ),
+        ActorSpec(
+            "maintenance",
+            functools.partial(
+                maintenance.run, [events_table], interval=settings.maintenance_interval
+            ),
+            drains=False,
+        ),
         ActorSpec(
             "key_usage",
             functools.partial(
@@ -156,6 +197,8 @@ async def _serve(
         actor_states=supervisor.snapshot,
         redis_problem=None if redis_url is None else functools.partial(redis_problem, redis_url),
         started_at=started_at,
+        ingest_events=ingest_send,
+        ingest_counters=ingest_counters,
     )
     app = create_app(deps)
     async with trio.open_nursery() as root:
@@ -170,12 +213,18 @@ async def _serve(
             )
             log.info("listening", extra={"binds": binds})
             task_status.started(
-                Running(port=_bound_port(binds), binds=binds, supervisor=supervisor)
+                Running(
+                    port=_bound_port(binds),
+                    binds=binds,
+                    supervisor=supervisor,
+                    committed_events=committed_events,
+                )
             )
         # Hypercorn has returned, so no handler can send to the actors any more:
         # closing their inboxes lets each drain what it holds and return.
         supervisor.stop_restarting()
         await usage_send.aclose()
+        await ingest_send.aclose()
         with trio.move_on_after(settings.shutdown_timeout) as drain:
             await supervisor.finished.wait()
         if drain.cancelled_caught:

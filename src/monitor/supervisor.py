@@ -41,6 +41,9 @@ class ActorStatus(enum.Enum):
 class ActorSpec:
     name: str
     main: ActorMain  # called as main(task_status=...)
+    # True: the actor returns by itself once its inbox is closed (it drains).
+    # False: it has nothing to drain and is cancelled when the service stops.
+    drains: bool = True
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,8 @@ class Supervisor:
                     await nursery.start(self._call, actor)
                     state.status = ActorStatus.RUNNING
                     state.first_attempt_done.set()
+                    if not actor.drains:
+                        nursery.start_soon(self._cancel_when_stopping, nursery.cancel_scope)
             except Exception as failure:
                 state.first_attempt_done.set()
                 state.last_error = describe(failure)
@@ -176,6 +181,10 @@ class Supervisor:
         state.status = ActorStatus.STOPPED
         state.first_attempt_done.set()
         log.info("actor stopped", extra={"actor": actor.name})
+
+    async def _cancel_when_stopping(self, scope: trio.CancelScope) -> None:
+        await self._stopping.wait()
+        scope.cancel()
 
     @staticmethod
     async def _call(actor: ActorSpec, *, task_status: trio.TaskStatus[None]) -> None:

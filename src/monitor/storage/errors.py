@@ -15,3 +15,10 @@ class StorageUnavailable(Exception):
 
 class DataDirBusy(Exception):
     """Another `monitor serve` already owns this data directory."""
+
+
+class RowsRejected(Exception):
+    """PostgreSQL refused the rows themselves (a value out of range, a missing partition).
+
+    Not an outage: retrying the same rows fails the same way.
+    """

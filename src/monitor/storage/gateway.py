@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -33,7 +33,7 @@ from monitor.storage.errors import StorageUnavailable
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Connection = psycopg.Connection[tuple[object, ...]]
+Connection = psycopg.Connection[tuple[Any, ...]]
 Work = Callable[[Connection], T]
 
 

@@ -6,9 +6,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import trio
 from quart import current_app
 
 from monitor.config import Settings
+from monitor.counters import IngestCounters
+from monitor.messages import IngestEvents
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
 
@@ -39,6 +42,8 @@ class WebDeps:
     actor_states: Callable[[], list[ActorSnapshot]]
     redis_problem: Callable[[], Awaitable[str | None]] | None
     started_at: float  # Unix time the service started
+    ingest_events: trio.MemorySendChannel[IngestEvents]
+    ingest_counters: IngestCounters
     counters: RequestCounters = field(default_factory=RequestCounters)
 
 

@@ -1,0 +1,18 @@
+"""Counters an actor owns and the web edge reads for /stats and /metrics.
+
+Each is written by exactly one actor, on the Trio thread; readers only read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class IngestCounters:
+    requests: int = 0
+    rows: int = 0
+    transactions: int = 0
+    rejected_requests: int = 0
+    unavailable_requests: int = 0
+    replies_dropped: int = 0

@@ -1,0 +1,189 @@
+"""Parse the event query string into an EventFilter, naming every bad parameter."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from quart import request
+
+from monitor.domain.cursors import decode_cursor
+from monitor.domain.events import LEVEL_NUMBER, EventFilter
+from monitor.domain.intervals import parse_interval
+from monitor.web.problems import ProblemError
+
+FILTER_PARAMETERS = frozenset({"type", "level", "min_level", "source", "from", "to", "q"})
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_BUCKETS = 10_000
+MAX_VALUE_LENGTH = 1000
+DEFAULT_STATS_RANGE = timedelta(hours=24)
+GROUP_STATUSES = ("open", "resolved", "ignored")
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.items.append({"field": field, "message": message})
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ProblemError(
+                400, "the query is invalid", kind="validation-error", errors=self.items
+            )
+
+
+def _values(name: str, errors: _Errors) -> tuple[str, ...]:
+    values: list[str] = []
+    for raw in request.args.getlist(name):
+        for part in raw.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if len(part) > MAX_VALUE_LENGTH or "\x00" in part:
+                errors.add(name, "is too long or contains NUL")
+                continue
+            values.append(part)
+    return tuple(values)
+
+
+def _time(name: str, errors: _Errors) -> datetime | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        errors.add(name, "must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z")
+        return None
+    if moment.tzinfo is None:
+        errors.add(name, "must include a time zone (Z or ±hh:mm)")
+        return None
+    return moment.astimezone(UTC)
+
+
+def _level(name: str, raw: str, errors: _Errors) -> int | None:
+    number = LEVEL_NUMBER.get(raw.lower())
+    if number is None:
+        errors.add(name, f"must be one of {', '.join(LEVEL_NUMBER)}")
+    return number
+
+
+def _int(name: str, default: int, low: int, high: int, errors: _Errors) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors.add(name, "must be a whole number")
+        return default
+    if not low <= value <= high:
+        errors.add(name, f"must be between {low} and {high}")
+        return default
+    return value
+
+
+def _filter(errors: _Errors, allowed_extra: frozenset[str]) -> EventFilter:
+    attributes: list[tuple[str, str]] = []
+    for name in request.args:
+        if name.startswith("attr."):
+            key = name[len("attr.") :]
+            value = request.args.get(name, "")
+            if not key or len(key) > 128 or "\x00" in key:
+                errors.add(name, "attribute keys are 1 to 128 characters")
+            elif len(value) > MAX_VALUE_LENGTH or "\x00" in value:
+                errors.add(name, "is too long or contains NUL")
+            else:
+                attributes.append((key, value))
+        elif name not in FILTER_PARAMETERS and name not in allowed_extra:
+            errors.add(name, "is not a known parameter")
+    levels = tuple(
+        level
+        for level in (_level("level", raw, errors) for raw in _values("level", errors))
+        if level is not None
+    )
+    min_level_raw = request.args.get("min_level")
+    min_level = _level("min_level", min_level_raw, errors) if min_level_raw else None
+    text = request.args.get("q") or None
+    if text is not None and (len(text) > 200 or "\x00" in text):
+        errors.add("q", "must be at most 200 characters, without NUL")
+        text = None
+    time_from = _time("from", errors)
+    time_to = _time("to", errors)
+    if time_from and time_to and time_from >= time_to:
+        errors.add("to", "must be after from")
+    return EventFilter(
+        types=_values("type", errors),
+        levels=levels,
+        min_level=min_level,
+        sources=_values("source", errors),
+        time_from=time_from,
+        time_to=time_to,
+        text=text,
+        attributes=tuple(sorted(attributes)),
+    )
+
+
+def parse_event_filter() -> EventFilter:
+    errors = _Errors()
+    event_filter = _filter(errors, frozenset({"limit", "cursor"}))
+    errors.raise_if_any()
+    return event_filter
+
+
+def parse_page() -> tuple[int, tuple[datetime, uuid.UUID] | None]:
+    errors = _Errors()
+    limit = _int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT, errors)
+    before = None
+    cursor = request.args.get("cursor")
+    if cursor:
+        try:
+            before = decode_cursor(cursor)
+        except ValueError:
+            errors.add("cursor", "is not a cursor this service returned")
+    errors.raise_if_any()
+    return limit, before
+
+
+def _default_range(event_filter: EventFilter, now: datetime) -> EventFilter:
+    time_to = event_filter.time_to or now
+    time_from = event_filter.time_from or min(time_to, now) - DEFAULT_STATS_RANGE
+    return EventFilter(**{**event_filter.__dict__, "time_from": time_from, "time_to": time_to})
+
+
+def parse_stats_query() -> tuple[EventFilter, timedelta, str]:
+    errors = _Errors()
+    event_filter = _default_range(_filter(errors, frozenset({"interval"})), datetime.now(UTC))
+    interval_text = request.args.get("interval") or "1h"
+    interval = timedelta(hours=1)
+    try:
+        interval = parse_interval(interval_text)
+    except ValueError as problem:
+        errors.add("interval", str(problem))
+    assert event_filter.time_from is not None and event_filter.time_to is not None
+    buckets = (event_filter.time_to - event_filter.time_from) / interval
+    if buckets > MAX_BUCKETS:
+        errors.add(
+            "interval",
+            f"gives {int(buckets)} buckets; use a wider interval (at most {MAX_BUCKETS})",
+        )
+    errors.raise_if_any()
+    return event_filter, interval, interval_text
+
+
+def parse_groups_query() -> tuple[EventFilter, tuple[str, ...], int]:
+    errors = _Errors()
+    event_filter = _default_range(
+        _filter(errors, frozenset({"status", "limit"})), datetime.now(UTC)
+    )
+    statuses = _values("status", errors)
+    for status in statuses:
+        if status not in GROUP_STATUSES:
+            errors.add("status", f"must be one of {', '.join(GROUP_STATUSES)}")
+    limit = _int("limit", 20, 1, 200, errors)
+    errors.raise_if_any()
+    return event_filter, statuses, limit

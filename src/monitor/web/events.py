@@ -1,0 +1,343 @@
+"""Event routes: ingest (acknowledged after commit), query, stats, error groups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import trio
+from quart import Blueprint, Response
+from quart_schema import document_querystring, document_request, document_response, tag
+
+from monitor.domain.cursors import encode_cursor
+from monitor.domain.keys import Role
+from monitor.messages import EventRow, IngestEvents, IngestOutcome
+from monitor.storage import events as event_store
+from monitor.web.auth import require_role
+from monitor.web.deps import current_deps
+from monitor.web.event_query import (
+    parse_event_filter,
+    parse_groups_query,
+    parse_page,
+    parse_stats_query,
+)
+from monitor.web.event_rows import EventRules, level_name, prepare_rows, rule_errors
+from monitor.web.event_schemas import (
+    BulkAccepted,
+    BulkEventsIn,
+    EventIn,
+    EventOut,
+    EventPage,
+    EventQuery,
+    EventsEnvelope,
+    EventStatsOut,
+    GroupList,
+    GroupOut,
+    GroupStatusIn,
+    split_msgspec_error,
+)
+from monitor.web.problems import ProblemError
+from monitor.web.request_body import read_json_body
+
+blueprint = Blueprint("events", __name__)
+
+_decode_one = msgspec.json.Decoder(EventIn).decode
+_decode_bulk = msgspec.json.Decoder(BulkEventsIn).decode
+_decode_any = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+MAX_REPORTED_ERRORS = 100
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(_encode(body), status=status, content_type="application/json")
+
+
+def _validation_problem(errors: list[dict[str, Any]], total_items: int | None) -> ProblemError:
+    shown = errors[:MAX_REPORTED_ERRORS]
+    detail = "the request is invalid"
+    if total_items is not None:
+        bad_items = len({error.get("index") for error in errors})
+        detail = f"{bad_items} of {total_items} events are invalid; nothing was stored"
+    if len(errors) > len(shown):
+        detail += f" (first {len(shown)} of {len(errors)} errors shown)"
+    return ProblemError(400, detail, kind="validation-error", errors=shown)
+
+
+def _every_item_error(body: bytes, rules: EventRules) -> list[dict[str, Any]]:
+    """The slow path after a failed bulk decode: check each item alone, naming every bad one."""
+    try:
+        document = _decode_any(body)
+    except msgspec.DecodeError as error:
+        return [{"field": "(body)", "message": f"not valid JSON: {error}"}]
+    items = document.get("events") if isinstance(document, dict) else document
+    if not isinstance(items, list) or (isinstance(document, dict) and set(document) != {"events"}):
+        return [{"field": "(body)", "message": 'expected an array of events or {"events": [...]}'}]
+    errors: list[dict[str, Any]] = []
+    now = datetime.now(UTC)
+    for index, item in enumerate(items):
+        try:
+            event = _decode_one(_encode(item))
+        except msgspec.ValidationError as error:
+            _, field, message = split_msgspec_error(error)
+            errors.append({"index": index, "field": field, "message": message})
+            continue
+        errors.extend(e.as_dict(bulk=True) for e in rule_errors(index, event, now, rules))
+    return errors
+
+
+def _rules() -> EventRules:
+    settings = current_deps().settings
+    return EventRules(
+        retention=settings.events_retention,
+        max_future_skew=timedelta(seconds=settings.events_max_future_skew),
+    )
+
+
+async def _commit(rows: list[EventRow]) -> IngestOutcome:
+    """Hand rows to the ingest actor and wait for its commit (or 503)."""
+    deps = current_deps()
+    send_reply, receive_reply = trio.open_memory_channel[IngestOutcome](1)
+    try:
+        deps.ingest_events.send_nowait(IngestEvents(rows, send_reply))
+    except trio.WouldBlock:
+        raise ProblemError(
+            503,
+            "the ingest queue is full; retry shortly",
+            kind="ingest-overloaded",
+            headers={"Retry-After": "1"},
+        ) from None
+    except (trio.ClosedResourceError, trio.BrokenResourceError):
+        raise ProblemError(
+            503, "the service is shutting down", kind="unavailable", headers={"Retry-After": "5"}
+        ) from None
+    # Leaving this block (also when the client disconnects and we are
+    # cancelled) closes our end: the actor still commits, its reply is dropped.
+    with receive_reply:
+        with trio.move_on_after(deps.settings.ingest_timeout):
+            outcome = await receive_reply.receive()
+            if outcome.committed:
+                return outcome
+            raise ProblemError(
+                outcome.status,
+                outcome.detail,
+                kind="ingest-failed",
+                headers={"Retry-After": "5"} if outcome.status == 503 else None,
+            )
+    raise ProblemError(
+        503,
+        f"the events were not committed within {deps.settings.ingest_timeout:g} s; retry shortly",
+        kind="ingest-timeout",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _stored_as_json(event: event_store.StoredEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "time": event.time,
+        "received_at": event.received_at,
+        "type": event.type,
+        "level": level_name(event.level),
+        "source": event.source,
+        "message": event.message,
+        "attributes": event.attributes,
+        "fingerprint": event.fingerprint,
+        "trace_id": event.trace_id,
+        "group_id": event.group_id,
+    }
+
+
+def _group_as_json(group: event_store.EventGroup) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "fingerprint": group.fingerprint,
+        "type": group.type,
+        "source": group.source,
+        "level": level_name(group.level),
+        "message": group.message,
+        "first_seen": group.first_seen,
+        "last_seen": group.last_seen,
+        "count": group.count,
+        "count_in_range": group.count_in_range,
+        "status": group.status,
+    }
+
+
+@blueprint.post("/events")
+@require_role(Role.WRITE)
+@tag(["events"])
+@document_request(EventIn)
+@document_response(EventOut, 201)
+async def ingest_one() -> Response:
+    """Store one event; answered after it is committed."""
+    body = await read_json_body(current_deps().settings.max_decompressed_bytes)
+    try:
+        event = _decode_one(body)
+    except msgspec.ValidationError as error:
+        _, field, message = split_msgspec_error(error)
+        raise _validation_problem([{"field": field, "message": message}], None) from None
+    except msgspec.DecodeError as error:
+        problem = [{"field": "(body)", "message": f"not valid JSON: {error}"}]
+        raise _validation_problem(problem, None) from None
+    now = datetime.now(UTC)
+    rows, errors = prepare_rows([event], now, _rules())
+    if errors:
+        raise _validation_problem([error.as_dict(bulk=False) for error in errors], None)
+    outcome = await _commit(rows)
+    row = rows[0]
+    group_id = outcome.group_ids.get(row.fingerprint) if row.grouped and row.fingerprint else None
+    return json_response(
+        {
+            "id": row.id,
+            "time": row.time,
+            "received_at": row.received_at,
+            "type": row.type,
+            "level": event.level,
+            "source": row.source,
+            "message": row.message,
+            "attributes": event.attributes,
+            "fingerprint": row.fingerprint,
+            "trace_id": row.trace_id,
+            "group_id": group_id,
+        },
+        201,
+    )
+
+
+@blueprint.post("/events/bulk")
+@require_role(Role.WRITE)
+@tag(["events"])
+@document_request(EventsEnvelope)
+@document_response(BulkAccepted, 201)
+async def ingest_bulk() -> Response:
+    """Store many events (a JSON array, or `{"events": [...]}`), all or nothing.
+
+    One invalid event fails the whole request with 400 naming every bad item's
+    index and field; nothing is stored. Answered after the commit.
+    """
+    settings = current_deps().settings
+    body = await read_json_body(settings.max_decompressed_bytes)
+    try:
+        decoded = _decode_bulk(body)
+    except msgspec.DecodeError:
+        raise _validation_problem(_every_item_error(body, _rules()), None) from None
+    events = decoded.events if isinstance(decoded, EventsEnvelope) else decoded
+    if len(events) > settings.max_batch_items:
+        raise ProblemError(
+            413, f"{len(events)} events in one request; the limit is {settings.max_batch_items}"
+        )
+    if not events:
+        return json_response({"accepted": 0, "ids": []}, 201)
+    rows, errors = prepare_rows(events, datetime.now(UTC), _rules())
+    if errors:
+        raise _validation_problem([e.as_dict(bulk=True) for e in errors], len(events))
+    await _commit(rows)
+    return json_response({"accepted": len(rows), "ids": [row.id for row in rows]}, 201)
+
+
+@blueprint.get("/events")
+@require_role(Role.READ)
+@tag(["events"])
+@document_querystring(EventQuery)
+@document_response(EventPage, 200)
+async def list_events() -> Response:
+    """Events newest first, filtered; `attr.<key>=<value>` matches an attribute's JSON text."""
+    event_filter = parse_event_filter()
+    limit, before = parse_page()
+    events = await event_store.list_events(
+        current_deps().gateway, event_filter, limit=limit + 1, before=before
+    )
+    page = events[:limit]
+    next_cursor = encode_cursor(page[-1].time, page[-1].id) if len(events) > limit else None
+    return json_response(
+        {"events": [_stored_as_json(event) for event in page], "next_cursor": next_cursor}
+    )
+
+
+@blueprint.get("/events/stats")
+@require_role(Role.READ)
+@tag(["events"])
+@document_querystring(EventQuery)
+@document_response(EventStatsOut, 200)
+async def stats() -> Response:
+    """Counts by level, type and source, and a count per `interval` (default 1h, last 24 h)."""
+    event_filter, interval, interval_text = parse_stats_query()
+    result = await event_store.event_stats(
+        current_deps().gateway, event_filter, interval=interval, top=20
+    )
+    return json_response(
+        {
+            "total": result.total,
+            "by_level": {
+                level_name(level): count for level, count in sorted(result.by_level.items())
+            },
+            "by_type": [{"key": key, "count": count} for key, count in result.by_type],
+            "by_source": [{"key": key, "count": count} for key, count in result.by_source],
+            "interval": interval_text,
+            "series": [{"time": time, "count": count} for time, count in result.series],
+        }
+    )
+
+
+@blueprint.get("/events/groups")
+@require_role(Role.READ)
+@tag(["events"])
+@document_querystring(EventQuery)
+@document_response(GroupList, 200)
+async def groups() -> Response:
+    """Error groups ranked by their events within the range (default: the last 24 h)."""
+    event_filter, statuses, limit = parse_groups_query()
+    found = await event_store.top_groups(
+        current_deps().gateway, event_filter, statuses=statuses, limit=limit
+    )
+    return json_response({"groups": [_group_as_json(group) for group in found]})
+
+
+@blueprint.patch("/events/groups/<int:group_id>")
+@require_role(Role.WRITE)
+@tag(["events"])
+@document_request(GroupStatusIn)
+@document_response(GroupOut, 200)
+async def set_group_status(group_id: int) -> Response:
+    """Mark a group open, resolved or ignored. A resolved group reopens on its next event."""
+    body = await read_json_body(4096)
+    try:
+        change = GroupStatusIn.model_validate_json(body)
+    except ValueError:
+        raise ProblemError(
+            400,
+            "the request is invalid",
+            kind="validation-error",
+            errors=[{"field": "status", "message": "must be open, resolved or ignored"}],
+        ) from None
+    group = (
+        None
+        if group_id > 2**63 - 1
+        else await event_store.set_group_status(current_deps().gateway, group_id, change.status)
+    )
+    if group is None:
+        raise ProblemError(404, f"no event group with id {group_id}", kind="not-found")
+    return json_response(_group_as_json(group))
+
+
+@blueprint.get("/events/<uuid:event_id>")
+@require_role(Role.READ)
+@tag(["events"])
+@document_response(EventOut, 200)
+async def get_event(event_id: uuid.UUID) -> Response:
+    event = await event_store.get_event(current_deps().gateway, event_id)
+    if event is None:
+        raise ProblemError(404, f"no event with id {event_id}", kind="not-found")
+    return json_response(_stored_as_json(event))
+
+
+@blueprint.delete("/events/<uuid:event_id>")
+@require_role(Role.ADMIN)
+@tag(["events"])
+async def delete_event(event_id: uuid.UUID) -> Response:
+    """Delete one event (admin). Its group's all-time count is kept."""
+    if not await event_store.delete_event(current_deps().gateway, event_id):
+        raise ProblemError(404, f"no event with id {event_id}", kind="not-found")
+    return Response(status=204)

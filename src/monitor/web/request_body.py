@@ -1,0 +1,42 @@
+"""Read a JSON request body, gunzipping `Content-Encoding: gzip` under a size cap."""
+
+from __future__ import annotations
+
+import zlib
+
+import trio
+from quart import request
+
+from monitor.web.problems import ProblemError
+
+# Above this, decompression runs in a worker thread instead of the event loop.
+THREAD_THRESHOLD = 256 * 1024
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        inflated = decompressor.decompress(data, limit + 1)
+    except zlib.error:
+        raise ProblemError(400, "the request body is not valid gzip") from None
+    if len(inflated) > limit or decompressor.unconsumed_tail:
+        raise ProblemError(413, f"the decompressed request body is larger than {limit} bytes")
+    if not decompressor.eof:
+        raise ProblemError(400, "the gzip request body is truncated")
+    return inflated
+
+
+async def read_json_body(max_decompressed: int) -> bytes:
+    """The raw JSON bytes of the request: 415 if not JSON, 413 over the caps."""
+    if not request.is_json:
+        raise ProblemError(415, "the request body must be JSON (Content-Type: application/json)")
+    data = await request.get_data(as_text=False)
+    assert isinstance(data, bytes)
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return data
+    if encoding != "gzip":
+        raise ProblemError(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none")
+    if len(data) < THREAD_THRESHOLD:
+        return _gunzip(data, max_decompressed)
+    return await trio.to_thread.run_sync(_gunzip, data, max_decompressed)
