@@ -203,3 +203,70 @@ def make_key(gateway: Gateway) -> MakeKey:
 @pytest.fixture
 async def admin_token(make_key: MakeKey) -> str:
     return (await make_key("admin"))[1]
+
+
+@dataclass
+class ThreadedService:
+    """The service running in its own thread and Trio loop, for sync (hypothesis) tests."""
+
+    base_url: str
+    admin_token: str
+
+
+@pytest.fixture(scope="module")
+def threaded_service(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ThreadedService]:
+    import threading
+
+    settings = make_settings(database_url, tmp_path_factory.mktemp("threaded"))
+    ready: list[service.Running] = []
+    failure: list[BaseException] = []
+    started = threading.Event()
+    token_holder: list[trio.lowlevel.TrioToken] = []
+    stop_holder: list[trio.Event] = []
+
+    async def main() -> None:
+        stop = trio.Event()
+        stop_holder.append(stop)
+        token_holder.append(trio.lowlevel.current_trio_token())
+        async with trio.open_nursery() as nursery:
+            running = await nursery.start(
+                lambda task_status: service.run(
+                    settings, stop=stop, handle_signals=False, task_status=task_status
+                )
+            )
+            ready.append(running)
+            started.set()
+
+    def thread_main() -> None:
+        try:
+            trio.run(main)
+        except BaseException as error:  # reported to the test below
+            failure.append(error)
+            started.set()
+
+    thread = threading.Thread(target=thread_main, name="threaded-service", daemon=True)
+    thread.start()
+    assert started.wait(30), "the threaded service did not start"
+    if failure:
+        raise failure[0]
+
+    async def admin() -> str:
+        async with open_gateway(
+            database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
+        ) as opened:
+            _, token = await key_store.create_key(
+                opened,
+                name="threaded",
+                role=Role.ADMIN,
+                rate_limit=None,
+                expires_at=None,
+                actor="tests",
+            )
+        return token
+
+    yield ThreadedService(f"http://127.0.0.1:{ready[0].port}", trio.run(admin))
+    trio.from_thread.run_sync(stop_holder[0].set, trio_token=token_holder[0])
+    thread.join(30)
+    assert not thread.is_alive()

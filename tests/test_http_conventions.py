@@ -6,6 +6,7 @@ import logging
 
 import httpx
 import pytest
+import trio
 
 from conftest import StartService
 from monitor.config import Settings
@@ -123,3 +124,17 @@ async def test_a_body_that_is_not_utf8_is_a_400(
     )
     assert response.status_code == 400
     assert response.headers["content-type"] == PROBLEM
+
+
+async def test_an_error_before_the_body_is_read_does_not_stall_the_connection(
+    client: httpx.AsyncClient,
+) -> None:
+    # Refused (401) before its body is read, then another request on the same
+    # keep-alive connection: it must be answered, every time.
+    for _ in range(30):
+        with trio.fail_after(3):
+            refused = await client.post(
+                "/api/v1/events", headers={"Content-Type": "application/json"}, content=b"null"
+            )
+            assert refused.status_code == 401
+            assert (await client.get("/health")).status_code == 200

@@ -27,3 +27,21 @@ async def test_docs_load_no_external_assets(client: httpx.AsyncClient) -> None:
     for asset in assets:
         assert asset.startswith("/"), f"external asset {asset}"
         assert (await client.get(asset)).status_code == 200, asset
+
+
+async def test_every_schema_reference_resolves(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    text = str(spec)
+    defined = set(spec.get("components", {}).get("schemas", {}))
+    for reference in re.findall(r"#/components/schemas/([A-Za-z0-9_.-]+)", text):
+        assert reference in defined, f"dangling $ref to {reference}"
+
+
+def test_the_documented_event_matches_the_decoded_one() -> None:
+    import msgspec
+
+    from monitor.web.event_schemas import EventIn, EventInDoc
+
+    struct_fields = {f.name: f.required for f in msgspec.structs.fields(EventIn)}
+    doc_fields = {name: field.is_required() for name, field in EventInDoc.model_fields.items()}
+    assert struct_fields == doc_fields

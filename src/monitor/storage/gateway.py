@@ -51,17 +51,36 @@ class Gateway:
         self._acquire_timeout = acquire_timeout
         self._limiter = trio.CapacityLimiter(pool.max_size)
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, autocommit: bool = False) -> T:
         """Run `work(connection)` in a worker thread inside one transaction.
 
         The transaction commits when `work` returns and rolls back if it raises.
+        With `autocommit`, each statement commits on its own (for statements
+        that cannot run in a transaction block). Waiting for a free connection
+        is bounded by the acquire timeout, then StorageUnavailable.
         """
-        return await trio.to_thread.run_sync(self._run_in_thread, work, limiter=self._limiter)
+        with trio.move_on_after(self._acquire_timeout) as waiting:
+            await self._limiter.acquire()
+        if waiting.cancelled_caught:
+            raise StorageUnavailable(
+                f"all {self._pool.max_size} database connections stayed busy "
+                f"for {self._acquire_timeout:g} s"
+            )
+        try:
+            return await trio.to_thread.run_sync(self._run_in_thread, work, autocommit)
+        finally:
+            self._limiter.release()
 
-    def _run_in_thread(self, work: Work[T]) -> T:
+    def _run_in_thread(self, work: Work[T], autocommit: bool) -> T:
         try:
             with self._pool.connection(timeout=self._acquire_timeout) as connection:
-                return work(connection)
+                if not autocommit:
+                    return work(connection)
+                connection.autocommit = True
+                try:
+                    return work(connection)
+                finally:
+                    connection.autocommit = False
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as failure:
             raise StorageUnavailable(str(failure).strip() or type(failure).__name__) from failure
 

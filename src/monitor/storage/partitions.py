@@ -1,9 +1,11 @@
 """Daily partitions of the time-partitioned tables: list, create, drop.
 
 Creation holds an advisory lock so two instances (or two ingest workers)
-creating the same day never collide. Dropping uses a short lock_timeout: if
-busy queries hold the table, the drop waits for the next maintenance run
-instead of stalling ingest.
+creating the same day never collide. A partition is created as a plain table
+and then attached, and dropped after a concurrent detach: both take only a
+SHARE UPDATE EXCLUSIVE lock on the parent, which never blocks the reads and
+inserts of other sessions (CREATE TABLE ... PARTITION OF and DROP TABLE would
+take ACCESS EXCLUSIVE and queue every query behind them).
 """
 
 from __future__ import annotations
@@ -57,10 +59,16 @@ async def create_partitions(
         connection.execute("select pg_advisory_xact_lock(%s)", (PARTITION_LOCK_ID,))
         missing = [p for p in wanted if p not in _existing(connection, table)]
         for partition in missing:
+            name = sql.Identifier(partition.name(table))
             connection.execute(
-                sql.SQL("create table {} partition of {} for values from ({}) to ({})").format(
-                    sql.Identifier(partition.name(table)),
+                sql.SQL(
+                    "create table {} (like {} including defaults including constraints)"
+                ).format(name, sql.Identifier(table))
+            )
+            connection.execute(
+                sql.SQL("alter table {} attach partition {} for values from ({}) to ({})").format(
                     sql.Identifier(table),
+                    name,
                     sql.Literal(partition.start),
                     sql.Literal(partition.end),
                 )
@@ -83,14 +91,25 @@ async def drop_partitions(
     _check_table(table)
     dropped: list[DayPartition] = []
     for partition in sorted(set(doomed)):
+        name = sql.Identifier(partition.name(table))
 
-        def work(connection: Connection, partition: DayPartition = partition) -> None:
-            connection.execute("set local lock_timeout = '5s'")
-            connection.execute(
-                sql.SQL("drop table if exists {}").format(sql.Identifier(partition.name(table)))
-            )
+        def detach(connection: Connection, name: sql.Identifier = name) -> None:
+            connection.execute("set lock_timeout = '5s'")
+            try:
+                connection.execute(
+                    sql.SQL("alter table {} detach partition {} concurrently").format(
+                        sql.Identifier(table), name
+                    )
+                )
+            finally:
+                connection.execute("reset lock_timeout")
 
-        await gateway.run(work)
+        def drop(connection: Connection, name: sql.Identifier = name) -> None:
+            connection.execute(sql.SQL("drop table if exists {}").format(name))
+
+        if partition in await existing_partitions(gateway, table):
+            await gateway.run(detach, autocommit=True)
+        await gateway.run(drop)
         dropped.append(partition)
     if dropped:
         log.info(

@@ -1,8 +1,8 @@
 """The shapes of event requests and responses.
 
 Ingest bodies are decoded by msgspec straight into Structs (decoding and
-validating in one pass); the same Structs document the request in OpenAPI.
-Responses are documented with pydantic models, which nest cleanly there.
+validating in one pass). OpenAPI is generated from pydantic models, which nest
+cleanly there; a test keeps each *Doc model in step with its Struct.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
 TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]*$"
@@ -54,6 +54,29 @@ def split_msgspec_error(error: msgspec.ValidationError) -> tuple[int | None, str
         path = path[envelope.end() :]
     field = path.lstrip(".") or "(item)" if index is not None else path.lstrip(".") or "(body)"
     return index, field, message
+
+
+class EventInDoc(BaseModel):
+    """OpenAPI's view of EventIn (msgspec Structs leave dangling $refs in quart-schema)."""
+
+    model_config = ConfigDict(extra="forbid", title="EventIn")
+
+    type: str = Field(min_length=1, max_length=100, pattern=TYPE_PATTERN)
+    level: Level = "info"
+    source: str = Field("", max_length=200)
+    message: str = Field("", max_length=16_384)
+    time: AwareDatetime | None = Field(
+        None, description="RFC 3339; default now. Must lie within retention and the future skew."
+    )
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    fingerprint: str | None = Field(None, min_length=1, max_length=200)
+    trace_id: str | None = Field(None, min_length=1, max_length=128)
+
+
+class EventsEnvelopeDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="EventsEnvelope")
+
+    events: list[EventInDoc]
 
 
 class EventOut(BaseModel):

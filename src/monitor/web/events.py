@@ -28,10 +28,12 @@ from monitor.web.event_schemas import (
     BulkAccepted,
     BulkEventsIn,
     EventIn,
+    EventInDoc,
     EventOut,
     EventPage,
     EventQuery,
     EventsEnvelope,
+    EventsEnvelopeDoc,
     EventStatsOut,
     GroupList,
     GroupOut,
@@ -168,7 +170,7 @@ def _group_as_json(group: event_store.EventGroup) -> dict[str, Any]:
 @blueprint.post("/events")
 @require_role(Role.WRITE)
 @tag(["events"])
-@document_request(EventIn)
+@document_request(EventInDoc)
 @document_response(EventOut, 201)
 async def ingest_one() -> Response:
     """Store one event; answered after it is committed."""
@@ -209,7 +211,7 @@ async def ingest_one() -> Response:
 @blueprint.post("/events/bulk")
 @require_role(Role.WRITE)
 @tag(["events"])
-@document_request(EventsEnvelope)
+@document_request(EventsEnvelopeDoc)
 @document_response(BulkAccepted, 201)
 async def ingest_bulk() -> Response:
     """Store many events (a JSON array, or `{"events": [...]}`), all or nothing.
@@ -340,4 +342,4 @@ async def delete_event(event_id: uuid.UUID) -> Response:
     """Delete one event (admin). Its group's all-time count is kept."""
     if not await event_store.delete_event(current_deps().gateway, event_id):
         raise ProblemError(404, f"no event with id {event_id}", kind="not-found")
-    return Response(status=204)
+    return Response(b"", status=204)

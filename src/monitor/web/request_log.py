@@ -9,6 +9,7 @@ import uuid
 from urllib.parse import parse_qsl, urlencode
 
 from quart import Quart, Response, g, request
+from werkzeug.datastructures import Headers
 
 from monitor.logs import request_id as request_id_var
 from monitor.web.deps import current_deps
@@ -26,6 +27,10 @@ def loggable_query(query_string: bytes) -> str:
     return urlencode(shown)
 
 
+def _has_body(headers: Headers) -> bool:
+    return headers.get("Content-Length", "0") not in ("", "0") or "Transfer-Encoding" in headers
+
+
 def register_request_log(app: Quart) -> None:
     @app.before_request
     async def start() -> None:
@@ -39,6 +44,11 @@ def register_request_log(app: Quart) -> None:
     async def finish(response: Response) -> Response:
         request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
         response.headers["X-Request-ID"] = request_id
+        if response.status_code >= 400 and _has_body(request.headers):
+            # An error answered before the body was read leaves it unread on
+            # the connection, and Hypercorn's keep-alive can then stall the
+            # next request; closing the connection keeps clients safe.
+            response.headers["Connection"] = "close"
         started = getattr(g, "started", None)
         duration_ms = 0.0 if started is None else (time.perf_counter() - started) * 1000
         counters = current_deps().counters

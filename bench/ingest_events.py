@@ -1,0 +1,568 @@
+"""Bulk event ingest through the real service, against a raw binary COPY baseline.
+
+    python bench/ingest_events.py [--seconds 10] [--clients 8] [--batch 1000] [--gzip]
+
+What it does, in one run, on a throw-away database `bench_events_<random>`
+(dropped at the end, also on error or Ctrl-C):
+
+1. HTTP phase: starts the real service in this process (port 0, as
+   tests/conftest.py does), makes a write key, and has `--clients` httpx
+   clients POST pre-built `/api/v1/events/bulk` bodies of `--batch` events for
+   `--seconds` (and at most `--max-requests` requests). Only 201 answers count
+   as acknowledged events. Then the service is stopped and the stored row
+   count is checked against the acknowledged count.
+2. Baseline: binary COPY of equivalent rows (the same bodies turned into rows
+   by the service's own `prepare_rows`, with their real group ids) into the
+   same `events` table, from `settings.ingest_workers` threads with one
+   connection each, `--batch` rows per transaction, for `--seconds` each, in
+   two forms; the faster one is the baseline:
+   - `copy_rows`: psycopg `write_row` with `set_types(COPY_TYPES)`, exactly
+     how the ingest actor writes (pre-built tuples, cycled when exhausted, so
+     ids repeat after the first pass; `id` has no unique constraint);
+   - `copy_bytes`: whole COPY payloads pre-encoded to bytes, with fresh
+     uuid7 ids patched in per transaction — PostgreSQL's own limit for these
+     rows, indexes and connections, with next to no client work.
+   `events` is truncated (partitions and indexes stay) and a CHECKPOINT taken
+   before every phase, so each starts from the same empty table.
+
+The last line on stdout is one JSON object; progress goes to stderr.
+
+Caveats (read them before quoting a number):
+- The machine has 2 cores and the load generator competes for them. Worse,
+  the httpx clients run in the same process and the same Trio loop as the
+  service (as the brief asks), so their CPU comes straight out of the
+  service's one Python thread (GIL); PostgreSQL takes the other core. The
+  client work per request is small next to the server's (sending a pre-built
+  body, reading a ~40 KB answer without parsing it), but it is not zero.
+  The baseline threads likewise share the machine with PostgreSQL.
+- The PostgreSQL server is shared: anything else running on it (tests)
+  disturbs these figures.
+- Event bodies are pre-built (`--bodies` distinct ones, cycled), so neither
+  JSON encoding nor gzip compression on the client side is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import json
+import os
+import random
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import msgspec
+import psycopg
+import trio
+from psycopg import sql
+from psycopg.types.json import set_json_dumps
+
+import synthetic
+from monitor import logs, service
+from monitor.config import Settings, load_settings
+from monitor.domain.keys import Role
+from monitor.storage import keys as key_store
+from monitor.storage.events import COPY_COLUMNS, COPY_TYPES
+from monitor.storage.gateway import open_gateway
+from monitor.storage.migrate import apply_migrations
+from monitor.web.event_rows import EventRules, prepare_rows
+from monitor.web.event_schemas import EventIn
+
+SERVER_URL = os.environ.get("MONITOR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+COPY_STATEMENT = sql.SQL("copy events ({}) from stdin (format binary)").format(
+    sql.SQL(", ").join(sql.Identifier(column) for column in COPY_COLUMNS)
+)
+
+
+def say(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+# --- the throw-away database -----------------------------------------------------------------
+
+
+def database_url_for(name: str) -> str:
+    return SERVER_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def create_database(name: str) -> str:
+    with psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return database_url_for(name)
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
+def reset_events(url: str) -> None:
+    """Empty `events` (partitions and indexes stay) and checkpoint, so phases start alike."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("truncate events")
+        connection.execute("checkpoint")
+
+
+def count_events(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute("select count(*) from events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+class CpuMeter:
+    """Machine-wide busy fraction (/proc/stat) and this process's CPU, over a phase."""
+
+    def __init__(self) -> None:
+        self._machine = self._read_machine()
+        self._process = time.process_time()
+        self._wall = time.perf_counter()
+
+    @staticmethod
+    def _read_machine() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values), idle
+
+    def stop(self) -> dict[str, float]:
+        total, idle = self._read_machine()
+        wall = time.perf_counter() - self._wall
+        spent_total = total - self._machine[0]
+        busy = 1 - (idle - self._machine[1]) / spent_total if spent_total else 0.0
+        return {
+            "machine_busy": round(busy, 3),
+            "this_process_cores": round((time.process_time() - self._process) / wall, 3),
+        }
+
+
+# --- request bodies --------------------------------------------------------------------------
+
+
+def build_bodies(
+    count: int, batch: int, seed: int, no_errors: bool = False
+) -> list[list[dict[str, Any]]]:
+    """`count` distinct batches of events as clients would send them.
+
+    `no_errors` sends would-be error/critical events as warnings: nothing is
+    grouped, so ingest does no event_groups upserts (a diagnostic).
+    """
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    batches = []
+    for _ in range(count):
+        events = []
+        for _ in range(batch):
+            when = now - timedelta(seconds=rng.uniform(0, 120))
+            event = synthetic.as_json_dict(synthetic.generate(rng), when)
+            if no_errors and event["level"] in ("error", "critical"):
+                event["level"] = "warning"
+            events.append(event)
+        batches.append(events)
+    return batches
+
+
+# --- HTTP phase ------------------------------------------------------------------------------
+
+
+@dataclass
+class HttpResult:
+    elapsed: float = 0.0
+    acked_events: int = 0
+    warmup_acked_events: int = 0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    first_failure: str | None = None
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+async def http_phase(
+    settings: Settings, bodies: Sequence[bytes], args: argparse.Namespace
+) -> HttpResult:
+    result = HttpResult()
+    assert settings.database_url is not None
+    # Migrate and make our key first: with a key present, the service creates
+    # no bootstrap admin key, so nothing but the summary goes to stdout.
+    await trio.to_thread.run_sync(apply_migrations, settings.database_url)
+    async with open_gateway(
+        settings.database_url,
+        pool_size=1,
+        statement_timeout=10,
+        acquire_timeout=5,
+        connect_timeout=5,
+    ) as gateway:
+        _, token = await key_store.create_key(
+            gateway, name="bench", role=Role.WRITE, rate_limit=0, expires_at=None, actor="bench"
+        )
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(60):
+            running: service.Running = await nursery.start(
+                functools.partial(service.run, settings, stop=stop, handle_signals=False)
+            )
+        try:
+            headers = {"X-API-Key": token, "Content-Type": "application/json"}
+            if args.gzip:
+                headers["Content-Encoding"] = "gzip"
+            base_url = f"http://127.0.0.1:{running.port}"
+            with trio.fail_after(args.seconds + 120):
+                await _load(base_url, headers, bodies, args, result)
+        finally:
+            stop.set()  # graceful stop: in-flight requests finish, the ingest actor drains
+    return result
+
+
+async def _load(
+    base_url: str,
+    headers: dict[str, str],
+    bodies: Sequence[bytes],
+    args: argparse.Namespace,
+    result: HttpResult,
+) -> None:
+    clients = [
+        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=httpx.Timeout(60))
+        for _ in range(args.clients)
+    ]
+    path = "/api/v1/events/bulk"
+    try:
+        # Warm-up, untimed: one request per client opens its connection and
+        # lets the service create partitions and fill its caches.
+        async def warm(client: httpx.AsyncClient, index: int) -> None:
+            response = await client.post(path, content=bodies[index % len(bodies)])
+            if response.status_code != 201:
+                raise RuntimeError(f"warm-up got {response.status_code}: {response.text[:300]}")
+            result.warmup_acked_events += args.batch
+
+        async with trio.open_nursery() as nursery:
+            for index, client in enumerate(clients):
+                nursery.start_soon(warm, client, index)
+
+        remaining = args.max_requests
+        started = time.perf_counter()
+        deadline = started + args.seconds
+
+        async def push(client: httpx.AsyncClient, number: int) -> None:
+            nonlocal remaining
+            turn = number
+            while remaining > 0 and time.perf_counter() < deadline:
+                remaining -= 1
+                body = bodies[turn % len(bodies)]
+                turn += args.clients
+                sent = time.perf_counter()
+                response = await client.post(path, content=body)
+                result.latencies.append(time.perf_counter() - sent)
+                result.statuses[response.status_code] += 1
+                if response.status_code == 201:
+                    result.acked_events += args.batch
+                elif result.first_failure is None:
+                    result.first_failure = f"{response.status_code}: {response.text[:300]}"
+
+        meter = CpuMeter()
+        async with trio.open_nursery() as nursery:
+            for number, client in enumerate(clients):
+                nursery.start_soon(push, client, number)
+        result.elapsed = time.perf_counter() - started
+        result.cpu = meter.stop()
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+# --- baseline: raw binary COPY ---------------------------------------------------------------
+
+
+def baseline_rows(
+    url: str, batches: Sequence[bytes], settings: Settings
+) -> list[list[tuple[Any, ...]]]:
+    """The bodies as COPY rows: the service's own prepare_rows, with real group ids."""
+    rules = EventRules(
+        retention=settings.events_retention,
+        max_future_skew=timedelta(seconds=settings.events_max_future_skew),
+    )
+    decode = msgspec.json.Decoder(list[EventIn]).decode
+    prepared = []
+    for body in batches:
+        rows, errors = prepare_rows(decode(body), datetime.now(UTC), rules)
+        assert not errors, errors[:3]
+        prepared.append(rows)
+    # Normally the HTTP phase created every group already; add any it did not.
+    missing = {
+        row.fingerprint: row
+        for rows in prepared
+        for row in rows
+        if row.grouped and row.fingerprint is not None
+    }
+    with psycopg.connect(url, autocommit=True) as connection:
+        for fingerprint, row in missing.items():
+            connection.execute(
+                "insert into event_groups (fingerprint, type, source, level, message, "
+                "first_seen, last_seen, count) values (%s, %s, %s, %s, %s, %s, %s, 1) "
+                "on conflict (fingerprint) do nothing",
+                (fingerprint, row.type, row.source, row.level, row.message, row.time, row.time),
+            )
+        group_ids = dict(connection.execute("select fingerprint, id from event_groups").fetchall())
+    out = []
+    for rows in prepared:
+        batch = []
+        for row in rows:
+            group_id = group_ids.get(row.fingerprint) if row.grouped and row.fingerprint else None
+            if row.grouped and row.fingerprint and group_id is None:
+                raise RuntimeError(f"no group for fingerprint {row.fingerprint}")
+            batch.append((*row[:10], group_id))
+        out.append(batch)
+    return out
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    payload: bytes  # signature + rows + trailer
+    id_offsets: tuple[int, ...]
+
+
+def encode_batch(rows: Sequence[tuple[Any, ...]]) -> EncodedBatch:
+    parts = [synthetic.COPY_SIGNATURE]
+    offsets = []
+    position = len(synthetic.COPY_SIGNATURE)
+    for row in rows:
+        encoded, id_offset = synthetic.encode_event_row(row)
+        offsets.append(position + id_offset)
+        parts.append(encoded)
+        position += len(encoded)
+    parts.append(synthetic.COPY_TRAILER)
+    return EncodedBatch(b"".join(parts), tuple(offsets))
+
+
+def fresh_payload(batch: EncodedBatch) -> bytearray:
+    """The batch with a new uuid7 (current millisecond, random bits) in every id."""
+    payload = bytearray(batch.payload)
+    unix_ms = int(time.time() * 1000).to_bytes(6, "big")
+    randomness = os.urandom(10 * len(batch.id_offsets))
+    for number, offset in enumerate(batch.id_offsets):
+        chunk = randomness[number * 10 : number * 10 + 10]
+        payload[offset : offset + 6] = unix_ms
+        payload[offset + 6] = 0x70 | chunk[0] & 0x0F
+        payload[offset + 7] = chunk[1]
+        payload[offset + 8] = 0x80 | chunk[2] & 0x3F
+        payload[offset + 9 : offset + 16] = chunk[3:10]
+    return payload
+
+
+@dataclass
+class CopyResult:
+    rows: int = 0
+    elapsed: float = 0.0
+    transactions: int = 0
+    cycled: bool = False
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+def run_copy(
+    url: str,
+    workers: int,
+    seconds: float,
+    batches: Sequence[Any],
+    write: str,
+    max_rows: int,
+) -> CopyResult:
+    """`workers` threads, one connection each, one batch per transaction, until time is up."""
+    result = CopyResult()
+    lock = threading.Lock()
+    barrier = threading.Barrier(workers + 1)
+    errors: list[BaseException] = []
+    connections = [psycopg.connect(url) for _ in range(workers)]
+    timing: dict[str, float] = {}
+
+    def worker(number: int) -> None:
+        connection = connections[number]
+        set_json_dumps(lambda value: value, connection)  # attributes are JSON bytes already
+        turn = number
+        try:
+            barrier.wait()
+            deadline = timing["deadline"]
+            while time.perf_counter() < deadline:
+                with lock:
+                    if result.rows >= max_rows:
+                        return
+                if turn >= len(batches) and write == "rows":
+                    result.cycled = True  # (the bytes form patches in fresh ids)
+                batch = batches[turn % len(batches)]
+                turn += workers
+                with (
+                    connection.transaction(),
+                    connection.cursor() as cursor,
+                    cursor.copy(COPY_STATEMENT) as copy,
+                ):
+                    if write == "rows":
+                        copy.set_types(list(COPY_TYPES))
+                        for row in batch:
+                            copy.write_row(row)
+                        count = len(batch)
+                    else:
+                        copy.write(fresh_payload(batch))
+                        count = len(batch.id_offsets)
+                with lock:
+                    result.rows += count
+                    result.transactions += 1
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(workers)]
+    try:
+        for thread in threads:
+            thread.start()
+        started = time.perf_counter()
+        timing["deadline"] = started + seconds
+        meter = CpuMeter()
+        barrier.wait()
+        for thread in threads:
+            thread.join(timeout=seconds + 120)
+        result.elapsed = time.perf_counter() - started
+        result.cpu = meter.stop()
+    finally:
+        for connection in connections:
+            connection.close()
+    if errors:
+        raise errors[0]
+    return result
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument("--batch", type=int, default=1000, help="events per request and COPY")
+    parser.add_argument("--gzip", action="store_true", help="send Content-Encoding: gzip")
+    parser.add_argument("--max-requests", type=int, default=20_000, help="HTTP request cap")
+    parser.add_argument("--bodies", type=int, default=64, help="distinct pre-built bodies")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-errors",
+        action="store_true",
+        help="send error/critical events as warnings: no event_groups upserts (diagnostic)",
+    )
+    args = parser.parse_args()
+    if not (0 < args.seconds <= 120 and 0 < args.clients <= 256 and 0 < args.batch <= 10_000):
+        parser.error("need 0 < seconds <= 120, 0 < clients <= 256, 0 < batch <= 10000")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    name = f"bench_events_{secrets.token_hex(4)}"
+    say(f"database {name} on {SERVER_URL.rsplit('/', 1)[0]}")
+    url = create_database(name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-monitor-") as data_dir:
+            environ = {
+                **os.environ,
+                "MONITOR_DATABASE_URL": url,
+                "MONITOR_HOST": "127.0.0.1",
+                "MONITOR_PORT": "0",
+                "MONITOR_DATA_DIR": data_dir,
+                "MONITOR_LOG_LEVEL": "warning",
+                "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
+            }
+            settings = load_settings(environ)
+            logs.configure(settings.log_level_number)
+            summary = run(url, settings, args)
+    finally:
+        drop_database(name)
+        say(f"dropped {name}")
+    print(json.dumps(summary), flush=True)
+
+
+def run(url: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    say(f"building {args.bodies} bodies of {args.batch} events ...")
+    events = build_bodies(args.bodies, args.batch, args.seed, args.no_errors)
+    raw_bodies = [msgspec.json.encode(batch) for batch in events]
+    bodies = [gzip.compress(b, compresslevel=6) for b in raw_bodies] if args.gzip else raw_bodies
+    body_bytes = sum(map(len, bodies)) / len(bodies)
+    say(
+        f"bodies: {body_bytes / 1024:.0f} KB each on the wire "
+        f"(JSON {len(raw_bodies[0]) // 1024} KB)"
+    )
+
+    with psycopg.connect(SERVER_URL, autocommit=True) as connection:
+        connection.execute("checkpoint")
+    say(f"HTTP phase: {args.clients} clients, {args.seconds:g} s ...")
+    http = trio.run(http_phase, settings, bodies, args)
+    latencies = sorted(http.latencies)
+    events_per_s = http.acked_events / http.elapsed if http.elapsed else 0.0
+    stored = count_events(url)
+    expected = http.acked_events + http.warmup_acked_events
+    say(
+        f"HTTP: {len(latencies)} requests in {http.elapsed:.2f} s, statuses {dict(http.statuses)}, "
+        f"{events_per_s:,.0f} events/s; stored {stored} rows (acknowledged {expected}); "
+        f"cpu {http.cpu}"
+    )
+    if http.first_failure:
+        say(f"first non-201 answer: {http.first_failure}")
+
+    say("baseline: preparing rows ...")
+    rows = baseline_rows(url, raw_bodies, settings)
+    encoded = [encode_batch(batch) for batch in rows]
+    workers = settings.ingest_workers
+    max_rows = 20_000_000
+    copies: dict[str, CopyResult] = {}
+    for write, batches in (("rows", rows), ("bytes", encoded)):
+        reset_events(url)
+        say(f"baseline copy_{write}: {workers} connections, {args.seconds:g} s ...")
+        copied = run_copy(url, workers, args.seconds, batches, write, max_rows)
+        copies[write] = copied
+        rate = copied.rows / copied.elapsed
+        say(
+            f"copy_{write}: {copied.rows} rows in {copied.transactions} transactions, "
+            f"{copied.elapsed:.2f} s, {rate:,.0f} rows/s"
+            + (" (pool cycled: ids repeat)" if copied.cycled else "")
+            + f"; cpu {copied.cpu}"
+        )
+    rates = {write: c.rows / c.elapsed if c.elapsed else 0.0 for write, c in copies.items()}
+    baseline = max(rates.values())
+    return {
+        "events_per_s": round(events_per_s, 1),
+        "baseline_per_s": round(baseline, 1),
+        "ratio": round(events_per_s / baseline, 3) if baseline else None,
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "requests": len(latencies),
+        "clients": args.clients,
+        "batch": args.batch,
+        "gzip": args.gzip,
+        "seconds": args.seconds,
+        "no_errors": args.no_errors,
+        "statuses": {str(status): count for status, count in sorted(http.statuses.items())},
+        "stored_equals_acked": stored == expected,
+        "body_kb": round(body_bytes / 1024, 1),
+        "ingest_workers": workers,
+        "baseline_copy_rows_per_s": round(rates["rows"], 1),
+        "baseline_copy_bytes_per_s": round(rates["bytes"], 1),
+        "http_cpu": http.cpu,
+        "copy_rows_cpu": copies["rows"].cpu,
+        "copy_bytes_cpu": copies["bytes"].cpu,
+    }
+
+
+if __name__ == "__main__":
+    main()
