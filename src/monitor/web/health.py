@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Literal
 
@@ -51,11 +52,21 @@ class RequestStats(BaseModel):
     by_status: dict[str, int]
 
 
+class IngestStats(BaseModel):
+    requests: int
+    rows: int
+    transactions: int
+    rejected_requests: int
+    unavailable_requests: int
+    replies_dropped: int
+
+
 class ServiceStats(BaseModel):
     version: str
     uptime_s: float
     requests: RequestStats
     actors: dict[str, ActorStats]
+    ingest: IngestStats
     key_usage_dropped: int
 
 
@@ -139,5 +150,6 @@ async def stats() -> dict[str, Any]:
             by_status={str(status): count for status, count in sorted(counters.by_status.items())},
         ),
         actors={actor.name: ActorStats(**actor.as_dict()) for actor in deps.actor_states()},
+        ingest=IngestStats(**dataclasses.asdict(deps.ingest_counters)),
         key_usage_dropped=deps.authenticator.usage_dropped,
     ).model_dump(mode="json")
