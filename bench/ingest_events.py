@@ -26,6 +26,10 @@ What it does, in one run, on a throw-away database `bench_events_<random>`
    before every phase, so each starts from the same empty table.
 
 The last line on stdout is one JSON object; progress goes to stderr.
+`MONITOR_INGEST_WORKERS` and the other MONITOR_* settings are taken from the
+environment (the baseline follows `ingest_workers`); `--no-errors` sends the
+error/critical events as warnings, so nothing is grouped — a diagnostic that
+isolates the cost of the event_groups upserts.
 
 Caveats (read them before quoting a number):
 - The machine has 2 cores and the load generator competes for them. Worse,

@@ -91,3 +91,22 @@ async def test_an_unreachable_database_is_reported_plainly() -> None:
     assert result.returncode == 1
     last = result.stderr.decode().strip().splitlines()[-1]
     assert last.startswith("monitor: database unavailable: could not connect")
+
+
+async def test_sigterm_with_an_idle_keep_alive_client_exits_at_once(
+    empty_database_url: str,
+) -> None:
+    import signal
+
+    import httpx
+    import trio
+
+    from processes import serving
+
+    env = clean_environment(DATABASE_URL=empty_database_url, MONITOR_SHUTDOWN_TIMEOUT="30")
+    async with serving(env=env) as serve, httpx.AsyncClient(base_url=serve.base_url) as client:
+        assert (await client.get("/health")).status_code == 200  # connection stays open
+        serve.signal(signal.SIGTERM)
+        # Not held for the 30 s shutdown timeout by the idle connection.
+        with trio.fail_after(5):
+            assert await serve.wait() == 0

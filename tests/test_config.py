@@ -81,3 +81,9 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for spec in SETTINGS:
         assert f"`{spec.env[0]}`" in readme, f"README does not document {spec.env[0]}"
+
+
+def test_passwords_in_the_query_string_are_redacted_too() -> None:
+    assert redact_url("postgresql://db/monitor?user=m&password=qsecret&sslmode=require") == (
+        "postgresql://db/monitor?user=m&password=***&sslmode=require"
+    )

@@ -386,3 +386,43 @@ async def test_sigterm_during_a_bulk_request_still_answers_201_with_rows_stored(
     assert result[0].status_code == 201, result[0].text
     assert result[0].json()["accepted"] == 500
     assert count_events(empty_database_url, source) == 500
+
+
+async def test_concatenated_gzip_members_are_all_read(
+    client: httpx.AsyncClient, admin_token: str, database_url: str
+) -> None:
+    source = tag()
+    text = json.dumps([{"type": "gz", "source": source}] * 4).encode()
+    body = gzip.compress(text[:10]) + gzip.compress(text[10:])
+    response = await client.post(
+        "/api/v1/events/bulk",
+        headers={
+            "X-API-Key": admin_token,
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        },
+        content=body,
+    )
+    assert response.status_code == 201, response.text
+    assert count_events(database_url, source) == 4
+    trailing = gzip.compress(text) + b"garbage"
+    refused = await client.post(
+        "/api/v1/events/bulk",
+        headers={
+            "X-API-Key": admin_token,
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        },
+        content=trailing,
+    )
+    assert refused.status_code == 400
+
+
+async def test_a_large_bulk_is_decoded_off_the_event_loop_and_stored(
+    client: httpx.AsyncClient, admin_token: str, database_url: str
+) -> None:
+    source = tag()
+    events = [{"type": "big", "source": source, "message": "x" * 200} for _ in range(3000)]
+    ids = await ingest(client, admin_token, events)
+    assert len(ids) == 3000
+    assert count_events(database_url, source) == 3000

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import trio
 
-from conftest import StartService
+from conftest import RunningService, StartService
 from monitor.config import Settings
 
 PROBLEM = "application/problem+json"
@@ -138,3 +138,63 @@ async def test_an_error_before_the_body_is_read_does_not_stall_the_connection(
             )
             assert refused.status_code == 401
             assert (await client.get("/health")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/health", "/nope", "/api/v1/keys"])
+async def test_a_websocket_handshake_on_a_plain_route_is_refused_not_a_500(
+    running: RunningService, path: str
+) -> None:
+    port = running.running.port
+    handshake = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with trio.fail_after(5):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(handshake.encode())
+            status_line = (await stream.receive_some(4096)).split(b"\r\n", 1)[0]
+    status = int(status_line.split()[1])
+    assert status != 101 and status < 500, status_line
+
+
+async def test_deeply_nested_json_is_a_400(client: httpx.AsyncClient, admin_token: str) -> None:
+    response = await client.post(
+        "/api/v1/keys",
+        headers={"X-API-Key": admin_token, "Content-Type": "application/json"},
+        content=b"[" * 5000 + b"]" * 5000,
+    )
+    assert response.status_code == 400
+
+
+async def test_an_expiry_near_the_end_of_time_is_refused_not_a_500(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    response = await client.post(
+        "/api/v1/keys",
+        headers={"X-API-Key": admin_token},
+        json={"name": "far", "role": "read", "expires_at": "9999-12-31T23:59:59-14:00"},
+    )
+    assert response.status_code == 400
+
+
+async def test_blank_key_names_are_refused(client: httpx.AsyncClient, admin_token: str) -> None:
+    response = await client.post(
+        "/api/v1/keys", headers={"X-API-Key": admin_token}, json={"name": "   ", "role": "read"}
+    )
+    assert response.status_code == 400
+
+
+async def test_keys_are_scrubbed_from_any_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from monitor.domain.keys import mint_key
+    from monitor.logs import JsonFormatter
+
+    token = mint_key().token
+    record = logging.LogRecord("x", logging.INFO, "f", 1, f"odd place {token}", None, None)
+    record.path = f"/stats?x={token}"
+    line = JsonFormatter().format(record)
+    assert token not in line
+    assert "mon_[redacted]" in line

@@ -6,6 +6,7 @@ import os
 import sys
 
 import psycopg
+import pytest
 import trio
 
 from monitor.storage.migrate import apply_migrations, available_migrations
@@ -30,6 +31,7 @@ def test_applying_twice_changes_nothing(empty_database_url: str) -> None:
     assert recorded_versions(empty_database_url) == [m.version for m in first]
 
 
+@pytest.mark.slow
 async def test_two_processes_migrating_at_once_both_succeed(empty_database_url: str) -> None:
     environ = {**os.environ, "DATABASE_URL": empty_database_url}
     results: list[trio.CompletedProcess[bytes]] = []

@@ -41,17 +41,42 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _run(main: Callable[[], Awaitable[T]]) -> T:
+def _user_fixable(failure: BaseException) -> BaseException | None:
+    """The DataDirBusy, StorageUnavailable or OSError inside `failure`, however grouped."""
+    if isinstance(failure, DataDirBusy | StorageUnavailable | OSError):
+        return failure
+    if isinstance(failure, BaseExceptionGroup):
+        for inner in failure.exceptions:
+            found = _user_fixable(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _describe_os_error(problem: OSError, settings: Settings | None) -> str:
+    what = problem.strerror or str(problem)
+    if problem.filename:
+        return f"{what}: {problem.filename}"
+    if settings is not None and problem.errno is not None:
+        return f"cannot listen on {settings.host}:{settings.port}: {what}"
+    return what
+
+
+def _run(main: Callable[[], Awaitable[T]], settings: Settings | None = None) -> T:
     """trio.run with the failures a user can fix turned into one clear line."""
     try:
         return trio.run(main)
-    except DataDirBusy as problem:
-        _fail(str(problem))
-    except StorageUnavailable as problem:
-        _fail(f"database unavailable: {problem}")
-    except OSError as problem:
-        _fail(f"{problem.strerror or problem}")
-    raise AssertionError("unreachable")
+    except BaseException as failure:
+        problem = _user_fixable(failure)
+        if problem is None:
+            raise
+        if isinstance(problem, DataDirBusy):
+            _fail(str(problem))
+        elif isinstance(problem, StorageUnavailable):
+            _fail(f"database unavailable: {problem}")
+        elif isinstance(problem, OSError):
+            _fail(_describe_os_error(problem, settings))
+        raise
 
 
 data_dir_option = click.option(
@@ -81,7 +106,7 @@ def main(context: click.Context) -> None:
 def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
     """Run the service until SIGINT or SIGTERM."""
     settings = _settings(host=host, port=port, data_dir=data_dir)
-    _run(lambda: service.run(settings))
+    _run(lambda: service.run(settings), settings)
 
 
 async def _with_storage(settings: Settings, work: Callable[[Gateway], Awaitable[T]]) -> T:
@@ -137,6 +162,8 @@ def _parse_expiry(text: str | None) -> datetime | None:
         raise click.BadParameter("give a time zone, e.g. 2027-01-01T00:00:00Z")
     if expires <= datetime.now(UTC):
         raise click.BadParameter("must be in the future")
+    if expires.astimezone(UTC).year >= 9000:
+        raise click.BadParameter("must be before the year 9000")
     return expires
 
 

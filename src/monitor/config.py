@@ -8,6 +8,7 @@ documentation cannot drift from the code.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -49,10 +50,23 @@ def _parse_float(low: float, high: float) -> Callable[[str], float]:
 
 
 def _parse_host(raw: str) -> str:
-    host = raw.strip()
-    if not host or not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", host):
-        raise ValueError(f"must be a host name or IP address, got {raw!r}")
-    return host
+    host = raw.strip().strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.split(".")
+    if (
+        host
+        and len(host) <= 253
+        and all(
+            re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", label) for label in labels
+        )
+        and not labels[-1].isdigit()
+    ):
+        return host
+    raise ValueError(f"must be an IP address or host name, got {raw!r}")
 
 
 def _parse_path(raw: str) -> Path:
@@ -167,9 +181,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "shutdown_timeout",
         ("MONITOR_SHUTDOWN_TIMEOUT",),
-        "10",
+        "8",
         _parse_float(0.5, 600),
-        "Seconds a graceful stop waits for in-flight work before cancelling it.",
+        "Seconds a graceful stop may take in all; then what is left is cancelled.",
     ),
     SettingSpec(
         "key_usage_flush_interval",
@@ -303,11 +317,13 @@ def redact_url(url: str) -> str:
     if not url:
         return url
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+    if parts.query:
+        query = re.sub(r"(?i)((?:^|&)password=)[^&]*", r"\1***", parts.query)
+        parts = parts._replace(query=query)
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[-1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    return urlunsplit(parts)
 
 
 def load_settings(

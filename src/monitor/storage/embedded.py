@@ -65,14 +65,19 @@ def serve_lock(data_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-def _process_exists(pid: int) -> bool:
+def _holder_alive(pid: int) -> bool:
+    """Whether `pid` is still a monitor process (not a dead one whose PID was reused)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc to ask: trust that it is alive
+    return b"monitor" in command
 
 
 def forget_dead_holders(pgdata: Path) -> list[int]:
@@ -82,7 +87,7 @@ def forget_dead_holders(pgdata: Path) -> list[int]:
         if not holders_file.exists():
             return []
         holders: list[int] = json.loads(holders_file.read_text() or "[]")
-        dead = [pid for pid in holders if not _process_exists(pid)]
+        dead = [pid for pid in holders if not _holder_alive(pid)]
         if dead:
             holders_file.write_text(json.dumps([pid for pid in holders if pid not in dead]))
     if dead:

@@ -134,38 +134,84 @@ def _group_drafts(rows: Sequence[EventRow]) -> list[_GroupDraft]:
     return [drafts[key] for key in sorted(drafts)]
 
 
-def _upsert_groups(connection: Connection, drafts: list[_GroupDraft]) -> dict[str, int]:
+def _group_ids(connection: Connection, drafts: list[_GroupDraft]) -> dict[str, int]:
+    """Ids of the drafts' groups, creating missing ones, without locking existing rows.
+
+    Existing groups are only read here; their counters are updated by
+    `_count_into_groups` as the transaction's last statement, so concurrent
+    ingest transactions hold group row locks only for a moment.
+    """
     if not drafts:
         return {}
-    rows = connection.execute(
+    fingerprints = [d.fingerprint for d in drafts]
+    found = {
+        str(fingerprint): int(group_id)
+        for fingerprint, group_id in connection.execute(
+            "select fingerprint, id from event_groups where fingerprint = any(%s)",
+            (fingerprints,),
+        )
+    }
+    missing = [d for d in drafts if d.fingerprint not in found]
+    if missing:
+        # New groups start at zero; the counting update below adds this batch.
+        connection.execute(
+            """
+            insert into event_groups
+                (fingerprint, type, source, level, message, first_seen, last_seen, count)
+            select f, t, s, l, m, fs, ls, 0 from unnest(
+                %s::text[], %s::text[], %s::text[], %s::int2[], %s::text[],
+                %s::timestamptz[], %s::timestamptz[]
+            ) as u(f, t, s, l, m, fs, ls)
+            order by f
+            on conflict (fingerprint) do nothing
+            """,
+            (
+                [d.fingerprint for d in missing],
+                [d.type for d in missing],
+                [d.source for d in missing],
+                [d.level for d in missing],
+                [d.message for d in missing],
+                [d.first_seen for d in missing],
+                [d.last_seen for d in missing],
+            ),
+        )
+        found.update(
+            (str(fingerprint), int(group_id))
+            for fingerprint, group_id in connection.execute(
+                "select fingerprint, id from event_groups where fingerprint = any(%s)",
+                ([d.fingerprint for d in missing],),
+            )
+        )
+    return found
+
+
+def _count_into_groups(
+    connection: Connection, drafts: list[_GroupDraft], group_ids: dict[str, int]
+) -> None:
+    if not drafts:
+        return
+    ordered = sorted(drafts, key=lambda d: group_ids[d.fingerprint])  # one lock order for all
+    connection.execute(
         """
-        insert into event_groups as g
-            (fingerprint, type, source, level, message, first_seen, last_seen, count)
-        select * from unnest(
-            %s::text[], %s::text[], %s::text[], %s::int2[], %s::text[],
-            %s::timestamptz[], %s::timestamptz[], %s::int8[]
-        ) order by 1
-        on conflict (fingerprint) do update set
-            level = greatest(g.level, excluded.level),
-            first_seen = least(g.first_seen, excluded.first_seen),
-            last_seen = greatest(g.last_seen, excluded.last_seen),
-            count = g.count + excluded.count,
+        update event_groups as g set
+            level = greatest(g.level, u.level),
+            first_seen = least(g.first_seen, u.first_seen),
+            last_seen = greatest(g.last_seen, u.last_seen),
+            count = g.count + u.count,
             -- a resolved group that happens again is open again (a regression)
             status = case when g.status = 'resolved' then 'open' else g.status end
-        returning fingerprint, id
+        from unnest(%s::int8[], %s::int2[], %s::timestamptz[], %s::timestamptz[], %s::int8[])
+            as u(id, level, first_seen, last_seen, count)
+        where g.id = u.id
         """,
         (
-            [d.fingerprint for d in drafts],
-            [d.type for d in drafts],
-            [d.source for d in drafts],
-            [d.level for d in drafts],
-            [d.message for d in drafts],
-            [d.first_seen for d in drafts],
-            [d.last_seen for d in drafts],
-            [d.count for d in drafts],
+            [group_ids[d.fingerprint] for d in ordered],
+            [d.level for d in ordered],
+            [d.first_seen for d in ordered],
+            [d.last_seen for d in ordered],
+            [d.count for d in ordered],
         ),
-    ).fetchall()
-    return {str(fingerprint): int(group_id) for fingerprint, group_id in rows}
+    )
 
 
 def _copy_rows(connection: Connection, rows: Sequence[EventRow], group_ids: dict[str, int]) -> None:
@@ -185,9 +231,11 @@ async def commit_events(gateway: Gateway, rows: Sequence[EventRow]) -> dict[str,
     """
 
     def work(connection: Connection) -> dict[str, int]:
+        drafts = _group_drafts(rows)
         try:
-            group_ids = _upsert_groups(connection, _group_drafts(rows))
+            group_ids = _group_ids(connection, drafts)
             _copy_rows(connection, rows, group_ids)
+            _count_into_groups(connection, drafts, group_ids)
         except (psycopg.DataError, psycopg.IntegrityError) as refused:
             raise RowsRejected(str(refused).strip()) from refused
         return group_ids
@@ -209,18 +257,17 @@ def filter_clauses(
 
     clauses: list[sql.Composable] = []
     params: list[Any] = []
+    # A single value is compared with `=`, so the (column, time) index can
+    # return rows newest first; `= any(...)` cannot.
     if event_filter.types:
-        clauses.append(sql.SQL("{} = any(%s)").format(column("type")))
-        params.append(list(event_filter.types))
+        clauses.append(_one_of(column("type"), event_filter.types, params))
     if event_filter.levels:
-        clauses.append(sql.SQL("{} = any(%s::int2[])").format(column("level")))
-        params.append(list(event_filter.levels))
+        clauses.append(_one_of(column("level"), event_filter.levels, params, "int2"))
     if event_filter.min_level is not None:
         clauses.append(sql.SQL("{} >= %s").format(column("level")))
         params.append(event_filter.min_level)
     if event_filter.sources:
-        clauses.append(sql.SQL("{} = any(%s)").format(column("source")))
-        params.append(list(event_filter.sources))
+        clauses.append(_one_of(column("source"), event_filter.sources, params))
     if event_filter.time_from is not None:
         clauses.append(sql.SQL("{} >= %s").format(column("time")))
         params.append(event_filter.time_from)
@@ -231,18 +278,29 @@ def filter_clauses(
         clauses.append(sql.SQL("{} ilike %s").format(column("message")))
         params.append(f"%{_escape_like(event_filter.text)}%")
     for key, value in event_filter.attributes:
-        # Containment finds candidates through the GIN index; the text
-        # comparison then keeps exactly the values whose JSON text is `value`.
+        # Containment of each JSON value whose text is `value` ("500" → "500"
+        # or 500), served by the GIN index. (An extra `->>` text check would be
+        # exact for 500.0 too, but ruins the planner's row estimates.)
         candidates = attribute_match_candidates(value)
-        containment = sql.SQL(" or ").join(
-            sql.SQL("{} @> %s").format(column("attributes")) for _ in candidates
-        )
         clauses.append(
-            sql.SQL("(({}) and {} ->> %s = %s)").format(containment, column("attributes"))
+            sql.SQL("({})").format(
+                sql.SQL(" or ").join(
+                    sql.SQL("{} @> %s").format(column("attributes")) for _ in candidates
+                )
+            )
         )
         params.extend(Jsonb({key: candidate}) for candidate in candidates)
-        params.extend((key, value))
     return clauses, params
+
+
+def _one_of(
+    column: sql.Composable, values: Sequence[Any], params: list[Any], cast: str = "text"
+) -> sql.Composable:
+    if len(values) == 1:
+        params.append(values[0])
+        return sql.SQL("{} = %s").format(column)
+    params.append(list(values))
+    return sql.SQL("{} = any(%s::{}[])").format(column, sql.SQL(cast))
 
 
 def _where(clauses: list[sql.Composable]) -> sql.Composable:
@@ -304,52 +362,50 @@ class EventStats:
 async def event_stats(
     gateway: Gateway, event_filter: EventFilter, *, interval: timedelta, top: int
 ) -> EventStats:
+    top_n = top
     clauses, params = filter_clauses(event_filter)
     where = _where(clauses)
 
+    query = sql.SQL(
+        "select grouping(level), grouping(type), grouping(source), level, type, source, "
+        "date_bin(%s, time, %s::timestamptz) as bucket, count(*) from events{} "
+        "group by grouping sets ((level), (type), (source), (bucket))"
+    ).format(where)
+
     def work(connection: Connection) -> EventStats:
-        by_level = {
-            int(level): int(count)
-            for level, count in connection.execute(
-                sql.SQL("select level, count(*) from events{} group by level").format(where), params
-            )
-        }
-        by_type = [
-            (str(name), int(count))
-            for name, count in connection.execute(
-                sql.SQL(
-                    "select type, count(*) from events{} group by type "
-                    "order by count(*) desc, type limit %s"
-                ).format(where),
-                [*params, top],
-            )
-        ]
-        by_source = [
-            (str(name), int(count))
-            for name, count in connection.execute(
-                sql.SQL(
-                    "select source, count(*) from events{} group by source "
-                    "order by count(*) desc, source limit %s"
-                ).format(where),
-                [*params, top],
-            )
-        ]
-        series = [
-            (bucket, int(count))
-            for bucket, count in connection.execute(
-                sql.SQL(
-                    "select date_bin(%s, time, %s::timestamptz) as bucket, count(*) "
-                    "from events{} group by bucket order by bucket"
-                ).format(where),
-                [interval, EPOCH, *params],
-            )
-        ]
+        # One scan, one snapshot: every count comes from the same rows.
+        by_level: dict[int, int] = {}
+        by_type: dict[str, int] = {}
+        by_source: dict[str, int] = {}
+        series: dict[datetime, int] = {}
+        for (
+            level_set,
+            type_set,
+            source_set,
+            level,
+            kind,
+            source,
+            bucket,
+            count,
+        ) in connection.execute(query, [interval, EPOCH, *params]):
+            if not level_set:
+                by_level[int(level)] = int(count)
+            elif not type_set:
+                by_type[str(kind)] = int(count)
+            elif not source_set:
+                by_source[str(source)] = int(count)
+            else:
+                series[bucket] = int(count)
+
+        def top(counts: dict[str, int]) -> list[tuple[str, int]]:
+            return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top_n]
+
         return EventStats(
             total=sum(by_level.values()),
             by_level=by_level,
-            by_type=by_type,
-            by_source=by_source,
-            series=series,
+            by_type=top(by_type),
+            by_source=top(by_source),
+            series=sorted(series.items()),
         )
 
     return await gateway.run(work)

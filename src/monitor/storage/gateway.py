@@ -8,12 +8,17 @@ from queueing on the pool itself.
 
 Error handling: connection failures, pool exhaustion and statement timeouts
 become StorageUnavailable (the web edge turns it into 503 + Retry-After); the
-pool drops broken connections and opens new ones when the database returns.
-Other database errors propagate unchanged: they are bugs or constraint
-violations that the calling storage module handles.
+pool checks a connection before lending it, drops broken ones and opens new
+ones when the database returns. While the database is known to be down, calls
+fail at once instead of each waiting out the acquire timeout; one call a
+second probes whether it is back. Other database errors propagate unchanged:
+they are bugs or constraint violations that the calling storage module handles.
 
-Resource handling: at most `pool_size` threads and connections; every
-statement is bounded by the server-side `statement_timeout`.
+Resource handling: at most `pool_size` connections, and as many worker threads
+plus those abandoned by a cancelled caller (the thread finishes on its own and
+returns its connection; nothing else touches it). Every statement is bounded
+by the server-side `statement_timeout`; TCP keepalives and `tcp_user_timeout`
+notice a database host that vanished.
 """
 
 from __future__ import annotations
@@ -37,12 +42,33 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 Work = Callable[[Connection], T]
 
 
+PROBE_INTERVAL = 1.0  # seconds between attempts while the database is down
+
+
 def connection_options(statement_timeout: float) -> dict[str, object]:
     return {
-        "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
+        "options": f"-c statement_timeout={int(statement_timeout * 1000)} -c TimeZone=UTC",
         "application_name": "monitor",
         "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "tcp_user_timeout": int((statement_timeout + 30) * 1000),
     }
+
+
+def _is_outage(failure: Exception) -> bool:
+    """A failure that says the database cannot be reached (not a slow query)."""
+    if isinstance(failure, psycopg_pool.PoolTimeout):
+        return True
+    return isinstance(failure, psycopg.OperationalError) and not isinstance(
+        failure, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable
+    )
+
+
+class _Outage(StorageUnavailable):
+    """Raised in the worker thread when the database itself cannot be reached."""
 
 
 class Gateway:
@@ -50,6 +76,18 @@ class Gateway:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
         self._limiter = trio.CapacityLimiter(pool.max_size)
+        self._down = False
+        self._probing = False
+        self._next_probe = 0.0
+
+    def _check_breaker(self) -> bool:
+        """Raise while the database is known to be down; True if this call is the probe."""
+        if not self._down:
+            return False
+        if self._probing or trio.current_time() < self._next_probe:
+            raise StorageUnavailable("the database is unreachable")
+        self._probing = True
+        return True
 
     async def run(self, work: Work[T], *, autocommit: bool = False) -> T:
         """Run `work(connection)` in a worker thread inside one transaction.
@@ -59,17 +97,30 @@ class Gateway:
         that cannot run in a transaction block). Waiting for a free connection
         is bounded by the acquire timeout, then StorageUnavailable.
         """
-        with trio.move_on_after(self._acquire_timeout) as waiting:
-            await self._limiter.acquire()
-        if waiting.cancelled_caught:
-            raise StorageUnavailable(
-                f"all {self._pool.max_size} database connections stayed busy "
-                f"for {self._acquire_timeout:g} s"
-            )
+        probe = self._check_breaker()
         try:
-            return await trio.to_thread.run_sync(self._run_in_thread, work, autocommit)
+            with trio.move_on_after(self._acquire_timeout) as waiting:
+                await self._limiter.acquire()
+            if waiting.cancelled_caught:
+                raise StorageUnavailable(
+                    f"all {self._pool.max_size} database connections stayed busy "
+                    f"for {self._acquire_timeout:g} s"
+                )
+            try:
+                result = await trio.to_thread.run_sync(
+                    self._run_in_thread, work, autocommit, abandon_on_cancel=True
+                )
+            finally:
+                self._limiter.release()
+        except _Outage as outage:
+            self._down = True
+            self._next_probe = trio.current_time() + PROBE_INTERVAL
+            raise StorageUnavailable(str(outage)) from outage.__cause__
         finally:
-            self._limiter.release()
+            if probe:
+                self._probing = False
+        self._down = False
+        return result
 
     def _run_in_thread(self, work: Work[T], autocommit: bool) -> T:
         try:
@@ -82,7 +133,10 @@ class Gateway:
                 finally:
                     connection.autocommit = False
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as failure:
-            raise StorageUnavailable(str(failure).strip() or type(failure).__name__) from failure
+            message = str(failure).strip() or type(failure).__name__
+            if _is_outage(failure):
+                raise _Outage(message) from failure
+            raise StorageUnavailable(message) from failure
 
     async def ping(self) -> None:
         """Raise StorageUnavailable unless the database answers a trivial query."""
@@ -108,6 +162,7 @@ async def open_gateway(
         min_size=1,
         max_size=pool_size,
         kwargs=connection_options(statement_timeout),
+        check=psycopg_pool.ConnectionPool.check_connection,
         open=False,
         timeout=acquire_timeout,
         name="monitor",
@@ -123,7 +178,8 @@ async def open_gateway(
                 f"within {connect_timeout:g} s"
             ) from None
 
-    await trio.to_thread.run_sync(open_pool)
+    # Abandoned if start-up is cancelled (a signal): the process is exiting.
+    await trio.to_thread.run_sync(open_pool, abandon_on_cancel=True)
     try:
         yield Gateway(pool, acquire_timeout)
     finally:

@@ -28,10 +28,29 @@ class RequestCounters:
     total: int = 0
     in_flight: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
+    _idle: trio.Event = field(default_factory=trio.Event)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    def started(self) -> None:
+        if self.in_flight == 0:
+            self._idle = trio.Event()
+        self.in_flight += 1
+
+    def ended(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
 
     def finished(self, status: int) -> None:
         self.total += 1
         self.by_status[status] = self.by_status.get(status, 0) + 1
+
+    async def wait_idle(self) -> None:
+        """Return once no request is being handled."""
+        while self.in_flight:
+            await self._idle.wait()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
-from quart import Quart, Response, g, request
+from quart import Quart, Response, g, has_request_context, has_websocket_context, request, websocket
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -31,6 +31,18 @@ def field_errors(error: ValidationError) -> list[dict[str, Any]]:
         }
         for item in error.errors(include_url=False, include_input=False)
     ]
+
+
+def _path() -> str:
+    if has_request_context():
+        return request.path
+    if has_websocket_context():
+        return websocket.path
+    return "?"
+
+
+def _body_is_json() -> bool:
+    return has_request_context() and request.is_json
 
 
 def _storage_unavailable(failure: StorageUnavailable) -> Response:
@@ -72,16 +84,22 @@ def register_error_handlers(app: Quart) -> None:
         status = error.code or 500
         headers: dict[str, str] = {}
         if status == 404:
-            detail = f"no resource at {request.path}"
+            detail = f"no resource at {_path()}"
         elif status == 405:
             allowed = getattr(error, "valid_methods", None) or []
             headers["Allow"] = ", ".join(sorted(allowed))
-            detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+            method = request.method if has_request_context() else "this method"
+            detail = f"{method} is not allowed here; allowed: {headers['Allow']}"
         elif status == 413:
             detail = f"the request body is larger than the limit of {max_bytes} bytes"
         elif status == 400:
-            detail = "the request body is not valid JSON" if request.is_json else "bad request"
-            if request.mimetype and not request.is_json and request.method in {"POST", "PUT"}:
+            detail = "the request body is not valid JSON" if _body_is_json() else "bad request"
+            if (
+                has_request_context()
+                and request.mimetype
+                and not request.is_json
+                and request.method in {"POST", "PUT", "PATCH"}
+            ):
                 status = 415
                 detail = "the request body must be JSON (Content-Type: application/json)"
         else:
@@ -92,6 +110,11 @@ def register_error_handlers(app: Quart) -> None:
     async def on_undecodable(error: UnicodeDecodeError) -> Response:
         # Only client-supplied bytes are decoded while handling a request.
         return problem_response(400, "the request body is not valid UTF-8")
+
+    @app.errorhandler(RecursionError)
+    async def on_too_deep(error: RecursionError) -> Response:
+        # Only parsing a client's deeply nested JSON recurses this far.
+        return problem_response(400, "the request body is nested too deeply")
 
     @app.errorhandler(StorageUnavailable)
     async def on_storage_unavailable(failure: StorageUnavailable) -> Response:

@@ -50,6 +50,7 @@ _decode_bulk = msgspec.json.Decoder(BulkEventsIn).decode
 _decode_any = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 MAX_REPORTED_ERRORS = 100
+THREAD_THRESHOLD = 256 * 1024  # bytes of JSON above which bulk decoding leaves the event loop
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -129,7 +130,8 @@ async def _commit(rows: list[EventRow]) -> IngestOutcome:
             )
     raise ProblemError(
         503,
-        f"the events were not committed within {deps.settings.ingest_timeout:g} s; retry shortly",
+        f"the commit did not finish within {deps.settings.ingest_timeout:g} s; the events "
+        "may still be stored, so a retry may store them twice",
         kind="ingest-timeout",
         headers={"Retry-After": "5"},
     )
@@ -165,6 +167,21 @@ def _group_as_json(group: event_store.EventGroup) -> dict[str, Any]:
         "count_in_range": group.count_in_range,
         "status": group.status,
     }
+
+
+def _decode_and_prepare(body: bytes, rules: EventRules, max_items: int) -> list[EventRow]:
+    """Rows for a bulk body, or ProblemError (400 naming every bad item, 413)."""
+    try:
+        decoded = _decode_bulk(body)
+    except msgspec.DecodeError:
+        raise _validation_problem(_every_item_error(body, rules), None) from None
+    events = decoded.events if isinstance(decoded, EventsEnvelope) else decoded
+    if len(events) > max_items:
+        raise ProblemError(413, f"{len(events)} events in one request; the limit is {max_items}")
+    rows, errors = prepare_rows(events, datetime.now(UTC), rules)
+    if errors:
+        raise _validation_problem([e.as_dict(bulk=True) for e in errors], len(events))
+    return rows
 
 
 @blueprint.post("/events")
@@ -221,20 +238,17 @@ async def ingest_bulk() -> Response:
     """
     settings = current_deps().settings
     body = await read_json_body(settings.max_decompressed_bytes)
-    try:
-        decoded = _decode_bulk(body)
-    except msgspec.DecodeError:
-        raise _validation_problem(_every_item_error(body, _rules()), None) from None
-    events = decoded.events if isinstance(decoded, EventsEnvelope) else decoded
-    if len(events) > settings.max_batch_items:
-        raise ProblemError(
-            413, f"{len(events)} events in one request; the limit is {settings.max_batch_items}"
+    rules = _rules()
+    if len(body) < THREAD_THRESHOLD:
+        rows = _decode_and_prepare(body, rules, settings.max_batch_items)
+    else:
+        # Large bodies are decoded and checked in a worker thread, so the
+        # event loop keeps serving other requests in between.
+        rows = await trio.to_thread.run_sync(
+            _decode_and_prepare, body, rules, settings.max_batch_items
         )
-    if not events:
+    if not rows:
         return json_response({"accepted": 0, "ids": []}, 201)
-    rows, errors = prepare_rows(events, datetime.now(UTC), _rules())
-    if errors:
-        raise _validation_problem([e.as_dict(bulk=True) for e in errors], len(events))
     await _commit(rows)
     return json_response({"accepted": len(rows), "ids": [row.id for row in rows]}, 201)
 

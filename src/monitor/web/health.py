@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from typing import Any, Literal
 
@@ -14,10 +15,10 @@ from quart_schema import document_response, hide, tag
 from monitor import __version__
 from monitor.domain.keys import Role
 from monitor.storage.errors import StorageUnavailable
-from monitor.supervisor import describe
 from monitor.web.auth import require_role
 from monitor.web.deps import current_deps
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("health", __name__)
 
 ComponentStatus = Literal["ok", "degraded", "down"]
@@ -90,9 +91,9 @@ async def _database_component() -> Component:
         with trio.fail_after(DATABASE_CHECK_TIMEOUT):
             await deps.gateway.ping()
     except trio.TooSlowError:
-        return Component(status="down", detail=f"no answer within {DATABASE_CHECK_TIMEOUT:g} s")
-    except StorageUnavailable as failure:
-        return Component(status="down", detail=describe(failure))
+        return Component(status="down", detail="no answer in time")
+    except StorageUnavailable:
+        return Component(status="down", detail="unreachable")
     return Component(status="ok")
 
 
@@ -121,7 +122,7 @@ async def ready() -> tuple[Response, int]:
         components[f"actor:{actor.name}"] = (
             Component(status="ok")
             if actor.healthy
-            else Component(status="down", detail=f"{actor.status.value}: {actor.last_error}")
+            else Component(status="down", detail=actor.status.value)
         )
     statuses = {component.status for component in components.values()}
     overall: ComponentStatus = (

@@ -18,7 +18,10 @@ from monitor.web.problems import ProblemError
 blueprint = Blueprint("keys", __name__)
 
 MAX_ID = 2**63 - 1
-PrintableName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Printable, and not only spaces.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+PrintableName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+LATEST_EXPIRY = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class KeyCreate(BaseModel):
@@ -36,6 +39,8 @@ class KeyCreate(BaseModel):
     def in_the_future(cls, value: datetime | None) -> datetime | None:
         if value is not None and value <= datetime.now(UTC):
             raise ValueError("must be in the future")
+        if value is not None and value >= LATEST_EXPIRY:
+            raise ValueError("must be before the year 9000")
         return value
 
 

@@ -9,21 +9,24 @@ from quart import request
 
 from monitor.web.problems import ProblemError
 
-# Above this, decompression runs in a worker thread instead of the event loop.
-THREAD_THRESHOLD = 256 * 1024
-
 
 def _gunzip(data: bytes, limit: int) -> bytes:
-    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        inflated = decompressor.decompress(data, limit + 1)
-    except zlib.error:
-        raise ProblemError(400, "the request body is not valid gzip") from None
-    if len(inflated) > limit or decompressor.unconsumed_tail:
-        raise ProblemError(413, f"the decompressed request body is larger than {limit} bytes")
-    if not decompressor.eof:
-        raise ProblemError(400, "the gzip request body is truncated")
-    return inflated
+    """Every gzip member of `data` (concatenated members are legal), at most `limit` bytes."""
+    inflated = bytearray()
+    remaining = data
+    while True:
+        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            inflated += decompressor.decompress(remaining, limit + 1 - len(inflated))
+        except zlib.error:
+            raise ProblemError(400, "the request body is not valid gzip") from None
+        if len(inflated) > limit or decompressor.unconsumed_tail:
+            raise ProblemError(413, f"the decompressed request body is larger than {limit} bytes")
+        if not decompressor.eof:
+            raise ProblemError(400, "the gzip request body is truncated")
+        remaining = decompressor.unused_data
+        if not remaining:
+            return bytes(inflated)
 
 
 async def read_json_body(max_decompressed: int) -> bytes:
@@ -37,6 +40,5 @@ async def read_json_body(max_decompressed: int) -> bytes:
         return data
     if encoding != "gzip":
         raise ProblemError(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none")
-    if len(data) < THREAD_THRESHOLD:
-        return _gunzip(data, max_decompressed)
+    # Even a small body can inflate a lot: decompress off the event loop.
     return await trio.to_thread.run_sync(_gunzip, data, max_decompressed)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
 import uuid
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import trio
 from quart import Quart, Response, g, request
 from werkzeug.datastructures import Headers
 
 from monitor.logs import request_id as request_id_var
-from monitor.web.deps import current_deps
+from monitor.web.deps import RequestCounters, current_deps
 
 access_log = logging.getLogger("monitor.access")
 
+BODY_DRAIN_TIMEOUT = 2.0
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 # Query parameters that may carry a credential and are never logged.
 _SECRET_PARAMETERS = frozenset({"apikey", "api_key", "key", "token", "access_token"})
@@ -31,6 +35,45 @@ def _has_body(headers: Headers) -> bool:
     return headers.get("Content-Length", "0") not in ("", "0") or "Transfer-Encoding" in headers
 
 
+def _log_line(status: int) -> None:
+    started = getattr(g, "started", None)
+    duration_ms = 0.0 if started is None else (time.perf_counter() - started) * 1000
+    query = loggable_query(request.query_string)
+    access_log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path + (f"?{query}" if query else ""),
+            "status": status,
+            "duration_ms": round(duration_ms, 2),
+            "remote": request.remote_addr,
+            "request_id": getattr(g, "request_id", None),
+        },
+    )
+    g.logged = True
+
+
+def count_in_flight(app: Quart, counters: RequestCounters) -> None:
+    """Count HTTP requests from arrival until their response is fully sent.
+
+    Counted at the ASGI level: Quart tears the request context down before it
+    sends the body, and a graceful stop must wait for the body too.
+    """
+    inner = app.asgi_app
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await inner(scope, receive, send)
+            return
+        counters.started()
+        try:
+            await inner(scope, receive, send)
+        finally:
+            counters.ended()
+
+    app.asgi_app = counted  # type: ignore[method-assign]
+
+
 def register_request_log(app: Quart) -> None:
     @app.before_request
     async def start() -> None:
@@ -38,33 +81,27 @@ def register_request_log(app: Quart) -> None:
         g.request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         g.started = time.perf_counter()
         request_id_var.set(g.request_id)
-        current_deps().counters.in_flight += 1
 
     @app.after_request
     async def finish(response: Response) -> Response:
-        request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
-        response.headers["X-Request-ID"] = request_id
+        if getattr(g, "request_id", None) is None:
+            g.request_id = uuid.uuid4().hex
+        response.headers["X-Request-ID"] = g.request_id
         if response.status_code >= 400 and _has_body(request.headers):
             # An error answered before the body was read leaves it unread on
             # the connection, and Hypercorn's keep-alive can then stall the
-            # next request; closing the connection keeps clients safe.
+            # next request: read what is left (bounded), and ask the client
+            # to open a new connection.
+            with trio.move_on_after(BODY_DRAIN_TIMEOUT):
+                with contextlib.suppress(Exception):
+                    await request.get_data()
             response.headers["Connection"] = "close"
-        started = getattr(g, "started", None)
-        duration_ms = 0.0 if started is None else (time.perf_counter() - started) * 1000
-        counters = current_deps().counters
-        if started is not None:
-            counters.in_flight -= 1
-        counters.finished(response.status_code)
-        query = loggable_query(request.query_string)
-        access_log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path + (f"?{query}" if query else ""),
-                "status": response.status_code,
-                "duration_ms": round(duration_ms, 2),
-                "remote": request.remote_addr,
-                "request_id": request_id,
-            },
-        )
+        current_deps().counters.finished(response.status_code)
+        _log_line(response.status_code)
         return response
+
+    @app.teardown_request
+    async def end(error: BaseException | None) -> None:
+        # Runs for every request, also one cancelled because its client left.
+        if not getattr(g, "logged", False):
+            _log_line(499)  # the client closed the connection before an answer
