@@ -45,3 +45,14 @@ def test_the_documented_event_matches_the_decoded_one() -> None:
     struct_fields = {f.name: f.required for f in msgspec.structs.fields(EventIn)}
     doc_fields = {name: field.is_required() for name, field in EventInDoc.model_fields.items()}
     assert struct_fields == doc_fields
+
+
+def test_the_documented_sample_matches_the_decoded_one() -> None:
+    import msgspec
+
+    from monitor.web.metric_schemas import IncrementIn, IncrementInDoc, SampleIn, SampleInDoc
+
+    for struct, doc in ((SampleIn, SampleInDoc), (IncrementIn, IncrementInDoc)):
+        struct_fields = {f.name: f.required for f in msgspec.structs.fields(struct)}
+        doc_fields = {name: field.is_required() for name, field in doc.model_fields.items()}
+        assert struct_fields == doc_fields, struct

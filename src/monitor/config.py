@@ -249,6 +249,27 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds an ingest request waits for its commit before answering 503.",
     ),
     SettingSpec(
+        "metrics_retention_days",
+        ("MONITOR_METRICS_RETENTION",),
+        "7",
+        _parse_int(1, 36500),
+        "Days raw metric samples are kept; older ones are refused and their partitions dropped.",
+    ),
+    SettingSpec(
+        "max_series",
+        ("MONITOR_MAX_SERIES",),
+        "100000",
+        _parse_int(1, 100_000_000),
+        "Most live series in all; also the size of the ingest path's series cache.",
+    ),
+    SettingSpec(
+        "max_series_per_metric",
+        ("MONITOR_MAX_SERIES_PER_METRIC",),
+        "10000",
+        _parse_int(1, 100_000_000),
+        "Most live series of one metric name; a new series beyond it gets 422.",
+    ),
+    SettingSpec(
         "maintenance_interval",
         ("MONITOR_MAINTENANCE_INTERVAL",),
         "600",
@@ -288,6 +309,9 @@ class Settings:
     ingest_workers: int
     ingest_batch_rows: int
     ingest_timeout: float
+    metrics_retention_days: int
+    max_series: int
+    max_series_per_metric: int
     maintenance_interval: float
     key_cache_ttl: float
 
@@ -298,6 +322,10 @@ class Settings:
     @property
     def events_retention(self) -> timedelta:
         return timedelta(days=self.events_retention_days)
+
+    @property
+    def metrics_retention(self) -> timedelta:
+        return timedelta(days=self.metrics_retention_days)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -16,3 +16,14 @@ class IngestCounters:
     rejected_requests: int = 0
     unavailable_requests: int = 0
     replies_dropped: int = 0
+
+
+@dataclass
+class MetricIngestCounters:
+    requests: int = 0
+    samples: int = 0
+    transactions: int = 0
+    refused_requests: int = 0  # type conflicts and cardinality limits (422)
+    unavailable_requests: int = 0
+    increments: int = 0
+    stale_series_retries: int = 0

@@ -43,6 +43,7 @@ class IngestOutcome:
     status: int  # HTTP status the request should answer with
     detail: str = ""
     group_ids: Mapping[str, int] = field(default_factory=dict)  # fingerprint → group id
+    value: float | None = None  # the new value of an incremented counter
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,38 @@ class CommittedEvents:
 
     rows: Sequence[EventRow]
     group_ids: Mapping[str, int]
+
+
+@dataclass(frozen=True, order=True)
+class SeriesKey:
+    """What identifies a series. Labels are sorted (name, value) pairs."""
+
+    name: str
+    source: str
+    labels: tuple[tuple[str, str], ...]
+
+
+class SamplePoint(NamedTuple):
+    """One validated sample. `type` and `unit` are None when the client left them out."""
+
+    key: SeriesKey
+    type: str | None
+    unit: str | None
+    time: datetime
+    value: float
+
+
+@dataclass(frozen=True)
+class IngestSamples:
+    samples: Sequence[SamplePoint]
+    reply: trio.MemorySendChannel[IngestOutcome]
+
+
+@dataclass(frozen=True)
+class IncrementCounter:
+    """Add `by` to a counter series' latest value, as a new sample at `time`."""
+
+    key: SeriesKey
+    by: float
+    time: datetime
+    reply: trio.MemorySendChannel[IngestOutcome]

@@ -23,15 +23,23 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from monitor.actors import ingest, key_usage, maintenance
+from monitor.actors import ingest, key_usage, maintenance, metric_ingest
 from monitor.bus.hook import PublishHook
 from monitor.bus.redis_probe import redis_problem
 from monitor.config import Settings
-from monitor.counters import IngestCounters
+from monitor.counters import IngestCounters, MetricIngestCounters
 from monitor.domain.partitions import partitions_ahead
-from monitor.messages import CommittedEvents, IngestEvents, KeyUsed
+from monitor.messages import (
+    CommittedEvents,
+    IncrementCounter,
+    IngestEvents,
+    IngestSamples,
+    KeyUsed,
+    SamplePoint,
+)
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
+from monitor.storage import metric_ingest as metric_store
 from monitor.storage import partitions as partition_store
 from monitor.storage.embedded import open_embedded_database, serve_lock
 from monitor.storage.gateway import Gateway, open_gateway
@@ -156,9 +164,10 @@ async def _cancel_when_set(stop: trio.Event, scope: trio.CancelScope) -> None:
 async def _prepare_database(gateway: Gateway, database_url: str) -> None:
     await trio.to_thread.run_sync(apply_migrations, database_url)
     # Today's and the next days' partitions exist before the first request.
-    await partition_store.create_partitions(
-        gateway, "events", partitions_ahead(datetime.now(UTC), maintenance.DAYS_AHEAD)
-    )
+    for table in ("events", "samples"):
+        await partition_store.create_partitions(
+            gateway, table, partitions_ahead(datetime.now(UTC), maintenance.DAYS_AHEAD)
+        )
     bootstrap = await key_store.create_bootstrap_key(gateway)
     if bootstrap is not None:
         announce_bootstrap_key(bootstrap[1])
@@ -176,6 +185,18 @@ async def _serve(
     ingest_send, ingest_receive = trio.open_memory_channel[IngestEvents](settings.ingest_queue_size)
     committed_events = PublishHook[CommittedEvents]()
     ingest_counters = IngestCounters()
+    metric_send, metric_receive = trio.open_memory_channel[IngestSamples | IncrementCounter](
+        settings.ingest_queue_size
+    )
+    committed_samples = PublishHook[Sequence[tuple[int, SamplePoint]]]()
+    metric_counters = MetricIngestCounters()
+    limits = metric_store.Limits(settings.max_series, settings.max_series_per_metric)
+
+    async def increment(request: IncrementCounter, cached: int | None) -> tuple[int, float]:
+        return await metric_store.increment_counter(
+            gateway, request.key, cached, request.by, request.time, limits
+        )
+
     supervisor = Supervisor()
     events_table = maintenance.PartitionedTable(
         name="events",
@@ -184,7 +205,29 @@ async def _serve(
         create=functools.partial(partition_store.create_partitions, gateway, "events"),
         drop=functools.partial(partition_store.drop_partitions, gateway, "events"),
     )
+    samples_table = maintenance.PartitionedTable(
+        name="samples",
+        retention=settings.metrics_retention,
+        existing=functools.partial(partition_store.existing_partitions, gateway, "samples"),
+        create=functools.partial(partition_store.create_partitions, gateway, "samples"),
+        drop=functools.partial(partition_store.drop_partitions, gateway, "samples"),
+    )
     actors = [
+        ActorSpec(
+            "metric_ingest",
+            functools.partial(
+                metric_ingest.run,
+                metric_receive,
+                functools.partial(metric_store.commit_samples, gateway, limits=limits),
+                increment,
+                functools.partial(partition_store.create_partitions, gateway, "samples"),
+                committed_samples.publish,
+                metric_counters,
+                workers=settings.ingest_workers,
+                batch_rows=settings.ingest_batch_rows,
+                max_series=settings.max_series,
+            ),
+        ),
         ActorSpec(
             "ingest",
             functools.partial(
@@ -201,7 +244,9 @@ async def _serve(
         ActorSpec(
             "maintenance",
             functools.partial(
-                maintenance.run, [events_table], interval=settings.maintenance_interval
+                maintenance.run,
+                [events_table, samples_table],
+                interval=settings.maintenance_interval,
             ),
             drains=False,
         ),
@@ -226,6 +271,8 @@ async def _serve(
         started_at=started_at,
         ingest_events=ingest_send,
         ingest_counters=ingest_counters,
+        metric_writes=metric_send,
+        metric_counters=metric_counters,
     )
     app = create_app(deps)
     async with trio.open_nursery() as root:
@@ -260,6 +307,7 @@ async def _serve(
         supervisor.stop_restarting()
         await usage_send.aclose()
         await ingest_send.aclose()
+        await metric_send.aclose()
         with trio.move_on_at(deadline) as drain:
             await supervisor.finished.wait()
         if drain.cancelled_caught:

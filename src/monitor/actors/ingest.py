@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import trio
 
+from monitor.actors import group_commit
 from monitor.counters import IngestCounters
 from monitor.domain.partitions import DayPartition, partitions_for
 from monitor.messages import CommittedEvents, EventRow, IngestEvents, IngestOutcome
@@ -44,9 +45,7 @@ Publish = Callable[[CommittedEvents], None]
 
 
 def _reply(request: IngestEvents, outcome: IngestOutcome, counters: IngestCounters) -> None:
-    try:
-        request.reply.send_nowait(outcome)
-    except (trio.BrokenResourceError, trio.ClosedResourceError, trio.WouldBlock):
+    if not group_commit.reply(request, outcome):
         counters.replies_dropped += 1  # the requester is gone; its rows stand
 
 
@@ -117,24 +116,8 @@ class _Committer:
             self._known_partitions |= needed
 
 
-async def _worker(
-    inbox: trio.MemoryReceiveChannel[IngestEvents], committer: _Committer, batch_rows: int
-) -> None:
-    while True:
-        try:
-            first = await inbox.receive()
-        except trio.EndOfChannel:
-            return
-        group = [first]
-        rows = len(first.rows)
-        while rows < batch_rows:
-            try:
-                waiting = inbox.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-            group.append(waiting)
-            rows += len(waiting.rows)
-        await committer.commit_group(group)
+def _row_count(request: IngestEvents) -> int:
+    return len(request.rows)
 
 
 async def run(
@@ -152,6 +135,11 @@ async def run(
     async with trio.open_nursery() as nursery:
         for number in range(workers):
             nursery.start_soon(
-                _worker, inbox, committer, batch_rows, name=f"ingest-worker-{number}"
+                group_commit.worker,
+                inbox,
+                _row_count,
+                committer.commit_group,
+                batch_rows,
+                name=f"ingest-worker-{number}",
             )
         task_status.started()

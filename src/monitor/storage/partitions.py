@@ -21,7 +21,7 @@ from monitor.storage.gateway import Connection, Gateway
 log = logging.getLogger(__name__)
 
 PARTITION_LOCK_ID = 7_236_003
-PARTITIONED_TABLES = frozenset({"events"})
+PARTITIONED_TABLES = frozenset({"events", "samples"})
 
 
 def _check_table(table: str) -> None:

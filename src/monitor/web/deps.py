@@ -10,8 +10,8 @@ import trio
 from quart import current_app
 
 from monitor.config import Settings
-from monitor.counters import IngestCounters
-from monitor.messages import IngestEvents
+from monitor.counters import IngestCounters, MetricIngestCounters
+from monitor.messages import IncrementCounter, IngestEvents, IngestSamples
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
 
@@ -63,6 +63,8 @@ class WebDeps:
     started_at: float  # Unix time the service started
     ingest_events: trio.MemorySendChannel[IngestEvents]
     ingest_counters: IngestCounters
+    metric_writes: trio.MemorySendChannel[IngestSamples | IncrementCounter]
+    metric_counters: MetricIngestCounters
     counters: RequestCounters = field(default_factory=RequestCounters)
 
 

@@ -41,7 +41,7 @@ BulkEventsIn = list[EventIn] | EventsEnvelope
 _ERROR_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
-def split_msgspec_error(error: msgspec.ValidationError) -> tuple[int | None, str, str]:
+def split_msgspec_error(error: msgspec.DecodeError) -> tuple[int | None, str, str]:
     """(item index or None, field path, message) from msgspec's one-line error."""
     match = _ERROR_PATH.match(str(error))
     assert match is not None

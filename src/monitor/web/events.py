@@ -40,6 +40,7 @@ from monitor.web.event_schemas import (
     GroupStatusIn,
     split_msgspec_error,
 )
+from monitor.web.ingest_client import submit
 from monitor.web.problems import ProblemError
 from monitor.web.request_body import read_json_body
 
@@ -73,7 +74,13 @@ def _every_item_error(body: bytes, rules: EventRules) -> list[dict[str, Any]]:
     try:
         document = _decode_any(body)
     except msgspec.DecodeError as error:
-        return [{"field": "(body)", "message": f"not valid JSON: {error}"}]
+        # Not even valid JSON (or a number out of range): report where, if msgspec says.
+        index, field, message = split_msgspec_error(error)
+        if index is None:
+            return [{"field": "(body)", "message": f"not valid JSON: {message}"}]
+        return [
+            {"index": index, "field": field if field != "(item)" else "value", "message": message}
+        ]
     items = document.get("events") if isinstance(document, dict) else document
     if not isinstance(items, list) or (isinstance(document, dict) and set(document) != {"events"}):
         return [{"field": "(body)", "message": 'expected an array of events or {"events": [...]}'}]
@@ -101,39 +108,10 @@ def _rules() -> EventRules:
 async def _commit(rows: list[EventRow]) -> IngestOutcome:
     """Hand rows to the ingest actor and wait for its commit (or 503)."""
     deps = current_deps()
-    send_reply, receive_reply = trio.open_memory_channel[IngestOutcome](1)
-    try:
-        deps.ingest_events.send_nowait(IngestEvents(rows, send_reply))
-    except trio.WouldBlock:
-        raise ProblemError(
-            503,
-            "the ingest queue is full; retry shortly",
-            kind="ingest-overloaded",
-            headers={"Retry-After": "1"},
-        ) from None
-    except (trio.ClosedResourceError, trio.BrokenResourceError):
-        raise ProblemError(
-            503, "the service is shutting down", kind="unavailable", headers={"Retry-After": "5"}
-        ) from None
-    # Leaving this block (also when the client disconnects and we are
-    # cancelled) closes our end: the actor still commits, its reply is dropped.
-    with receive_reply:
-        with trio.move_on_after(deps.settings.ingest_timeout):
-            outcome = await receive_reply.receive()
-            if outcome.committed:
-                return outcome
-            raise ProblemError(
-                outcome.status,
-                outcome.detail,
-                kind="ingest-failed",
-                headers={"Retry-After": "5"} if outcome.status == 503 else None,
-            )
-    raise ProblemError(
-        503,
-        f"the commit did not finish within {deps.settings.ingest_timeout:g} s; the events "
-        "may still be stored, so a retry may store them twice",
-        kind="ingest-timeout",
-        headers={"Retry-After": "5"},
+    return await submit(
+        deps.ingest_events,
+        lambda reply: IngestEvents(rows, reply),
+        deps.settings.ingest_timeout,
     )
 
 

@@ -1,0 +1,225 @@
+"""The metric ingest actor: group commit of samples, and atomic counter increments.
+
+It owns the series cache: (name, source, labels) → series id, bounded to
+`max_series` entries (least recently used go first). Handlers send
+IngestSamples or IncrementCounter into its bounded inbox; workers gather
+waiting requests (see group_commit) and commit each group of samples in one
+transaction. Increments are committed one by one, serialised per series by
+the database, so concurrent increments never lose an update.
+
+Error handling:
+- A request whose sample disagrees with its metric's recorded type, or that
+  would create a series past a cardinality limit, gets 422; the others of its
+  group are committed.
+- A cached series deleted meanwhile (on this or another instance): its ids are
+  dropped from the cache and the group is resolved afresh, once.
+- RowsRejected splits the group; StorageUnavailable answers 503 to all; any
+  other error answers 503 to all, then crashes the actor (supervisor restarts).
+- A requester that went away: its samples are committed, the reply dropped.
+
+Resource handling: the inbox is bounded (handlers answer 503 when full); the
+cache holds at most `max_series` ids; at most `workers` transactions at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+
+import trio
+
+from monitor.actors import group_commit
+from monitor.counters import MetricIngestCounters
+from monitor.domain.partitions import DayPartition, partitions_for
+from monitor.messages import (
+    IncrementCounter,
+    IngestOutcome,
+    IngestSamples,
+    SamplePoint,
+    SeriesKey,
+)
+from monitor.storage.errors import RowsRejected, StorageUnavailable
+from monitor.storage.metric_ingest import SampleCommit, StaleSeries
+
+log = logging.getLogger(__name__)
+
+MetricWrite = IngestSamples | IncrementCounter
+CommitSamples = Callable[
+    [Sequence[Sequence[SamplePoint]], Mapping[SeriesKey, int]], Awaitable[SampleCommit]
+]
+Increment = Callable[[IncrementCounter, int | None], Awaitable[tuple[int, float]]]
+EnsurePartitions = Callable[[Iterable[DayPartition]], Awaitable[object]]
+Publish = Callable[[Sequence[tuple[int, SamplePoint]]], None]
+
+UNAVAILABLE = IngestOutcome(False, 503, "the database is unavailable; retry shortly")
+
+
+class SeriesCache:
+    """Least-recently-used series ids, at most `capacity` of them."""
+
+    def __init__(self, capacity: int) -> None:
+        self._ids: OrderedDict[SeriesKey, int] = OrderedDict()
+        self._capacity = capacity
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def known(self, keys: Iterable[SeriesKey]) -> dict[SeriesKey, int]:
+        found: dict[SeriesKey, int] = {}
+        for key in keys:
+            series_id = self._ids.get(key)
+            if series_id is not None:
+                self._ids.move_to_end(key)
+                found[key] = series_id
+        return found
+
+    def remember(self, ids: Mapping[SeriesKey, int]) -> None:
+        for key, series_id in ids.items():
+            self._ids[key] = series_id
+            self._ids.move_to_end(key)
+        while len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+    def forget_ids(self, doomed: set[int]) -> None:
+        for key in [key for key, series_id in self._ids.items() if series_id in doomed]:
+            del self._ids[key]
+
+
+class _MetricCommitter:
+    def __init__(
+        self,
+        commit_samples: CommitSamples,
+        increment: Increment,
+        ensure_partitions: EnsurePartitions,
+        publish: Publish,
+        counters: MetricIngestCounters,
+        cache: SeriesCache,
+    ) -> None:
+        self._commit_samples = commit_samples
+        self._increment = increment
+        self._ensure_partitions = ensure_partitions
+        self._publish = publish
+        self._counters = counters
+        self._cache = cache
+        self._known_partitions: set[DayPartition] = set()
+
+    async def commit_group(self, group: list[MetricWrite]) -> None:
+        samples = [request for request in group if isinstance(request, IngestSamples)]
+        try:
+            if samples:
+                await self._commit_sample_group(samples)
+            for request in group:
+                if isinstance(request, IncrementCounter):
+                    await self._commit_increment(request)
+        except BaseException:
+            for request in group:
+                group_commit.reply(request, IngestOutcome(False, 503, "ingest failed; retry"))
+            raise
+
+    async def _commit_sample_group(self, group: list[IngestSamples]) -> None:
+        requests = [request.samples for request in group]
+        keys = {sample.key for samples in requests for sample in samples}
+        try:
+            await self._prepare_partitions(s.time for samples in requests for s in samples)
+            try:
+                result = await self._commit_samples(requests, self._cache.known(keys))
+            except StaleSeries as stale:
+                self._counters.stale_series_retries += 1
+                self._cache.forget_ids(stale.ids)
+                result = await self._commit_samples(requests, self._cache.known(keys))
+        except StorageUnavailable as failure:
+            log.warning("metric ingest: database unavailable", extra={"error": str(failure)})
+            self._counters.unavailable_requests += len(group)
+            for request in group:
+                group_commit.reply(request, UNAVAILABLE)
+            return
+        except (RowsRejected, StaleSeries) as refused:
+            if len(group) > 1:
+                for request in group:
+                    await self._commit_sample_group([request])
+                return
+            self._counters.refused_requests += 1
+            group_commit.reply(group[0], IngestOutcome(False, 422, str(refused)))
+            return
+        self._cache.remember(result.new_series)
+        self._counters.transactions += 1
+        self._counters.samples += result.committed_rows
+        for index, request in enumerate(group):
+            refusal = result.refusals.get(index)
+            if refusal is None:
+                self._counters.requests += 1
+                group_commit.reply(request, IngestOutcome(True, 201))
+            else:
+                self._counters.refused_requests += 1
+                group_commit.reply(request, IngestOutcome(False, 422, refusal))
+        ids = self._cache.known(keys)
+        self._publish(
+            [
+                (ids[sample.key], sample)
+                for index, request in enumerate(group)
+                if index not in result.refusals
+                for sample in request.samples
+                if sample.key in ids
+            ]
+        )
+
+    async def _commit_increment(self, request: IncrementCounter) -> None:
+        try:
+            await self._prepare_partitions([request.time])
+            cached = self._cache.known([request.key]).get(request.key)
+            try:
+                series_id, value = await self._increment(request, cached)
+            except StaleSeries as stale:
+                self._cache.forget_ids(stale.ids)
+                series_id, value = await self._increment(request, None)
+        except StorageUnavailable:
+            group_commit.reply(request, UNAVAILABLE)
+            return
+        except RowsRejected as refused:
+            self._counters.refused_requests += 1
+            group_commit.reply(request, IngestOutcome(False, 422, str(refused)))
+            return
+        self._cache.remember({request.key: series_id})
+        self._counters.increments += 1
+        group_commit.reply(request, IngestOutcome(True, 201, value=value))
+        self._publish([(series_id, SamplePoint(request.key, "counter", None, request.time, value))])
+
+    async def _prepare_partitions(self, times: Iterable[object]) -> None:
+        needed = partitions_for(times) - self._known_partitions  # type: ignore[arg-type]
+        if needed:
+            await self._ensure_partitions(needed)
+            self._known_partitions |= needed
+
+
+def _size(request: MetricWrite) -> int:
+    return len(request.samples) if isinstance(request, IngestSamples) else 1
+
+
+async def run(
+    inbox: trio.MemoryReceiveChannel[MetricWrite],
+    commit_samples: CommitSamples,
+    increment: Increment,
+    ensure_partitions: EnsurePartitions,
+    publish: Publish,
+    counters: MetricIngestCounters,
+    *,
+    workers: int,
+    batch_rows: int,
+    max_series: int,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    committer = _MetricCommitter(
+        commit_samples, increment, ensure_partitions, publish, counters, SeriesCache(max_series)
+    )
+    async with trio.open_nursery() as nursery:
+        for number in range(workers):
+            nursery.start_soon(
+                group_commit.worker,
+                inbox,
+                _size,
+                committer.commit_group,
+                batch_rows,
+                name=f"metric-ingest-worker-{number}",
+            )
+        task_status.started()

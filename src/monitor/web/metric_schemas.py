@@ -1,0 +1,140 @@
+"""Shapes of metric requests (msgspec, for decoding) and their OpenAPI documentation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from monitor.domain.metrics import NAME_PATTERN
+
+MetricType = Literal["gauge", "counter", "histogram"]
+
+
+class SampleIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+    value: float
+    type: MetricType | None = None
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    source: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    unit: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] | None = None
+    time: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+
+
+class SamplesEnvelope(msgspec.Struct, forbid_unknown_fields=True):
+    samples: list[SampleIn]
+
+
+BulkSamplesIn = list[SampleIn] | SamplesEnvelope
+
+
+class IncrementIn(msgspec.Struct, forbid_unknown_fields=True):
+    by: float = 1.0
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    source: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class SampleInDoc(BaseModel):
+    """OpenAPI's view of SampleIn (kept in step by a test)."""
+
+    model_config = ConfigDict(extra="forbid", title="SampleIn")
+
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+    value: float = Field(description="A finite number.")
+    type: MetricType | None = Field(
+        None, description="The metric's type; default its recorded type, or gauge if new."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="At most 20 labels.")
+    source: str = Field("", max_length=200)
+    unit: str | None = Field(None, min_length=1, max_length=50)
+    time: AwareDatetime | None = Field(None, description="RFC 3339; default now.")
+
+
+class SamplesEnvelopeDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="SamplesEnvelope")
+
+    samples: list[SampleInDoc]
+
+
+class IncrementInDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="IncrementIn")
+
+    by: float = 1.0
+    labels: dict[str, str] = Field(default_factory=dict)
+    source: str = Field("", max_length=200)
+
+
+class Accepted(BaseModel):
+    accepted: int
+
+
+class Incremented(BaseModel):
+    name: str
+    labels: dict[str, str]
+    source: str
+    value: float
+    time: datetime
+
+
+class GroupSeries(BaseModel):
+    labels: dict[str, str]
+    points: list[tuple[int, float]] = Field(description="[unix seconds, value] per bucket.")
+
+
+class SeriesResult(BaseModel):
+    name: str
+    aggregation: str
+    interval_s: int
+    from_: datetime = Field(alias="from")
+    to: datetime
+    series: list[GroupSeries]
+
+
+class MetricQueryDoc(BaseModel):
+    """The query string of GET /api/v1/metrics (label.<k>=v and label.<k>!=v also work)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    from_: datetime | None = Field(None, alias="from", description="Default: `to` minus 1 h.")
+    to: datetime | None = Field(None, description="Default: now.")
+    interval: str | None = Field(None, description="Bucket width like 10s, 1m, 1h; default chosen.")
+    aggregation: Literal[
+        "avg", "sum", "min", "max", "count", "last", "rate", "p50", "p90", "p95", "p99"
+    ] = "avg"
+    group_by: str | None = Field(None, description="Comma-separated label names.")
+
+
+class LatestItem(BaseModel):
+    series_id: int
+    name: str
+    source: str
+    labels: dict[str, str]
+    time: datetime
+    value: float
+
+
+class LatestList(BaseModel):
+    series: list[LatestItem]
+
+
+class MetricName(BaseModel):
+    name: str
+    type: MetricType
+    unit: str | None
+    series: int
+
+
+class MetricNames(BaseModel):
+    metrics: list[MetricName]
+
+
+class MetricSources(BaseModel):
+    sources: list[str]
+
+
+class MetricStats(BaseModel):
+    metrics: int
+    series: int
+    samples_estimate: int
+    ingest: dict[str, Any]

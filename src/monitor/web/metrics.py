@@ -1,0 +1,412 @@
+"""Metric routes: ingest (acknowledged after commit), increments, queries, deletion."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from quart import Blueprint, Response, request
+from quart_schema import document_querystring, document_request, document_response, tag
+
+from monitor.domain.intervals import parse_interval
+from monitor.domain.keys import Role
+from monitor.domain.metrics import AGGREGATIONS, LabelMatcher, labels_problem
+from monitor.messages import IncrementCounter, IngestSamples, SamplePoint, SeriesKey
+from monitor.storage import metric_query
+from monitor.web.auth import require_role
+from monitor.web.deps import current_deps
+from monitor.web.event_schemas import split_msgspec_error
+from monitor.web.ingest_client import submit
+from monitor.web.metric_schemas import (
+    Accepted,
+    BulkSamplesIn,
+    Incremented,
+    IncrementIn,
+    IncrementInDoc,
+    LatestList,
+    MetricNames,
+    MetricQueryDoc,
+    MetricSources,
+    MetricStats,
+    SampleIn,
+    SampleInDoc,
+    SamplesEnvelope,
+    SamplesEnvelopeDoc,
+    SeriesResult,
+)
+from monitor.web.problems import ProblemError
+from monitor.web.request_body import read_json_body
+
+blueprint = Blueprint("metrics", __name__)
+
+_decode_one = msgspec.json.Decoder(SampleIn).decode
+_decode_bulk = msgspec.json.Decoder(BulkSamplesIn).decode
+_decode_increment = msgspec.json.Decoder(IncrementIn).decode
+_encode = msgspec.json.Encoder().encode
+MAX_POINTS = 11_000
+MAX_REPORTED_ERRORS = 100
+NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
+DEFAULT_RANGE = timedelta(hours=1)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(_encode(body), status=status, content_type="application/json")
+
+
+def _invalid(errors: list[dict[str, Any]]) -> ProblemError:
+    shown = errors[:MAX_REPORTED_ERRORS]
+    detail = "the request is invalid; nothing was stored"
+    if len(errors) > len(shown):
+        detail += f" (first {len(shown)} of {len(errors)} errors shown)"
+    return ProblemError(400, detail, kind="validation-error", errors=shown)
+
+
+def _key(name: str, source: str, labels: dict[str, str]) -> SeriesKey:
+    return SeriesKey(name, source, tuple(sorted(labels.items())))
+
+
+def _sample_errors(index: int | None, sample: SampleIn, now: datetime) -> list[dict[str, Any]]:
+    where = {} if index is None else {"index": index}
+    errors: list[dict[str, Any]] = []
+    if not math.isfinite(sample.value):
+        errors.append({**where, "field": "value", "message": "must be a finite number"})
+    problem = labels_problem(sample.labels)
+    if problem is not None:
+        errors.append({**where, "field": "labels", "message": problem})
+    if "\x00" in sample.source or (sample.unit and "\x00" in sample.unit):
+        errors.append({**where, "field": "source", "message": "must not contain NUL"})
+    if sample.time is not None:
+        settings = current_deps().settings
+        if sample.time > now + timedelta(seconds=settings.events_max_future_skew):
+            errors.append({**where, "field": "time", "message": "is too far in the future"})
+        elif sample.time < now - settings.metrics_retention:
+            days = settings.metrics_retention_days
+            errors.append(
+                {**where, "field": "time", "message": f"is older than the {days}-day retention"}
+            )
+    return errors
+
+
+def _points(samples: list[SampleIn], now: datetime) -> list[SamplePoint]:
+    return [
+        SamplePoint(
+            _key(s.name, s.source, s.labels),
+            s.type,
+            s.unit,
+            now if s.time is None else s.time.astimezone(UTC),
+            s.value,
+        )
+        for s in samples
+    ]
+
+
+def _every_item_error(body: bytes, now: datetime) -> list[dict[str, Any]]:
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError as error:
+        # Not even valid JSON (or a number out of range): report where, if msgspec says.
+        index, field, message = split_msgspec_error(error)
+        if index is None:
+            return [{"field": "(body)", "message": f"not valid JSON: {message}"}]
+        return [
+            {"index": index, "field": field if field != "(item)" else "value", "message": message}
+        ]
+    items = document.get("samples") if isinstance(document, dict) else document
+    if not isinstance(items, list) or (isinstance(document, dict) and set(document) != {"samples"}):
+        return [
+            {"field": "(body)", "message": 'expected an array of samples or {"samples": [...]}'}
+        ]
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            sample = _decode_one(_encode(item))
+        except msgspec.ValidationError as error:
+            _, field, message = split_msgspec_error(error)
+            errors.append({"index": index, "field": field, "message": message})
+            continue
+        errors.extend(_sample_errors(index, sample, now))
+    return errors
+
+
+async def _commit(points: list[SamplePoint]) -> None:
+    deps = current_deps()
+    await submit(
+        deps.metric_writes,
+        lambda reply: IngestSamples(points, reply),
+        deps.settings.ingest_timeout,
+    )
+
+
+@blueprint.post("/metrics")
+@require_role(Role.WRITE)
+@tag(["metrics"])
+@document_request(SampleInDoc)
+@document_response(Accepted, 201)
+async def ingest_one() -> Response:
+    """Store one sample; answered after it is committed."""
+    body = await read_json_body(current_deps().settings.max_decompressed_bytes)
+    now = datetime.now(UTC)
+    try:
+        sample = _decode_one(body)
+    except msgspec.ValidationError as error:
+        _, field, message = split_msgspec_error(error)
+        raise _invalid([{"field": field, "message": message}]) from None
+    except msgspec.DecodeError as error:
+        raise _invalid([{"field": "(body)", "message": f"not valid JSON: {error}"}]) from None
+    errors = _sample_errors(None, sample, now)
+    if errors:
+        raise _invalid(errors)
+    await _commit(_points([sample], now))
+    return json_response({"accepted": 1}, 201)
+
+
+@blueprint.post("/metrics/bulk")
+@require_role(Role.WRITE)
+@tag(["metrics"])
+@document_request(SamplesEnvelopeDoc)
+@document_response(Accepted, 201)
+async def ingest_bulk() -> Response:
+    """Store many samples (an array or `{"samples": [...]}`), all or nothing."""
+    settings = current_deps().settings
+    body = await read_json_body(settings.max_decompressed_bytes)
+    now = datetime.now(UTC)
+    try:
+        decoded = _decode_bulk(body)
+    except msgspec.DecodeError:
+        raise _invalid(_every_item_error(body, now)) from None
+    samples = decoded.samples if isinstance(decoded, SamplesEnvelope) else decoded
+    if len(samples) > settings.max_batch_items:
+        raise ProblemError(
+            413, f"{len(samples)} samples in one request; the limit is {settings.max_batch_items}"
+        )
+    errors = [error for index, s in enumerate(samples) for error in _sample_errors(index, s, now)]
+    if errors:
+        raise _invalid(errors)
+    if samples:
+        await _commit(_points(samples, now))
+    return json_response({"accepted": len(samples)}, 201)
+
+
+@blueprint.post("/metrics/increment/<name>")
+@require_role(Role.WRITE)
+@tag(["metrics"])
+@document_request(IncrementInDoc)
+@document_response(Incremented, 201)
+async def increment(name: str) -> Response:
+    """Record a counter sample at now: the series' previous value plus `by`, atomically."""
+    deps = current_deps()
+    try:
+        msgspec.convert({"name": name, "value": 0}, SampleIn)
+    except msgspec.ValidationError:
+        raise _invalid(
+            [{"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"}]
+        ) from None
+    body = await read_json_body(4096) if await request.get_data() else b"{}"  # body optional
+    try:
+        change = _decode_increment(body)
+    except msgspec.DecodeError as error:
+        raise _invalid([{"field": "(body)", "message": str(error)}]) from None
+    problem = labels_problem(change.labels)
+    if problem is not None or not math.isfinite(change.by) or "\x00" in change.source:
+        raise _invalid([{"field": "labels" if problem else "by", "message": problem or "invalid"}])
+    now = datetime.now(UTC)
+    key = _key(name, change.source, change.labels)
+    outcome = await submit(
+        deps.metric_writes,
+        lambda reply: IncrementCounter(key, change.by, now, reply),
+        deps.settings.ingest_timeout,
+    )
+    return json_response(
+        {
+            "name": name,
+            "labels": dict(key.labels),
+            "source": key.source,
+            "value": outcome.value,
+            "time": now,
+        },
+        201,
+    )
+
+
+def _matchers_and_unknown(allowed: set[str]) -> tuple[tuple[LabelMatcher, ...], list[str]]:
+    matchers: list[LabelMatcher] = []
+    unknown: list[str] = []
+    for key in request.args:
+        if key.startswith("label."):
+            label = key[len("label.") :]
+            equal = not label.endswith("!")
+            label = label.rstrip("!")
+            for value in request.args.getlist(key):
+                matchers.append(LabelMatcher(label, value, equal))
+        elif key not in allowed:
+            unknown.append(key)
+    return tuple(sorted(matchers, key=lambda m: (m.name, m.value, m.equal))), unknown
+
+
+def _time(name: str, errors: list[dict[str, Any]]) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        errors.append({"field": name, "message": "must be an RFC 3339 time"})
+        return None
+    if moment.tzinfo is None:
+        errors.append({"field": name, "message": "must include a time zone"})
+        return None
+    return moment.astimezone(UTC)
+
+
+def _auto_interval(span: timedelta) -> timedelta:
+    seconds = span.total_seconds() / 300
+    return timedelta(seconds=next((n for n in NICE_INTERVALS if n >= seconds), 86400))
+
+
+@blueprint.get("/metrics")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_querystring(MetricQueryDoc)
+@document_response(SeriesResult, 200)
+async def query() -> Response:
+    """Aggregated points per group, buckets aligned to the Unix epoch.
+
+    Label matchers: `label.<k>=v`, and `label.<k>!=v` (which also matches
+    series without the label). More than 11,000 points per series → 400.
+    """
+    errors: list[dict[str, Any]] = []
+    matchers, unknown = _matchers_and_unknown(
+        {"name", "from", "to", "interval", "aggregation", "group_by"}
+    )
+    errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
+    name = request.args.get("name", "")
+    try:
+        msgspec.convert({"name": name, "value": 0}, SampleIn)
+    except msgspec.ValidationError:
+        errors.append({"field": "name", "message": "required; must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
+    aggregation = request.args.get("aggregation", "avg")
+    if aggregation not in AGGREGATIONS:
+        errors.append(
+            {"field": "aggregation", "message": f"must be one of {', '.join(AGGREGATIONS)}"}
+        )
+    group_by = tuple(
+        label.strip() for label in request.args.get("group_by", "").split(",") if label.strip()
+    )
+    if labels_problem({label: "" for label in group_by}):
+        errors.append({"field": "group_by", "message": "label names, comma-separated"})
+    if any(labels_problem({m.name: m.value}) for m in matchers):
+        errors.append({"field": "label", "message": "label.<name>=value with a valid name"})
+    now = datetime.now(UTC)
+    time_to = _time("to", errors) or now
+    time_from = _time("from", errors) or time_to - DEFAULT_RANGE
+    if time_from >= time_to:
+        errors.append({"field": "to", "message": "must be after from"})
+    interval = _auto_interval(time_to - time_from)
+    if request.args.get("interval"):
+        try:
+            interval = parse_interval(request.args["interval"])
+        except ValueError as problem:
+            errors.append({"field": "interval", "message": str(problem)})
+    if not errors and (time_to - time_from) / interval > MAX_POINTS:
+        errors.append(
+            {
+                "field": "interval",
+                "message": f"gives more than {MAX_POINTS} points per series; use a wider interval",
+            }
+        )
+    if errors:
+        raise _invalid(errors)
+    groups = await metric_query.query_series(
+        current_deps().gateway,
+        metric_query.SeriesQuery(
+            name=name,
+            matchers=matchers,
+            time_from=time_from,
+            time_to=time_to,
+            interval=interval,
+            aggregation=aggregation,
+            group_by=group_by,
+        ),
+    )
+    return json_response(
+        {
+            "name": name,
+            "aggregation": aggregation,
+            "interval_s": int(interval.total_seconds()),
+            "from": time_from,
+            "to": time_to,
+            "series": [{"labels": g.labels, "points": g.points} for g in groups],
+        }
+    )
+
+
+@blueprint.get("/metrics/latest")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_response(LatestList, 200)
+async def latest() -> Response:
+    """The latest value of each series; filter by `name`, `source` and label matchers."""
+    matchers, unknown = _matchers_and_unknown({"name", "source", "limit"})
+    if unknown:
+        raise _invalid([{"field": key, "message": "is not a known parameter"} for key in unknown])
+    try:
+        limit = int(request.args.get("limit", "1000"))
+        if not 1 <= limit <= 10_000:
+            raise ValueError
+    except ValueError:
+        raise _invalid([{"field": "limit", "message": "a whole number from 1 to 10000"}]) from None
+    found = await metric_query.latest_values(
+        current_deps().gateway,
+        name=request.args.get("name"),
+        source=request.args.get("source"),
+        matchers=matchers,
+        limit=limit,
+    )
+    return json_response({"series": [dataclasses.asdict(item) for item in found]})
+
+
+@blueprint.get("/metrics/names")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_response(MetricNames, 200)
+async def names() -> Response:
+    found = await metric_query.metric_names(current_deps().gateway)
+    return json_response(
+        {"metrics": [{"name": n, "type": t, "unit": u, "series": c} for n, t, u, c in found]}
+    )
+
+
+@blueprint.get("/metrics/sources")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_response(MetricSources, 200)
+async def sources() -> Response:
+    return json_response({"sources": await metric_query.metric_sources(current_deps().gateway)})
+
+
+@blueprint.get("/metrics/stats")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_response(MetricStats, 200)
+async def stats() -> Response:
+    deps = current_deps()
+    counts = await metric_query.metric_stats(deps.gateway)
+    uptime = max(1.0, (datetime.now(UTC).timestamp() - deps.started_at))
+    ingest = dataclasses.asdict(deps.metric_counters)
+    ingest["samples_per_s_since_start"] = round(ingest["samples"] / uptime, 1)
+    return json_response({**counts, "ingest": ingest})
+
+
+@blueprint.delete("/metrics/<int:series_id>")
+@require_role(Role.ADMIN)
+@tag(["metrics"])
+async def delete(series_id: int) -> Response:
+    """Delete a series and its samples (admin). No instance serves it from a cache after."""
+    if series_id > 2**31 - 1 or not await metric_query.delete_series(
+        current_deps().gateway, series_id
+    ):
+        raise ProblemError(404, f"no series with id {series_id}", kind="not-found")
+    return Response(b"", status=204)
