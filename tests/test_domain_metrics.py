@@ -64,3 +64,23 @@ def test_label_rules() -> None:
     assert labels_problem({"bad-name": "x"})
     assert labels_problem({str(i): "x" for i in range(30)})
     assert labels_problem({"k": "x" * 500})
+
+
+def test_the_query_plan_picks_the_coarsest_exact_rollup() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.storage.metric_query import SeriesQuery, plan_rollup
+
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    marks = {60: day + timedelta(hours=20, minutes=30), 3600: day + timedelta(hours=20)}
+
+    def plan(interval_s: int, start: datetime, end: datetime, aggregation: str = "avg"):  # type: ignore[no-untyped-def]
+        query = SeriesQuery("m", (), start, end, timedelta(seconds=interval_s), aggregation, ())
+        return plan_rollup(query, marks)
+
+    assert plan(3600, day, day + timedelta(days=1)) == (3600, day + timedelta(hours=20))
+    assert plan(300, day, day + timedelta(days=1)) == (60, day + timedelta(hours=20, minutes=30))
+    assert plan(300, day + timedelta(seconds=30), day + timedelta(days=1)) is None  # not aligned
+    assert plan(90, day, day + timedelta(days=1)) is None  # not a multiple of a minute
+    assert plan(3600, day, day + timedelta(days=1), "p99") is None  # percentiles read raw
+    assert plan(60, day + timedelta(hours=21), day + timedelta(days=1)) is None  # not rolled up yet

@@ -256,6 +256,27 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Days raw metric samples are kept; older ones are refused and their partitions dropped.",
     ),
     SettingSpec(
+        "rollup_1m_retention_days",
+        ("MONITOR_ROLLUP_1M_RETENTION",),
+        "30",
+        _parse_int(1, 36500),
+        "Days 1-minute rollups are kept.",
+    ),
+    SettingSpec(
+        "rollup_1h_retention_days",
+        ("MONITOR_ROLLUP_1H_RETENTION",),
+        "400",
+        _parse_int(1, 36500),
+        "Days 1-hour rollups are kept.",
+    ),
+    SettingSpec(
+        "rollup_interval",
+        ("MONITOR_ROLLUP_INTERVAL",),
+        "10",
+        _parse_float(0.1, 3600),
+        "Seconds between rollup runs (complete minutes older than 30 s are rolled up).",
+    ),
+    SettingSpec(
         "max_series",
         ("MONITOR_MAX_SERIES",),
         "100000",
@@ -310,6 +331,9 @@ class Settings:
     ingest_batch_rows: int
     ingest_timeout: float
     metrics_retention_days: int
+    rollup_1m_retention_days: int
+    rollup_1h_retention_days: int
+    rollup_interval: float
     max_series: int
     max_series_per_metric: int
     maintenance_interval: float

@@ -17,13 +17,13 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from monitor.actors import ingest, key_usage, maintenance, metric_ingest
+from monitor.actors import ingest, key_usage, maintenance, metric_ingest, rollup
 from monitor.bus.hook import PublishHook
 from monitor.bus.redis_probe import redis_problem
 from monitor.config import Settings
@@ -41,6 +41,7 @@ from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
 from monitor.storage import metric_ingest as metric_store
 from monitor.storage import partitions as partition_store
+from monitor.storage import rollups as rollup_store
 from monitor.storage.embedded import open_embedded_database, serve_lock
 from monitor.storage.gateway import Gateway, open_gateway
 from monitor.storage.migrate import apply_migrations
@@ -240,6 +241,23 @@ async def _serve(
                 workers=settings.ingest_workers,
                 batch_rows=settings.ingest_batch_rows,
             ),
+        ),
+        ActorSpec(
+            "rollup",
+            functools.partial(
+                rollup.run,
+                functools.partial(rollup_store.roll_up, gateway),
+                functools.partial(
+                    rollup_store.drop_expired,
+                    gateway,
+                    retention={
+                        rollup_store.MINUTE: timedelta(days=settings.rollup_1m_retention_days),
+                        rollup_store.HOUR: timedelta(days=settings.rollup_1h_retention_days),
+                    },
+                ),
+                interval=settings.rollup_interval,
+            ),
+            drains=False,
         ),
         ActorSpec(
             "maintenance",

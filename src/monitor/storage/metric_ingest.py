@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from monitor.messages import SamplePoint, SeriesKey
+from monitor.storage import rollups
 from monitor.storage.errors import RowsRejected
 from monitor.storage.gateway import Connection, Gateway
 
@@ -209,6 +210,8 @@ async def commit_samples(
     def work(connection: Connection) -> SampleCommit:
         result = SampleCommit()
         try:
+            # Held until commit: the rollup job cannot advance past these samples unseen.
+            rollups.lock_shared(connection)
             result.metric_types = _metric_types(connection, requests)
             for index, samples in enumerate(requests):
                 conflict = next(
@@ -240,6 +243,8 @@ async def commit_samples(
             ids = {**known, **found}
             rows: list[tuple[int, datetime, float]] = []
             used_cached: set[int] = set()
+            minute_mark = rollups.watermarks(connection).get(rollups.MINUTE)
+            late: list[tuple[int, str, datetime]] = []
             for index, samples in enumerate(requests):
                 if index in result.refusals:
                     continue
@@ -248,8 +253,12 @@ async def commit_samples(
                     if sample.key in known:
                         used_cached.add(series_id)
                     rows.append((series_id, sample.time, sample.value))
+                    if minute_mark is not None and sample.time < minute_mark:
+                        late.append((series_id, sample.key.name, sample.time))
             _check_not_deleted(connection, used_cached)
             _copy_samples(connection, rows)
+            if late:
+                rollups.refresh_late(connection, late)
             result.committed_rows = len(rows)
         except (psycopg.DataError, psycopg.IntegrityError) as refused:
             raise RowsRejected(str(refused).strip()) from refused

@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import sql
 
 from monitor.domain.metrics import PERCENTILES, LabelMatcher
+from monitor.storage import rollups
 from monitor.storage.gateway import Connection, Gateway
 
 EPOCH = "1970-01-01T00:00:00Z"
@@ -54,39 +55,47 @@ _SIMPLE_AGGREGATES = {
 }
 
 
-async def query_series(gateway: Gateway, query: SeriesQuery) -> list[GroupPoints]:
-    """One point list per group, buckets aligned to the Unix epoch, from raw samples."""
-    params: dict[str, Any] = {
-        "interval": query.interval,
-        "epoch": EPOCH,
-        "name": query.name,
-        "time_from": query.time_from,
-        "time_to": query.time_to,
-        "width": query.interval.total_seconds(),
-    }
-    group_key: sql.Composable = sql.SQL("'{}'::jsonb")
-    if query.group_by:
-        parts = []
-        for number, label in enumerate(query.group_by):
-            params[f"group_{number}"] = label
-            parts.append(
-                sql.SQL("{0}::text, s.labels -> {0}::text").format(
-                    sql.Placeholder(f"group_{number}")
-                )
-            )
-        group_key = sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(
-            sql.SQL(", ").join(parts)
+def _group_key(query: SeriesQuery, params: dict[str, Any]) -> sql.Composable:
+    if not query.group_by:
+        return sql.SQL("'{}'::jsonb")
+    parts = []
+    for number, label in enumerate(query.group_by):
+        params[f"group_{number}"] = label
+        parts.append(
+            sql.SQL("{0}::text, s.labels -> {0}::text").format(sql.Placeholder(f"group_{number}"))
         )
-    matcher_parts: list[sql.Composable] = []
+    return sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(parts))
+
+
+def _matchers(query: SeriesQuery, params: dict[str, Any]) -> sql.Composable:
+    parts: list[sql.Composable] = []
     for number, matcher in enumerate(query.matchers):
         params[f"label_{number}"] = matcher.name
         params[f"value_{number}"] = matcher.value
         operator = "=" if matcher.equal else "is distinct from"
-        matcher_parts.append(
+        parts.append(
             sql.SQL(" and s.labels ->> {} " + operator + " {}").format(
                 sql.Placeholder(f"label_{number}"), sql.Placeholder(f"value_{number}")
             )
         )
+    return sql.SQL("").join(parts)
+
+
+def _base_params(query: SeriesQuery, time_from: datetime, time_to: datetime) -> dict[str, Any]:
+    return {
+        "interval": query.interval,
+        "epoch": EPOCH,
+        "name": query.name,
+        "time_from": time_from,
+        "time_to": time_to,
+        "width": query.interval.total_seconds(),
+    }
+
+
+def _raw_statement(
+    query: SeriesQuery, time_from: datetime, time_to: datetime
+) -> tuple[sql.Composed, dict[str, Any]]:
+    params = _base_params(query, time_from, time_to)
     window = sql.SQL("")
     if query.aggregation == "rate":
         window = sql.SQL(
@@ -114,22 +123,132 @@ async def query_series(gateway: Gateway, query: SeriesQuery) -> list[GroupPoints
               and p.time >= %(time_from)s and p.time < %(time_to)s
         ) points
         group by grp, bucket
-        order by grp::text, bucket
         """
     ).format(
         aggregate=aggregate,
-        group_key=group_key,
+        group_key=_group_key(query, params),
         window=window,
-        matchers=sql.SQL("").join(matcher_parts),
+        matchers=_matchers(query, params),
     )
+    return statement, params
+
+
+_ROLLUP_AGGREGATES = {
+    "avg": "sum(sum) / sum(count)",
+    "sum": "sum(sum)",
+    "min": "min(min)",
+    "max": "max(max)",
+    "count": "sum(count)::float8",
+    "last": "(array_agg(last order by last_time desc, last desc))[1]",
+    "rate": (
+        "(sum(increase) + coalesce(sum(case when first >= previous_last "
+        "then first - previous_last else first end) "
+        "filter (where previous_last is not null), 0)) / %(width)s"
+    ),
+}
+
+
+def _rollup_statement(
+    query: SeriesQuery, resolution: int, time_from: datetime, time_to: datetime
+) -> tuple[sql.Composed, dict[str, Any]]:
+    params = _base_params(query, time_from, time_to)
+    params["resolution"] = resolution
+    aggregate = sql.SQL(_ROLLUP_AGGREGATES[query.aggregation])
+    if not query.group_by and not query.matchers and query.aggregation != "rate":
+        # The whole metric as one group: its name rollup answers directly.
+        return (
+            sql.SQL(
+                """
+                select '{{}}'::jsonb as grp,
+                       date_bin(%(interval)s, bucket, %(epoch)s::timestamptz) as qbucket,
+                       {aggregate}
+                from name_rollups
+                where resolution_s = %(resolution)s and name = %(name)s
+                  and bucket >= %(time_from)s and bucket < %(time_to)s
+                group by qbucket
+                """
+            ).format(aggregate=aggregate),
+            params,
+        )
+    statement = sql.SQL(
+        """
+        select grp, qbucket, {aggregate} from (
+            select {group_key} as grp,
+                   date_bin(%(interval)s, r.bucket, %(epoch)s::timestamptz) as qbucket,
+                   r.count, r.sum, r.min, r.max, r.first, r.last, r.last_time, r.increase,
+                   lag(r.last) over (
+                       partition by r.series_id,
+                                    date_bin(%(interval)s, r.bucket, %(epoch)s::timestamptz)
+                       order by r.bucket
+                   ) as previous_last
+            from rollups r join series s on s.id = r.series_id
+            where r.resolution_s = %(resolution)s and s.name = %(name)s
+              and s.deleted_at is null{matchers}
+              and r.bucket >= %(time_from)s and r.bucket < %(time_to)s
+        ) buckets
+        group by grp, qbucket
+        """
+    ).format(
+        aggregate=aggregate, group_key=_group_key(query, params), matchers=_matchers(query, params)
+    )
+    return statement, params
+
+
+def _aligned(moment: datetime, seconds: int) -> bool:
+    return (moment - rollups.EPOCH) % timedelta(seconds=seconds) == timedelta(0)
+
+
+def plan_rollup(query: SeriesQuery, marks: dict[int, datetime]) -> tuple[int, datetime] | None:
+    """(resolution, split) when rollups answer [from, split) exactly; raw does the rest.
+
+    The coarsest resolution that divides the interval and the range's ends, and
+    whose watermark has passed at least one whole query bucket. Percentiles
+    always read raw samples.
+    """
+    if query.aggregation in PERCENTILES:
+        return None
+    width = query.interval.total_seconds()
+    for resolution in sorted(rollups.RESOLUTIONS, reverse=True):
+        if width % resolution or not (
+            _aligned(query.time_from, resolution) and _aligned(query.time_to, resolution)
+        ):
+            continue
+        mark = marks.get(resolution)
+        if mark is None:
+            continue
+        split = min(query.time_to, rollups.floor_to(mark, int(width)))
+        if split > query.time_from:
+            return resolution, split
+    return None
+
+
+async def query_series(gateway: Gateway, query: SeriesQuery) -> list[GroupPoints]:
+    """One point list per group, buckets aligned to the Unix epoch.
+
+    Served from rollups where they answer exactly, from raw samples elsewhere
+    (the newest buckets, percentiles, ranges not aligned to a rollup).
+    """
 
     def work(connection: Connection) -> list[GroupPoints]:
-        groups: dict[str, GroupPoints] = {}
-        for labels, bucket, value in connection.execute(statement, params).fetchall():
-            identity = repr(sorted(labels.items()))
-            group = groups.setdefault(identity, GroupPoints(dict(labels), []))
-            group.points.append((int(bucket.timestamp()), float(value)))
-        return list(groups.values())
+        plan = plan_rollup(query, rollups.watermarks(connection))
+        statements: list[tuple[sql.Composed, dict[str, Any]]] = []
+        raw_from = query.time_from
+        if plan is not None:
+            resolution, split = plan
+            statements.append(_rollup_statement(query, resolution, query.time_from, split))
+            raw_from = split
+        if raw_from < query.time_to:
+            statements.append(_raw_statement(query, raw_from, query.time_to))
+        groups: dict[str, dict[str, Any]] = {}
+        for statement, params in statements:
+            for labels, bucket, value in connection.execute(statement, params).fetchall():
+                identity = repr(sorted(labels.items()))
+                group = groups.setdefault(identity, {"labels": dict(labels), "points": {}})
+                group["points"][int(bucket.timestamp())] = float(value)
+        return [
+            GroupPoints(group["labels"], sorted(group["points"].items()))
+            for _, group in sorted(groups.items())
+        ]
 
     return await gateway.run(work)
 
@@ -235,12 +354,15 @@ async def delete_series(gateway: Gateway, series_id: int) -> bool:
     """Tombstone a series and delete its samples; caches elsewhere notice the tombstone."""
 
     def work(connection: Connection) -> bool:
-        deleted = connection.execute(
-            "update series set deleted_at = now() where id = %s and deleted_at is null",
+        row = connection.execute(
+            "update series set deleted_at = now() where id = %s and deleted_at is null "
+            "returning name",
             (series_id,),
-        ).rowcount
-        if deleted:
-            connection.execute("delete from samples where series_id = %s", (series_id,))
-        return deleted > 0
+        ).fetchone()
+        if row is None:
+            return False
+        connection.execute("delete from samples where series_id = %s", (series_id,))
+        rollups.forget_series(connection, series_id, str(row[0]))
+        return True
 
     return await gateway.run(work)
