@@ -336,7 +336,7 @@ async def test_database_outage_gives_503_not_a_hang(
 async def test_committed_events_reach_the_publish_hook(
     client: httpx.AsyncClient, admin_token: str, running: Any
 ) -> None:
-    listener = running.running.committed_events.listen(100)
+    listener = running.running.committed.listen(100)
     source = tag()
     ids = await ingest(client, admin_token, [{"type": "pub", "source": source}] * 3)
     with trio.fail_after(5):

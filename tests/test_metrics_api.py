@@ -442,3 +442,19 @@ def test_rollup_answers_equal_raw_answers_also_after_late_samples(
             == 201
         )
         assert_same(ask(client, name, query), model(specs + late, query))
+
+
+async def test_committed_samples_reach_the_publish_hook(
+    client: httpx.AsyncClient, admin_token: str, running: RunningService
+) -> None:
+    from monitor.messages import CommittedSamples
+
+    listener = running.running.committed.listen(100)
+    name = metric_name()
+    assert (
+        await post(client, admin_token, "/metrics", {"name": name, "value": 3.5})
+    ).status_code == 201
+    with trio.fail_after(5):
+        batch = await listener.receive()
+    assert isinstance(batch, CommittedSamples)
+    assert [(point.key.name, point.value) for _, point in batch.samples] == [(name, 3.5)]

@@ -95,3 +95,13 @@ class IncrementCounter:
     by: float
     time: datetime
     reply: trio.MemorySendChannel[IngestOutcome]
+
+
+@dataclass(frozen=True)
+class CommittedSamples:
+    """Samples the metric ingest actor has committed, with their series ids."""
+
+    samples: Sequence[tuple[int, SamplePoint]]
+
+
+Committed = CommittedEvents | CommittedSamples

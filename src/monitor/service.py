@@ -30,12 +30,11 @@ from monitor.config import Settings
 from monitor.counters import IngestCounters, MetricIngestCounters
 from monitor.domain.partitions import partitions_ahead
 from monitor.messages import (
-    CommittedEvents,
+    Committed,
     IncrementCounter,
     IngestEvents,
     IngestSamples,
     KeyUsed,
-    SamplePoint,
 )
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
@@ -62,7 +61,7 @@ class Running:
     port: int
     binds: list[str]
     supervisor: Supervisor
-    committed_events: PublishHook[CommittedEvents]
+    committed: PublishHook[Committed]  # events and samples, after their commit
 
 
 @asynccontextmanager
@@ -184,12 +183,11 @@ async def _serve(
 ) -> None:
     usage_send, usage_receive = trio.open_memory_channel[KeyUsed](KEY_USAGE_INBOX_SIZE)
     ingest_send, ingest_receive = trio.open_memory_channel[IngestEvents](settings.ingest_queue_size)
-    committed_events = PublishHook[CommittedEvents]()
+    committed = PublishHook[Committed]()
     ingest_counters = IngestCounters()
     metric_send, metric_receive = trio.open_memory_channel[IngestSamples | IncrementCounter](
         settings.ingest_queue_size
     )
-    committed_samples = PublishHook[Sequence[tuple[int, SamplePoint]]]()
     metric_counters = MetricIngestCounters()
     limits = metric_store.Limits(settings.max_series, settings.max_series_per_metric)
 
@@ -222,7 +220,7 @@ async def _serve(
                 functools.partial(metric_store.commit_samples, gateway, limits=limits),
                 increment,
                 functools.partial(partition_store.create_partitions, gateway, "samples"),
-                committed_samples.publish,
+                committed.publish,
                 metric_counters,
                 workers=settings.ingest_workers,
                 batch_rows=settings.ingest_batch_rows,
@@ -236,7 +234,7 @@ async def _serve(
                 ingest_receive,
                 functools.partial(event_store.commit_events, gateway),
                 functools.partial(partition_store.create_partitions, gateway, "events"),
-                committed_events.publish,
+                committed.publish,
                 ingest_counters,
                 workers=settings.ingest_workers,
                 batch_rows=settings.ingest_batch_rows,
@@ -307,7 +305,7 @@ async def _serve(
                     port=_bound_port(binds),
                     binds=binds,
                     supervisor=supervisor,
-                    committed_events=committed_events,
+                    committed=committed,
                 )
             )
             await stop.wait()

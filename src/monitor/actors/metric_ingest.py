@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 
 import trio
 
@@ -33,6 +34,7 @@ from monitor.actors import group_commit
 from monitor.counters import MetricIngestCounters
 from monitor.domain.partitions import DayPartition, partitions_for
 from monitor.messages import (
+    CommittedSamples,
     IncrementCounter,
     IngestOutcome,
     IngestSamples,
@@ -50,7 +52,7 @@ CommitSamples = Callable[
 ]
 Increment = Callable[[IncrementCounter, int | None], Awaitable[tuple[int, float]]]
 EnsurePartitions = Callable[[Iterable[DayPartition]], Awaitable[object]]
-Publish = Callable[[Sequence[tuple[int, SamplePoint]]], None]
+Publish = Callable[[CommittedSamples], None]
 
 UNAVAILABLE = IngestOutcome(False, 503, "the database is unavailable; retry shortly")
 
@@ -155,13 +157,15 @@ class _MetricCommitter:
                 group_commit.reply(request, IngestOutcome(False, 422, refusal))
         ids = self._cache.known(keys)
         self._publish(
-            [
-                (ids[sample.key], sample)
-                for index, request in enumerate(group)
-                if index not in result.refusals
-                for sample in request.samples
-                if sample.key in ids
-            ]
+            CommittedSamples(
+                [
+                    (ids[sample.key], sample)
+                    for index, request in enumerate(group)
+                    if index not in result.refusals
+                    for sample in request.samples
+                    if sample.key in ids
+                ]
+            )
         )
 
     async def _commit_increment(self, request: IncrementCounter) -> None:
@@ -183,10 +187,11 @@ class _MetricCommitter:
         self._cache.remember({request.key: series_id})
         self._counters.increments += 1
         group_commit.reply(request, IngestOutcome(True, 201, value=value))
-        self._publish([(series_id, SamplePoint(request.key, "counter", None, request.time, value))])
+        point = SamplePoint(request.key, "counter", None, request.time, value)
+        self._publish(CommittedSamples([(series_id, point)]))
 
-    async def _prepare_partitions(self, times: Iterable[object]) -> None:
-        needed = partitions_for(times) - self._known_partitions  # type: ignore[arg-type]
+    async def _prepare_partitions(self, times: Iterable[datetime]) -> None:
+        needed = partitions_for(times) - self._known_partitions
         if needed:
             await self._ensure_partitions(needed)
             self._known_partitions |= needed
