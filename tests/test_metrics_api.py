@@ -16,7 +16,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import StartService, ThreadedService
+from conftest import RunningService, StartService, ThreadedService
 from monitor.config import Settings
 from monitor.domain.metrics import LabelMatcher, aggregate, increase
 
