@@ -122,6 +122,11 @@ def encode_rows(rows: Sequence[tuple[int, int, float]]) -> bytes:
     )
 
 
+def row_count(payload: bytes) -> int:
+    framing = len(synthetic.COPY_SIGNATURE) + len(synthetic.COPY_TRAILER)
+    return (len(payload) - framing) // ROW_SIZE
+
+
 def restamp(payload: bytes, micros: int) -> bytearray:
     """`payload` (from encode_rows) with every row's time set to `micros`."""
     out = bytearray(payload)

@@ -7,7 +7,6 @@ cleanly there; a test keeps each *Doc model in step with its Struct.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -37,23 +36,6 @@ class EventsEnvelope(msgspec.Struct, forbid_unknown_fields=True):
 
 
 BulkEventsIn = list[EventIn] | EventsEnvelope
-
-_ERROR_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-
-
-def split_msgspec_error(error: msgspec.DecodeError) -> tuple[int | None, str, str]:
-    """(item index or None, field path, message) from msgspec's one-line error."""
-    match = _ERROR_PATH.match(str(error))
-    assert match is not None
-    path = match["path"] or ""
-    message = match["message"]
-    index: int | None = None
-    envelope = re.match(r"^\.events\[(\d+)\]", path) or re.match(r"^\[(\d+)\]", path)
-    if envelope:
-        index = int(envelope[1])
-        path = path[envelope.end() :]
-    field = path.lstrip(".") or "(item)" if index is not None else path.lstrip(".") or "(body)"
-    return index, field, message
 
 
 class EventInDoc(BaseModel):

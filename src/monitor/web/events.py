@@ -16,6 +16,7 @@ from monitor.domain.keys import Role
 from monitor.messages import EventRow, IngestEvents, IngestOutcome
 from monitor.storage import events as event_store
 from monitor.web.auth import require_role
+from monitor.web.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
 from monitor.web.deps import current_deps
 from monitor.web.event_query import (
     parse_event_filter,
@@ -38,7 +39,6 @@ from monitor.web.event_schemas import (
     GroupList,
     GroupOut,
     GroupStatusIn,
-    split_msgspec_error,
 )
 from monitor.web.ingest_client import submit
 from monitor.web.problems import ProblemError
@@ -48,53 +48,17 @@ blueprint = Blueprint("events", __name__)
 
 _decode_one = msgspec.json.Decoder(EventIn).decode
 _decode_bulk = msgspec.json.Decoder(BulkEventsIn).decode
-_decode_any = msgspec.json.Decoder().decode
-_encode = msgspec.json.Encoder().encode
-MAX_REPORTED_ERRORS = 100
 THREAD_THRESHOLD = 256 * 1024  # bytes of JSON above which bulk decoding leaves the event loop
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(_encode(body), status=status, content_type="application/json")
-
-
-def _validation_problem(errors: list[dict[str, Any]], total_items: int | None) -> ProblemError:
-    shown = errors[:MAX_REPORTED_ERRORS]
-    detail = "the request is invalid"
-    if total_items is not None:
-        bad_items = len({error.get("index") for error in errors})
-        detail = f"{bad_items} of {total_items} events are invalid; nothing was stored"
-    if len(errors) > len(shown):
-        detail += f" (first {len(shown)} of {len(errors)} errors shown)"
-    return ProblemError(400, detail, kind="validation-error", errors=shown)
-
-
 def _every_item_error(body: bytes, rules: EventRules) -> list[dict[str, Any]]:
-    """The slow path after a failed bulk decode: check each item alone, naming every bad one."""
-    try:
-        document = _decode_any(body)
-    except msgspec.DecodeError as error:
-        # Not even valid JSON (or a number out of range): report where, if msgspec says.
-        index, field, message = split_msgspec_error(error)
-        if index is None:
-            return [{"field": "(body)", "message": f"not valid JSON: {message}"}]
-        return [
-            {"index": index, "field": field if field != "(item)" else "value", "message": message}
-        ]
-    items = document.get("events") if isinstance(document, dict) else document
-    if not isinstance(items, list) or (isinstance(document, dict) and set(document) != {"events"}):
-        return [{"field": "(body)", "message": 'expected an array of events or {"events": [...]}'}]
-    errors: list[dict[str, Any]] = []
     now = datetime.now(UTC)
-    for index, item in enumerate(items):
-        try:
-            event = _decode_one(_encode(item))
-        except msgspec.ValidationError as error:
-            _, field, message = split_msgspec_error(error)
-            errors.append({"index": index, "field": field, "message": message})
-            continue
-        errors.extend(e.as_dict(bulk=True) for e in rule_errors(index, event, now, rules))
-    return errors
+    return every_item_error(
+        body,
+        "events",
+        _decode_one,
+        lambda index, event: [e.as_dict(bulk=True) for e in rule_errors(index, event, now, rules)],
+    )
 
 
 def _rules() -> EventRules:
@@ -152,13 +116,13 @@ def _decode_and_prepare(body: bytes, rules: EventRules, max_items: int) -> list[
     try:
         decoded = _decode_bulk(body)
     except msgspec.DecodeError:
-        raise _validation_problem(_every_item_error(body, rules), None) from None
+        raise invalid(_every_item_error(body, rules), "bulk") from None
     events = decoded.events if isinstance(decoded, EventsEnvelope) else decoded
     if len(events) > max_items:
         raise ProblemError(413, f"{len(events)} events in one request; the limit is {max_items}")
     rows, errors = prepare_rows(events, datetime.now(UTC), rules)
     if errors:
-        raise _validation_problem([e.as_dict(bulk=True) for e in errors], len(events))
+        raise invalid([e.as_dict(bulk=True) for e in errors], "bulk")
     return rows
 
 
@@ -172,16 +136,13 @@ async def ingest_one() -> Response:
     body = await read_json_body(current_deps().settings.max_decompressed_bytes)
     try:
         event = _decode_one(body)
-    except msgspec.ValidationError as error:
-        _, field, message = split_msgspec_error(error)
-        raise _validation_problem([{"field": field, "message": message}], None) from None
     except msgspec.DecodeError as error:
-        problem = [{"field": "(body)", "message": f"not valid JSON: {error}"}]
-        raise _validation_problem(problem, None) from None
+        _, field, message = split_msgspec_error(error)
+        raise invalid([{"field": field, "message": message}]) from None
     now = datetime.now(UTC)
     rows, errors = prepare_rows([event], now, _rules())
     if errors:
-        raise _validation_problem([error.as_dict(bulk=False) for error in errors], None)
+        raise invalid([error.as_dict(bulk=False) for error in errors])
     outcome = await _commit(rows)
     row = rows[0]
     group_id = outcome.group_ids.get(row.fingerprint) if row.grouped and row.fingerprint else None

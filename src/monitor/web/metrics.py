@@ -17,8 +17,8 @@ from monitor.domain.metrics import AGGREGATIONS, LabelMatcher, labels_problem
 from monitor.messages import IncrementCounter, IngestSamples, SamplePoint, SeriesKey
 from monitor.storage import metric_query
 from monitor.web.auth import require_role
+from monitor.web.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
 from monitor.web.deps import current_deps
-from monitor.web.event_schemas import split_msgspec_error
 from monitor.web.ingest_client import submit
 from monitor.web.metric_schemas import (
     Accepted,
@@ -45,23 +45,9 @@ blueprint = Blueprint("metrics", __name__)
 _decode_one = msgspec.json.Decoder(SampleIn).decode
 _decode_bulk = msgspec.json.Decoder(BulkSamplesIn).decode
 _decode_increment = msgspec.json.Decoder(IncrementIn).decode
-_encode = msgspec.json.Encoder().encode
 MAX_POINTS = 11_000
-MAX_REPORTED_ERRORS = 100
 NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
 DEFAULT_RANGE = timedelta(hours=1)
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(_encode(body), status=status, content_type="application/json")
-
-
-def _invalid(errors: list[dict[str, Any]]) -> ProblemError:
-    shown = errors[:MAX_REPORTED_ERRORS]
-    detail = "the request is invalid; nothing was stored"
-    if len(errors) > len(shown):
-        detail += f" (first {len(shown)} of {len(errors)} errors shown)"
-    return ProblemError(400, detail, kind="validation-error", errors=shown)
 
 
 def _key(name: str, source: str, labels: dict[str, str]) -> SeriesKey:
@@ -104,31 +90,9 @@ def _points(samples: list[SampleIn], now: datetime) -> list[SamplePoint]:
 
 
 def _every_item_error(body: bytes, now: datetime) -> list[dict[str, Any]]:
-    try:
-        document = msgspec.json.decode(body)
-    except msgspec.DecodeError as error:
-        # Not even valid JSON (or a number out of range): report where, if msgspec says.
-        index, field, message = split_msgspec_error(error)
-        if index is None:
-            return [{"field": "(body)", "message": f"not valid JSON: {message}"}]
-        return [
-            {"index": index, "field": field if field != "(item)" else "value", "message": message}
-        ]
-    items = document.get("samples") if isinstance(document, dict) else document
-    if not isinstance(items, list) or (isinstance(document, dict) and set(document) != {"samples"}):
-        return [
-            {"field": "(body)", "message": 'expected an array of samples or {"samples": [...]}'}
-        ]
-    errors: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        try:
-            sample = _decode_one(_encode(item))
-        except msgspec.ValidationError as error:
-            _, field, message = split_msgspec_error(error)
-            errors.append({"index": index, "field": field, "message": message})
-            continue
-        errors.extend(_sample_errors(index, sample, now))
-    return errors
+    return every_item_error(
+        body, "samples", _decode_one, lambda index, sample: _sample_errors(index, sample, now)
+    )
 
 
 async def _commit(points: list[SamplePoint]) -> None:
@@ -151,14 +115,12 @@ async def ingest_one() -> Response:
     now = datetime.now(UTC)
     try:
         sample = _decode_one(body)
-    except msgspec.ValidationError as error:
-        _, field, message = split_msgspec_error(error)
-        raise _invalid([{"field": field, "message": message}]) from None
     except msgspec.DecodeError as error:
-        raise _invalid([{"field": "(body)", "message": f"not valid JSON: {error}"}]) from None
+        _, field, message = split_msgspec_error(error)
+        raise invalid([{"field": field, "message": message}]) from None
     errors = _sample_errors(None, sample, now)
     if errors:
-        raise _invalid(errors)
+        raise invalid(errors)
     await _commit(_points([sample], now))
     return json_response({"accepted": 1}, 201)
 
@@ -176,7 +138,7 @@ async def ingest_bulk() -> Response:
     try:
         decoded = _decode_bulk(body)
     except msgspec.DecodeError:
-        raise _invalid(_every_item_error(body, now)) from None
+        raise invalid(_every_item_error(body, now)) from None
     samples = decoded.samples if isinstance(decoded, SamplesEnvelope) else decoded
     if len(samples) > settings.max_batch_items:
         raise ProblemError(
@@ -184,7 +146,7 @@ async def ingest_bulk() -> Response:
         )
     errors = [error for index, s in enumerate(samples) for error in _sample_errors(index, s, now)]
     if errors:
-        raise _invalid(errors)
+        raise invalid(errors)
     if samples:
         await _commit(_points(samples, now))
     return json_response({"accepted": len(samples)}, 201)
@@ -201,17 +163,17 @@ async def increment(name: str) -> Response:
     try:
         msgspec.convert({"name": name, "value": 0}, SampleIn)
     except msgspec.ValidationError:
-        raise _invalid(
+        raise invalid(
             [{"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"}]
         ) from None
     body = await read_json_body(4096) if await request.get_data() else b"{}"  # body optional
     try:
         change = _decode_increment(body)
     except msgspec.DecodeError as error:
-        raise _invalid([{"field": "(body)", "message": str(error)}]) from None
+        raise invalid([{"field": "(body)", "message": str(error)}]) from None
     problem = labels_problem(change.labels)
     if problem is not None or not math.isfinite(change.by) or "\x00" in change.source:
-        raise _invalid([{"field": "labels" if problem else "by", "message": problem or "invalid"}])
+        raise invalid([{"field": "labels" if problem else "by", "message": problem or "invalid"}])
     now = datetime.now(UTC)
     key = _key(name, change.source, change.labels)
     outcome = await submit(
@@ -318,7 +280,7 @@ async def query() -> Response:
             }
         )
     if errors:
-        raise _invalid(errors)
+        raise invalid(errors)
     groups = await metric_query.query_series(
         current_deps().gateway,
         metric_query.SeriesQuery(
@@ -351,13 +313,13 @@ async def latest() -> Response:
     """The latest value of each series; filter by `name`, `source` and label matchers."""
     matchers, unknown = _matchers_and_unknown({"name", "source", "limit"})
     if unknown:
-        raise _invalid([{"field": key, "message": "is not a known parameter"} for key in unknown])
+        raise invalid([{"field": key, "message": "is not a known parameter"} for key in unknown])
     try:
         limit = int(request.args.get("limit", "1000"))
         if not 1 <= limit <= 10_000:
             raise ValueError
     except ValueError:
-        raise _invalid([{"field": "limit", "message": "a whole number from 1 to 10000"}]) from None
+        raise invalid([{"field": "limit", "message": "a whole number from 1 to 10000"}]) from None
     found = await metric_query.latest_values(
         current_deps().gateway,
         name=request.args.get("name"),

@@ -1,0 +1,491 @@
+"""Bulk metric ingest through the real service, against a raw binary COPY baseline.
+
+    python bench/ingest_metrics.py [--seconds 10] [--clients 8] [--batch 1000]
+                                   [--series 1000] [--gzip]
+
+What it does, in one run, on a throw-away database `bench_metrics_<random>`
+(dropped at the end, also on error or Ctrl-C):
+
+1. HTTP phase: starts the real service in this process (port 0, as
+   tests/conftest.py does), makes a write key, and has `--clients` httpx
+   clients POST pre-built `/api/v1/metrics/bulk` bodies of `--batch` samples
+   for `--seconds` (and at most `--max-requests` requests). The samples belong
+   to `--series` distinct series over five metric names (a histogram, three
+   gauges, a counter) with 2-3 labels each (see metric_data.py); body k holds
+   the series k*batch, k*batch+1, ... (cycling), as an agent pushing one
+   scrape. Every sample carries an explicit `time`: without --gzip each body
+   holds a fixed-width placeholder that is replaced by the current time just
+   before the request is sent (a bytes.replace, ~0.1 ms), so times are current;
+   with --gzip the bodies are compressed once, stamped with the time they were
+   built (just before the phase). One untimed warm-up request per client first
+   creates the series and opens the connections. Only 201 answers count as
+   acknowledged samples. Then the service is stopped and the stored row count
+   is checked against the acknowledged count.
+2. Baseline: binary COPY of the same (series_id, time, value) rows, the ids
+   resolved from the `series` table the HTTP phase filled, into the same
+   `samples` table (same partitions, same index), from `settings.ingest_workers`
+   threads with one connection each, `--batch` rows per transaction, for
+   `--seconds`, in two forms; the faster one is the baseline:
+   - `copy_rows`: psycopg `write_row` with `set_types`, exactly how the ingest
+     actor writes (storage/metric_ingest.py `_copy_samples`), time = now per
+     transaction;
+   - `copy_bytes`: pre-encoded binary COPY payloads with the current time
+     patched in per transaction: PostgreSQL's own limit for these rows, index
+     and connections, with next to no client work.
+   `samples` is truncated (partitions and index stay) and a CHECKPOINT taken
+   before each baseline form.
+
+The last line on stdout is one JSON object; progress goes to stderr.
+MONITOR_* settings are taken from the environment (the baseline follows
+`MONITOR_INGEST_WORKERS`).
+
+Caveats (read them before quoting a number):
+- 2 cores: the httpx clients run in the same process and Trio loop as the
+  service, so their CPU comes out of the service's one Python thread (GIL);
+  PostgreSQL competes for the other core. The baseline threads share the
+  machine with PostgreSQL likewise.
+- The service's rollup actor runs during the HTTP phase (every
+  MONITOR_ROLLUP_INTERVAL seconds, rolling up the finished minutes of what was
+  just ingested); the baseline has no such background work.
+- Samples are "late" (and make the commit refresh rollups) once the rollup
+  watermark, which trails the clock by 30 s to 1.5 min, passes their time. With
+  --gzip the stamps age from the moment the bodies are built, so keep --gzip
+  runs short (the script warns past 20 s).
+- The PostgreSQL server is shared: anything else running on it disturbs the
+  figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import json
+import os
+import random
+import secrets
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import msgspec
+import psycopg
+import trio
+
+import metric_data
+from ingest_events import SERVER_URL, CpuMeter, create_database, drop_database, percentile, say
+from monitor import logs, service
+from monitor.config import Settings, load_settings
+from monitor.domain.keys import Role
+from monitor.storage import keys as key_store
+from monitor.storage.gateway import open_gateway
+from monitor.storage.migrate import apply_migrations
+
+PATH = "/api/v1/metrics/bulk"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: 27 characters
+PLACEHOLDER = b"2000-01-01T00:00:00.000000Z"
+COPY_STATEMENT = "copy samples (series_id, time, value) from stdin (format binary)"
+
+
+# --- request bodies --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bodies:
+    wire: list[bytes]  # what is sent (JSON with PLACEHOLDER, or gzip stamped at build)
+    rows: list[list[tuple[int, float]]]  # per body: (index into series, value)
+    json_bytes: float  # average uncompressed size
+
+
+def build_bodies(
+    series: Sequence[metric_data.Series], count: int, batch: int, seed: int, compress: bool
+) -> Bodies:
+    rng = random.Random(seed)
+    built_at = datetime.now(UTC).strftime(TIME_FORMAT).encode()
+    assert len(built_at) == len(PLACEHOLDER)
+    wire, rows, sizes = [], [], []
+    for number in range(count):
+        samples, body_rows = [], []
+        for offset in range(batch):
+            index = (number * batch + offset) % len(series)
+            one = series[index]
+            value = metric_data.sample_value(one, rng, number)
+            body_rows.append((index, value))
+            samples.append(
+                {
+                    "name": one.name,
+                    "type": one.type,
+                    "labels": one.labels,
+                    "value": value,
+                    "time": PLACEHOLDER.decode(),
+                }
+            )
+        raw = msgspec.json.encode(samples)
+        sizes.append(len(raw))
+        wire.append(
+            gzip.compress(raw.replace(PLACEHOLDER, built_at), compresslevel=6) if compress else raw
+        )
+        rows.append(body_rows)
+    return Bodies(wire, rows, sum(sizes) / len(sizes))
+
+
+# --- HTTP phase ------------------------------------------------------------------------------
+
+
+@dataclass
+class HttpResult:
+    elapsed: float = 0.0
+    acked: int = 0
+    warmup_acked: int = 0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    first_failure: str | None = None
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+async def http_phase(settings: Settings, bodies: Bodies, args: argparse.Namespace) -> HttpResult:
+    result = HttpResult()
+    assert settings.database_url is not None
+    # Migrate and make our key first: with a key present, the service creates
+    # no bootstrap admin key, so nothing but the summary goes to stdout.
+    await trio.to_thread.run_sync(apply_migrations, settings.database_url)
+    async with open_gateway(
+        settings.database_url,
+        pool_size=1,
+        statement_timeout=10,
+        acquire_timeout=5,
+        connect_timeout=5,
+    ) as gateway:
+        _, token = await key_store.create_key(
+            gateway, name="bench", role=Role.WRITE, rate_limit=0, expires_at=None, actor="bench"
+        )
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(60):
+            running: service.Running = await nursery.start(
+                functools.partial(service.run, settings, stop=stop, handle_signals=False)
+            )
+        try:
+            headers = {"X-API-Key": token, "Content-Type": "application/json"}
+            if args.gzip:
+                headers["Content-Encoding"] = "gzip"
+            base_url = f"http://127.0.0.1:{running.port}"
+            with trio.fail_after(args.seconds + 120):
+                await _load(base_url, headers, bodies.wire, args, result)
+        finally:
+            stop.set()  # graceful stop: in-flight requests finish, the ingest actor drains
+    return result
+
+
+def _stamped(body: bytes, compressed: bool) -> bytes:
+    if compressed:
+        return body
+    return body.replace(PLACEHOLDER, datetime.now(UTC).strftime(TIME_FORMAT).encode())
+
+
+async def _load(
+    base_url: str,
+    headers: dict[str, str],
+    bodies: Sequence[bytes],
+    args: argparse.Namespace,
+    result: HttpResult,
+) -> None:
+    clients = [
+        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=httpx.Timeout(60))
+        for _ in range(args.clients)
+    ]
+    try:
+        # Warm-up, untimed: one request per client opens its connection, creates
+        # the series (and partitions) and fills the service's series cache.
+        async def warm(client: httpx.AsyncClient, index: int) -> None:
+            body = _stamped(bodies[index % len(bodies)], args.gzip)
+            response = await client.post(PATH, content=body)
+            if response.status_code != 201:
+                raise RuntimeError(f"warm-up got {response.status_code}: {response.text[:300]}")
+            result.warmup_acked += args.batch
+
+        async with trio.open_nursery() as nursery:
+            for index, client in enumerate(clients):
+                nursery.start_soon(warm, client, index)
+
+        remaining = args.max_requests
+        started = time.perf_counter()
+        deadline = started + args.seconds
+
+        async def push(client: httpx.AsyncClient, number: int) -> None:
+            nonlocal remaining
+            turn = number
+            while remaining > 0 and time.perf_counter() < deadline:
+                remaining -= 1
+                body = _stamped(bodies[turn % len(bodies)], args.gzip)
+                turn += args.clients
+                sent = time.perf_counter()
+                response = await client.post(PATH, content=body)
+                result.latencies.append(time.perf_counter() - sent)
+                result.statuses[response.status_code] += 1
+                if response.status_code == 201:
+                    result.acked += args.batch
+                elif result.first_failure is None:
+                    result.first_failure = f"{response.status_code}: {response.text[:300]}"
+
+        meter = CpuMeter()
+        async with trio.open_nursery() as nursery:
+            for number, client in enumerate(clients):
+                nursery.start_soon(push, client, number)
+        result.elapsed = time.perf_counter() - started
+        result.cpu = meter.stop()
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+# --- baseline: raw binary COPY ---------------------------------------------------------------
+
+
+def series_ids(url: str, series: Sequence[metric_data.Series]) -> list[int]:
+    """The id of each series, as the HTTP phase created them."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        found = {
+            (name, source, tuple(sorted(labels.items()))): int(series_id)
+            for series_id, name, source, labels in connection.execute(
+                "select id, name, source, labels from series where deleted_at is null"
+            )
+        }
+    missing = [s.identity for s in series if s.identity not in found]
+    if missing:
+        raise RuntimeError(f"{len(missing)} series missing after the HTTP phase: {missing[:3]}")
+    return [found[s.identity] for s in series]
+
+
+def reset_samples(url: str) -> None:
+    """Empty `samples` (partitions and index stay) and checkpoint, so phases start alike."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("truncate samples")
+        connection.execute("checkpoint")
+
+
+def count_samples(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute("select count(*) from samples").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@dataclass
+class CopyResult:
+    rows: int = 0
+    elapsed: float = 0.0
+    transactions: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+def run_copy(
+    url: str,
+    workers: int,
+    seconds: float,
+    batches: Sequence[Any],
+    write: str,
+    max_transactions: int,
+) -> CopyResult:
+    """`workers` threads, one connection each, one batch per transaction, until time is up.
+
+    `batches` are lists of (series id, value) for write="rows", encode_rows
+    payloads for write="bytes"; the time is now, once per transaction.
+    """
+    result = CopyResult()
+    lock = threading.Lock()
+    barrier = threading.Barrier(workers + 1)
+    errors: list[BaseException] = []
+    connections = [psycopg.connect(url) for _ in range(workers)]
+    timing: dict[str, float] = {}
+
+    def worker(number: int) -> None:
+        connection = connections[number]
+        turn = number
+        try:
+            barrier.wait()
+            deadline = timing["deadline"]
+            while time.perf_counter() < deadline:
+                with lock:
+                    if result.transactions >= max_transactions:
+                        return
+                batch = batches[turn % len(batches)]
+                turn += workers
+                now = datetime.now(UTC)
+                with (
+                    connection.transaction(),
+                    connection.cursor() as cursor,
+                    cursor.copy(COPY_STATEMENT) as copy,
+                ):
+                    if write == "rows":
+                        copy.set_types(["int4", "timestamptz", "float8"])
+                        for series_id, value in batch:
+                            copy.write_row((series_id, now, value))
+                        count = len(batch)
+                    else:
+                        copy.write(metric_data.restamp(batch, metric_data.microseconds(now)))
+                        count = metric_data.row_count(batch)
+                with lock:
+                    result.rows += count
+                    result.transactions += 1
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(workers)]
+    try:
+        for thread in threads:
+            thread.start()
+        started = time.perf_counter()
+        timing["deadline"] = started + seconds
+        meter = CpuMeter()
+        barrier.wait()
+        for thread in threads:
+            thread.join(timeout=seconds + 120)
+        result.elapsed = time.perf_counter() - started
+        result.cpu = meter.stop()
+    finally:
+        for connection in connections:
+            connection.close()
+    if errors:
+        raise errors[0]
+    return result
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument("--batch", type=int, default=1000, help="samples per request and COPY")
+    parser.add_argument("--series", type=int, default=1000, help="distinct series")
+    parser.add_argument("--gzip", action="store_true", help="send Content-Encoding: gzip")
+    parser.add_argument("--max-requests", type=int, default=20_000, help="HTTP request cap")
+    parser.add_argument("--bodies", type=int, default=64, help="distinct pre-built bodies")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if not (
+        0 < args.seconds <= 120
+        and 0 < args.clients <= 256
+        and 0 < args.batch <= 10_000
+        and 0 < args.series <= 10_000
+        and 0 < args.bodies <= 1000
+        and 0 < args.max_requests <= 1_000_000
+    ):
+        parser.error(
+            "need 0 < seconds <= 120, 0 < clients <= 256, 0 < batch <= 10000, "
+            "0 < series <= 10000, 0 < bodies <= 1000, 0 < max-requests <= 1000000"
+        )
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    name = f"bench_metrics_{secrets.token_hex(4)}"
+    say(f"database {name} on {SERVER_URL.rsplit('/', 1)[0]}")
+    url = create_database(name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-monitor-") as data_dir:
+            environ = {
+                **os.environ,
+                "MONITOR_DATABASE_URL": url,
+                "MONITOR_HOST": "127.0.0.1",
+                "MONITOR_PORT": "0",
+                "MONITOR_DATA_DIR": data_dir,
+                "MONITOR_LOG_LEVEL": "warning",
+                "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
+            }
+            settings = load_settings(environ)
+            logs.configure(settings.log_level_number)
+            summary = run(url, settings, args)
+    finally:
+        drop_database(name)
+        say(f"dropped {name}")
+    print(json.dumps(summary), flush=True)
+
+
+def run(url: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    series = metric_data.make_series(args.series)
+    say(f"building {args.bodies} bodies of {args.batch} samples over {len(series)} series ...")
+    if args.gzip and args.seconds > 20:
+        say("warning: --gzip bodies carry their build time; past ~30 s they arrive late")
+    bodies = build_bodies(series, args.bodies, args.batch, args.seed, args.gzip)
+    wire_bytes = sum(map(len, bodies.wire)) / len(bodies.wire)
+    json_kb = bodies.json_bytes / 1024
+    say(f"bodies: {wire_bytes / 1024:.0f} KB each on the wire (JSON {json_kb:.0f} KB)")
+
+    with psycopg.connect(SERVER_URL, autocommit=True) as connection:
+        connection.execute("checkpoint")
+    say(f"HTTP phase: {args.clients} clients, {args.seconds:g} s ...")
+    http = trio.run(http_phase, settings, bodies, args)
+    latencies = sorted(http.latencies)
+    samples_per_s = http.acked / http.elapsed if http.elapsed else 0.0
+    stored = count_samples(url)
+    expected = http.acked + http.warmup_acked
+    say(
+        f"HTTP: {len(latencies)} requests in {http.elapsed:.2f} s, statuses {dict(http.statuses)}, "
+        f"{samples_per_s:,.0f} samples/s; stored {stored} rows (acknowledged {expected}); "
+        f"cpu {http.cpu}"
+    )
+    if http.first_failure:
+        say(f"first non-201 answer: {http.first_failure}")
+    if stored != expected:
+        say(f"MISMATCH: stored {stored} samples but {expected} were acknowledged")
+
+    ids = series_ids(url, series)
+    row_batches = [[(ids[index], value) for index, value in rows] for rows in bodies.rows]
+    byte_batches = [
+        metric_data.encode_rows([(series_id, 0, value) for series_id, value in rows])
+        for rows in row_batches
+    ]
+    workers = settings.ingest_workers
+    copies: dict[str, CopyResult] = {}
+    for write, batches in (("rows", row_batches), ("bytes", byte_batches)):
+        reset_samples(url)
+        say(f"baseline copy_{write}: {workers} connections, {args.seconds:g} s ...")
+        copied = run_copy(url, workers, args.seconds, batches, write, args.max_requests)
+        copies[write] = copied
+        say(
+            f"copy_{write}: {copied.rows} rows in {copied.transactions} transactions, "
+            f"{copied.elapsed:.2f} s, {copied.rows / copied.elapsed:,.0f} rows/s; cpu {copied.cpu}"
+        )
+        stored_now = count_samples(url)
+        if stored_now != copied.rows:
+            say(f"MISMATCH: copy_{write} stored {stored_now} rows, counted {copied.rows}")
+    rates = {write: c.rows / c.elapsed if c.elapsed else 0.0 for write, c in copies.items()}
+    baseline = max(rates.values())
+    return {
+        "samples_per_s": round(samples_per_s, 1),
+        "baseline_per_s": round(baseline, 1),
+        "ratio": round(samples_per_s / baseline, 3) if baseline else None,
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "requests": len(latencies),
+        "clients": args.clients,
+        "batch": args.batch,
+        "series": args.series,
+        "gzip": args.gzip,
+        "seconds": args.seconds,
+        "statuses": {str(status): count for status, count in sorted(http.statuses.items())},
+        "stored_equals_acked": stored == expected,
+        "stored": stored,
+        "acked": expected,
+        "body_kb": round(wire_bytes / 1024, 1),
+        "ingest_workers": workers,
+        "baseline_copy_rows_per_s": round(rates["rows"], 1),
+        "baseline_copy_bytes_per_s": round(rates["bytes"], 1),
+        "http_cpu": http.cpu,
+        "copy_rows_cpu": copies["rows"].cpu,
+        "copy_bytes_cpu": copies["bytes"].cpu,
+    }
+
+
+if __name__ == "__main__":
+    main()
