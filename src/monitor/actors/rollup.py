@@ -23,8 +23,9 @@ from monitor.storage.errors import StorageUnavailable
 log = logging.getLogger(__name__)
 
 SETTLE = timedelta(seconds=30)
+MAX_STEPS_PER_RUN = 24  # then sleep, so a long backlog never starves everything else
 
-RollUp = Callable[[datetime, timedelta], Awaitable[object]]
+RollUp = Callable[[datetime, timedelta], Awaitable[datetime | None]]
 Trim = Callable[[datetime], Awaitable[object]]
 
 
@@ -40,7 +41,11 @@ async def run(
     while True:
         try:
             now = clock()
-            await roll_up(now, SETTLE)
+            # Each step is its own short transaction; a backlog takes several.
+            for _ in range(MAX_STEPS_PER_RUN):
+                mark = await roll_up(now, SETTLE)
+                if mark is None or mark >= now - SETTLE - timedelta(minutes=1):
+                    break
             await trim(now)
         except StorageUnavailable as failure:
             log.warning("rollup skipped: database unavailable", extra={"error": str(failure)})

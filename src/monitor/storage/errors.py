@@ -22,3 +22,7 @@ class RowsRejected(Exception):
 
     Not an outage: retrying the same rows fails the same way.
     """
+
+
+class QueryRefused(Exception):
+    """PostgreSQL cannot compute this answer for the stored data (e.g. numeric overflow)."""

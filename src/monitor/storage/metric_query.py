@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from monitor.domain.metrics import PERCENTILES, LabelMatcher
 from monitor.storage import rollups
+from monitor.storage.errors import QueryRefused
 from monitor.storage.gateway import Connection, Gateway
 
 EPOCH = "1970-01-01T00:00:00Z"
@@ -241,7 +243,13 @@ async def query_series(gateway: Gateway, query: SeriesQuery) -> list[GroupPoints
             statements.append(_raw_statement(query, raw_from, query.time_to))
         groups: dict[str, dict[str, Any]] = {}
         for statement, params in statements:
-            for labels, bucket, value in connection.execute(statement, params).fetchall():
+            try:
+                rows = connection.execute(statement, params).fetchall()
+            except psycopg.errors.NumericValueOutOfRange as failure:
+                raise QueryRefused(
+                    "the aggregation overflows or underflows a double for these samples"
+                ) from failure
+            for labels, bucket, value in rows:
                 identity = repr(sorted(labels.items()))
                 group = groups.setdefault(identity, {"labels": dict(labels), "points": {}})
                 group["points"][int(bucket.timestamp())] = float(value)

@@ -19,7 +19,10 @@ HOUR = 3600
 RESOLUTIONS = (MINUTE, HOUR)
 ROLLUP_LOCK = 7_236_200
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_STEP = timedelta(days=1)
+# One run rolls at most this much, so a backlog (first start, a long outage)
+# is caught up in short steps that each release ROLLUP_LOCK quickly.
+MAX_STEP = timedelta(hours=1)
+ROLLUP_STATEMENT_TIMEOUT = "120s"
 
 _SERIES_FROM_RAW = """
 insert into rollups
@@ -152,12 +155,14 @@ def lock_shared(connection: Connection) -> None:
 
 
 async def roll_up(gateway: Gateway, now: datetime, settle: timedelta) -> datetime | None:
-    """Roll complete minutes (older than `settle`) up; return the new minute watermark.
+    """Roll up to MAX_STEP of complete minutes (older than `settle`); return the watermark.
 
-    Hours are rolled as they complete; the first run starts at the oldest sample.
+    Hours are rolled as they complete; the first run starts at the oldest
+    sample. Call again while the watermark trails `now - settle`.
     """
 
     def work(connection: Connection) -> datetime | None:
+        connection.execute(f"set local statement_timeout = '{ROLLUP_STATEMENT_TIMEOUT}'")
         connection.execute("select pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
         marks = watermarks(connection)
         target = floor_to(now - settle, MINUTE)
@@ -165,7 +170,7 @@ async def roll_up(gateway: Gateway, now: datetime, settle: timedelta) -> datetim
         if start is None:
             oldest = connection.execute("select min(time) from samples").fetchone()
             start = floor_to(oldest[0], HOUR) if oldest and oldest[0] else floor_to(target, HOUR)
-        target = min(target, start + MAX_STEP)  # a long backlog is caught up a day per run
+        target = min(target, start + MAX_STEP)
         if target <= start:
             return start
         # Whole hours from the start of the current watermark's hour: the hour

@@ -15,7 +15,7 @@ from quart import Quart, Response, g, has_request_context, has_websocket_context
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
-from monitor.storage.errors import StorageUnavailable
+from monitor.storage.errors import QueryRefused, StorageUnavailable
 from monitor.web.problems import ProblemError, problem_response, response_for
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,10 @@ def register_error_handlers(app: Quart) -> None:
     async def on_too_deep(error: RecursionError) -> Response:
         # Only parsing a client's deeply nested JSON recurses this far.
         return problem_response(400, "the request body is nested too deeply")
+
+    @app.errorhandler(QueryRefused)
+    async def on_query_refused(error: QueryRefused) -> Response:
+        return problem_response(422, str(error), kind="query-refused")
 
     @app.errorhandler(StorageUnavailable)
     async def on_storage_unavailable(failure: StorageUnavailable) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,6 +60,10 @@ def _sample_errors(index: int | None, sample: SampleIn, now: datetime) -> list[d
     errors: list[dict[str, Any]] = []
     if not math.isfinite(sample.value):
         errors.append({**where, "field": "value", "message": "must be a finite number"})
+    elif sample.value != 0 and abs(sample.value) < sys.float_info.min:
+        # PostgreSQL refuses arithmetic that underflows, so subnormal values
+        # would make aggregations over them fail.
+        errors.append({**where, "field": "value", "message": "is too close to zero (subnormal)"})
     problem = labels_problem(sample.labels)
     if problem is not None:
         errors.append({**where, "field": "labels", "message": problem})
@@ -327,7 +332,7 @@ async def latest() -> Response:
         matchers=matchers,
         limit=limit,
     )
-    return json_response({"series": [dataclasses.asdict(item) for item in found]})
+    return json_response({"series": found})  # msgspec encodes the dataclasses directly
 
 
 @blueprint.get("/metrics/names")
