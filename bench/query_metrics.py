@@ -247,7 +247,7 @@ async def roll_up_all(url: str) -> tuple[int, datetime | None]:
         url, pool_size=1, statement_timeout=600, acquire_timeout=5, connect_timeout=5
     ) as gateway:
         mark: datetime | None = None
-        for calls in range(1, 20):
+        for calls in range(1, 200):  # the job advances at most an hour per call
             now = datetime.now(UTC)
             began = time.perf_counter()
             mark = await rollups.roll_up(gateway, now, timedelta(0))
