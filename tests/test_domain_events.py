@@ -145,3 +145,14 @@ def test_partition_names_round_trip() -> None:
     assert partition.name("events") == "events_p20260309"
     assert DayPartition.from_name("events", "events_p20260309") == partition
     assert DayPartition.from_name("events", "events_default") is None
+
+
+@given(moments, st.integers(0, 10 * 86400))
+def test_partitions_spanning_cover_every_day_between(earliest: datetime, seconds: int) -> None:
+    from monitor.domain.partitions import partitions_for, partitions_spanning
+
+    latest = earliest + timedelta(seconds=seconds)
+    spanning = partitions_spanning(earliest, latest)
+    middle = [earliest + timedelta(seconds=s) for s in range(0, seconds + 1, 3600)]
+    assert partitions_for([*middle, latest]) <= spanning
+    assert len(spanning) == (latest.date() - earliest.date()).days + 1

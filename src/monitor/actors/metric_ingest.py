@@ -32,7 +32,7 @@ import trio
 
 from monitor.actors import group_commit
 from monitor.counters import MetricIngestCounters
-from monitor.domain.partitions import DayPartition, partitions_for
+from monitor.domain.partitions import DayPartition, partitions_spanning
 from monitor.messages import (
     CommittedSamples,
     IncrementCounter,
@@ -123,7 +123,8 @@ class _MetricCommitter:
         requests = [request.samples for request in group]
         keys = {sample.key for samples in requests for sample in samples}
         try:
-            await self._prepare_partitions(s.time for samples in requests for s in samples)
+            times = [s.time for samples in requests for s in samples]
+            await self._prepare_partitions([min(times), max(times)])
             try:
                 result = await self._commit_samples(requests, self._cache.known(keys))
             except StaleSeries as stale:
@@ -190,8 +191,9 @@ class _MetricCommitter:
         point = SamplePoint(request.key, "counter", None, request.time, value)
         self._publish(CommittedSamples([(series_id, point)]))
 
-    async def _prepare_partitions(self, times: Iterable[datetime]) -> None:
-        needed = partitions_for(times) - self._known_partitions
+    async def _prepare_partitions(self, bounds: list[datetime]) -> None:
+        """Ensure the day partitions from the earliest to the latest of `bounds`."""
+        needed = partitions_spanning(min(bounds), max(bounds)) - self._known_partitions
         if needed:
             await self._ensure_partitions(needed)
             self._known_partitions |= needed

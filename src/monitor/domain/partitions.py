@@ -41,6 +41,13 @@ def partitions_for(moments: Iterable[datetime]) -> set[DayPartition]:
     return {DayPartition.containing(moment) for moment in moments}
 
 
+def partitions_spanning(earliest: datetime, latest: datetime) -> set[DayPartition]:
+    """Every day partition from the one holding `earliest` to the one holding `latest`."""
+    first = DayPartition.containing(earliest).day
+    last = DayPartition.containing(latest).day
+    return {DayPartition(first + timedelta(days=n)) for n in range((last - first).days + 1)}
+
+
 def partitions_ahead(now: datetime, days_ahead: int) -> set[DayPartition]:
     """Today's partition and the next `days_ahead`."""
     today = DayPartition.containing(now).day

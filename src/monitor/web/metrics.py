@@ -55,49 +55,63 @@ def _key(name: str, source: str, labels: dict[str, str]) -> SeriesKey:
     return SeriesKey(name, source, tuple(sorted(labels.items())))
 
 
-def _sample_errors(index: int | None, sample: SampleIn, now: datetime) -> list[dict[str, Any]]:
-    where = {} if index is None else {"index": index}
-    errors: list[dict[str, Any]] = []
-    if not math.isfinite(sample.value):
-        errors.append({**where, "field": "value", "message": "must be a finite number"})
-    elif sample.value != 0 and abs(sample.value) < sys.float_info.min:
-        # PostgreSQL refuses arithmetic that underflows, so subnormal values
-        # would make aggregations over them fail.
-        errors.append({**where, "field": "value", "message": "is too close to zero (subnormal)"})
-    problem = labels_problem(sample.labels)
-    if problem is not None:
-        errors.append({**where, "field": "labels", "message": problem})
-    if "\x00" in sample.source or (sample.unit and "\x00" in sample.unit):
-        errors.append({**where, "field": "source", "message": "must not contain NUL"})
-    if sample.time is not None:
+class _SampleChecks:
+    """The per-sample rules, with what is shared by a request's samples worked out once."""
+
+    def __init__(self, now: datetime) -> None:
         settings = current_deps().settings
-        if sample.time > now + timedelta(seconds=settings.events_max_future_skew):
-            errors.append({**where, "field": "time", "message": "is too far in the future"})
-        elif sample.time < now - settings.metrics_retention:
-            days = settings.metrics_retention_days
+        self.now = now
+        self.latest = now + timedelta(seconds=settings.events_max_future_skew)
+        self.earliest = now - settings.metrics_retention
+        self.retention_days = settings.metrics_retention_days
+        self._label_problems: dict[tuple[tuple[str, str], ...], str | None] = {}
+        self._keys: dict[tuple[str, str, tuple[tuple[str, str], ...]], SeriesKey] = {}
+
+    def errors(self, index: int | None, sample: SampleIn) -> list[dict[str, Any]]:
+        where = {} if index is None else {"index": index}
+        errors: list[dict[str, Any]] = []
+        value = sample.value
+        if not math.isfinite(value):
+            errors.append({**where, "field": "value", "message": "must be a finite number"})
+        elif value != 0 and abs(value) < sys.float_info.min:
+            # PostgreSQL refuses arithmetic that underflows, so subnormal values
+            # would make aggregations over them fail.
             errors.append(
-                {**where, "field": "time", "message": f"is older than the {days}-day retention"}
+                {**where, "field": "value", "message": "is too close to zero (subnormal)"}
             )
-    return errors
+        labels = tuple(sample.labels.items())
+        if labels not in self._label_problems:
+            self._label_problems[labels] = labels_problem(sample.labels)
+        problem = self._label_problems[labels]
+        if problem is not None:
+            errors.append({**where, "field": "labels", "message": problem})
+        if "\x00" in sample.source or (sample.unit and "\x00" in sample.unit):
+            errors.append({**where, "field": "source", "message": "must not contain NUL"})
+        if sample.time is not None:
+            if sample.time > self.latest:
+                errors.append({**where, "field": "time", "message": "is too far in the future"})
+            elif sample.time < self.earliest:
+                days = self.retention_days
+                errors.append(
+                    {**where, "field": "time", "message": f"is older than the {days}-day retention"}
+                )
+        return errors
 
-
-def _points(samples: list[SampleIn], now: datetime) -> list[SamplePoint]:
-    return [
-        SamplePoint(
-            _key(s.name, s.source, s.labels),
-            s.type,
-            s.unit,
-            now if s.time is None else s.time.astimezone(UTC),
-            s.value,
-        )
-        for s in samples
-    ]
+    def points(self, samples: list[SampleIn]) -> list[SamplePoint]:
+        points = []
+        keys = self._keys
+        for s in samples:
+            identity = (s.name, s.source, tuple(s.labels.items()))
+            key = keys.get(identity)
+            if key is None:
+                key = keys[identity] = _key(s.name, s.source, s.labels)
+            time = self.now if s.time is None else s.time.astimezone(UTC)
+            points.append(SamplePoint(key, s.type, s.unit, time, s.value))
+        return points
 
 
 def _every_item_error(body: bytes, now: datetime) -> list[dict[str, Any]]:
-    return every_item_error(
-        body, "samples", _decode_one, lambda index, sample: _sample_errors(index, sample, now)
-    )
+    return every_item_error(body, "samples", _decode_one, _SampleChecks(now).errors)
 
 
 async def _commit(points: list[SamplePoint]) -> None:
@@ -123,10 +137,11 @@ async def ingest_one() -> Response:
     except msgspec.DecodeError as error:
         _, field, message = split_msgspec_error(error)
         raise invalid([{"field": field, "message": message}]) from None
-    errors = _sample_errors(None, sample, now)
+    checks = _SampleChecks(now)
+    errors = checks.errors(None, sample)
     if errors:
         raise invalid(errors)
-    await _commit(_points([sample], now))
+    await _commit(checks.points([sample]))
     return json_response({"accepted": 1}, 201)
 
 
@@ -149,11 +164,12 @@ async def ingest_bulk() -> Response:
         raise ProblemError(
             413, f"{len(samples)} samples in one request; the limit is {settings.max_batch_items}"
         )
-    errors = [error for index, s in enumerate(samples) for error in _sample_errors(index, s, now)]
+    checks = _SampleChecks(now)
+    errors = [error for index, s in enumerate(samples) for error in checks.errors(index, s)]
     if errors:
         raise invalid(errors)
     if samples:
-        await _commit(_points(samples, now))
+        await _commit(checks.points(samples))
     return json_response({"accepted": len(samples)}, 201)
 
 
