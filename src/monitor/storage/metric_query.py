@@ -117,7 +117,7 @@ def _raw_statement(
         aggregate = sql.SQL(_SIMPLE_AGGREGATES[query.aggregation])
     statement = sql.SQL(
         """
-        select grp::text, bucket, {aggregate} from (
+        select grp::text, extract(epoch from bucket)::int8, {aggregate} from (
             select {group_key} as grp,
                    date_bin(%(interval)s, p.time, %(epoch)s::timestamptz) as bucket,
                    p.time, p.value{window}
@@ -163,7 +163,8 @@ def _rollup_statement(
             sql.SQL(
                 """
                 select '{{}}' as grp,
-                       date_bin(%(interval)s, bucket, %(epoch)s::timestamptz) as qbucket,
+                       extract(epoch from
+                           date_bin(%(interval)s, bucket, %(epoch)s::timestamptz))::int8 as qbucket,
                        {aggregate}
                 from name_rollups
                 where resolution_s = %(resolution)s and name = %(name)s
@@ -175,7 +176,7 @@ def _rollup_statement(
         )
     statement = sql.SQL(
         """
-        select grp::text, qbucket, {aggregate} from (
+        select grp::text, extract(epoch from qbucket)::int8, {aggregate} from (
             select {group_key} as grp,
                    date_bin(%(interval)s, r.bucket, %(epoch)s::timestamptz) as qbucket,
                    r.count, r.sum, r.min, r.max, r.first, r.last, r.last_time, r.increase,
@@ -257,7 +258,7 @@ async def query_series(gateway: Gateway, query: SeriesQuery) -> list[GroupPoints
                 if group is None:
                     group = {"labels": msgspec.json.decode(key_text), "points": {}}
                     groups[key_text] = group
-                group["points"][int(bucket.timestamp())] = float(value)
+                group["points"][bucket] = float(value)  # bucket: Unix seconds
         return [
             GroupPoints(group["labels"], sorted(group["points"].items()))
             for _, group in sorted(groups.items())
