@@ -30,13 +30,10 @@ The last line on stdout is one JSON object with each query's execution time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import random
 import re
-import secrets
-import sys
 import threading
 import time
 import uuid
@@ -52,6 +49,7 @@ from psycopg import sql
 from psycopg.types.json import set_json_dumps
 
 import synthetic
+from common import on_throwaway_database, say
 from monitor.domain.events import EventFilter, derive_fingerprint
 from monitor.domain.ids import RANDOM_BYTES, uuid7
 from monitor.domain.partitions import DayPartition, partitions_ahead
@@ -61,37 +59,12 @@ from monitor.storage.events import COPY_COLUMNS, COPY_TYPES
 from monitor.storage.gateway import open_gateway
 from monitor.storage.migrate import apply_migrations
 
-SERVER_URL = os.environ.get("MONITOR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 COPY_STATEMENT = sql.SQL("copy events ({}) from stdin (format binary)").format(
     sql.SQL(", ").join(sql.Identifier(column) for column in COPY_COLUMNS)
 )
 DAYS_AHEAD = 2  # as monitor.actors.maintenance.DAYS_AHEAD
 CHUNK_ROWS = 10_000  # rows per COPY transaction while loading
 LOADERS = 2
-
-
-def say(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
-
-
-def database_url_for(name: str) -> str:
-    return SERVER_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def create_database(name: str) -> str:
-    with psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return database_url_for(name)
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-
-
-# --- schema and data -------------------------------------------------------------------------
 
 
 async def create_day_partitions(url: str, days: Sequence[DayPartition]) -> list[DayPartition]:
@@ -409,15 +382,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    name = f"bench_explain_{secrets.token_hex(4)}"
-    say(f"database {name} on {SERVER_URL.rsplit('/', 1)[0]}")
-    url = create_database(name)
-    try:
-        summary = run(url, args)
-    finally:
-        drop_database(name)
-        say(f"dropped {name}")
-    print(json.dumps(summary), flush=True)
+    on_throwaway_database("bench_explain", lambda url: run(url, args))
 
 
 def run(url: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -50,12 +50,8 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
-import json
 import os
 import random
-import secrets
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -72,8 +68,16 @@ from psycopg import sql
 from psycopg.types.json import set_json_dumps
 
 import synthetic
-from monitor import logs, service
-from monitor.config import Settings, load_settings
+from common import (
+    SERVER_URL,
+    CpuMeter,
+    on_throwaway_database,
+    percentile,
+    say,
+    with_service_settings,
+)
+from monitor import service
+from monitor.config import Settings
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.events import COPY_COLUMNS, COPY_TYPES
@@ -82,34 +86,9 @@ from monitor.storage.migrate import apply_migrations
 from monitor.web.event_rows import EventRules, prepare_rows
 from monitor.web.event_schemas import EventIn
 
-SERVER_URL = os.environ.get("MONITOR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 COPY_STATEMENT = sql.SQL("copy events ({}) from stdin (format binary)").format(
     sql.SQL(", ").join(sql.Identifier(column) for column in COPY_COLUMNS)
 )
-
-
-def say(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
-
-
-# --- the throw-away database -----------------------------------------------------------------
-
-
-def database_url_for(name: str) -> str:
-    return SERVER_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def create_database(name: str) -> str:
-    with psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return database_url_for(name)
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
 
 
 def reset_events(url: str) -> None:
@@ -124,32 +103,6 @@ def count_events(url: str) -> int:
         row = connection.execute("select count(*) from events").fetchone()
     assert row is not None
     return int(row[0])
-
-
-class CpuMeter:
-    """Machine-wide busy fraction (/proc/stat) and this process's CPU, over a phase."""
-
-    def __init__(self) -> None:
-        self._machine = self._read_machine()
-        self._process = time.process_time()
-        self._wall = time.perf_counter()
-
-    @staticmethod
-    def _read_machine() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            values = [int(v) for v in stat.readline().split()[1:]]
-        idle = values[3] + values[4]  # idle + iowait
-        return sum(values), idle
-
-    def stop(self) -> dict[str, float]:
-        total, idle = self._read_machine()
-        wall = time.perf_counter() - self._wall
-        spent_total = total - self._machine[0]
-        busy = 1 - (idle - self._machine[1]) / spent_total if spent_total else 0.0
-        return {
-            "machine_busy": round(busy, 3),
-            "this_process_cores": round((time.process_time() - self._process) / wall, 3),
-        }
 
 
 # --- request bodies --------------------------------------------------------------------------
@@ -445,13 +398,6 @@ def run_copy(
 # --- main ------------------------------------------------------------------------------------
 
 
-def percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
-    return sorted_values[index]
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
@@ -474,27 +420,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    name = f"bench_events_{secrets.token_hex(4)}"
-    say(f"database {name} on {SERVER_URL.rsplit('/', 1)[0]}")
-    url = create_database(name)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-monitor-") as data_dir:
-            environ = {
-                **os.environ,
-                "MONITOR_DATABASE_URL": url,
-                "MONITOR_HOST": "127.0.0.1",
-                "MONITOR_PORT": "0",
-                "MONITOR_DATA_DIR": data_dir,
-                "MONITOR_LOG_LEVEL": "warning",
-                "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
-            }
-            settings = load_settings(environ)
-            logs.configure(settings.log_level_number)
-            summary = run(url, settings, args)
-    finally:
-        drop_database(name)
-        say(f"dropped {name}")
-    print(json.dumps(summary), flush=True)
+    on_throwaway_database(
+        "bench_events", with_service_settings(lambda url, settings: run(url, settings, args))
+    )
 
 
 def run(url: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:

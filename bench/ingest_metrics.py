@@ -60,11 +60,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
-import json
-import os
 import random
-import secrets
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -79,9 +75,16 @@ import psycopg
 import trio
 
 import metric_data
-from ingest_events import SERVER_URL, CpuMeter, create_database, drop_database, percentile, say
-from monitor import logs, service
-from monitor.config import Settings, load_settings
+from common import (
+    SERVER_URL,
+    CpuMeter,
+    on_throwaway_database,
+    percentile,
+    say,
+    with_service_settings,
+)
+from monitor import service
+from monitor.config import Settings
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
@@ -388,27 +391,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    name = f"bench_metrics_{secrets.token_hex(4)}"
-    say(f"database {name} on {SERVER_URL.rsplit('/', 1)[0]}")
-    url = create_database(name)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-monitor-") as data_dir:
-            environ = {
-                **os.environ,
-                "MONITOR_DATABASE_URL": url,
-                "MONITOR_HOST": "127.0.0.1",
-                "MONITOR_PORT": "0",
-                "MONITOR_DATA_DIR": data_dir,
-                "MONITOR_LOG_LEVEL": "warning",
-                "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
-            }
-            settings = load_settings(environ)
-            logs.configure(settings.log_level_number)
-            summary = run(url, settings, args)
-    finally:
-        drop_database(name)
-        say(f"dropped {name}")
-    print(json.dumps(summary), flush=True)
+    on_throwaway_database(
+        "bench_metrics", with_service_settings(lambda url, settings: run(url, settings, args))
+    )
 
 
 def run(url: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:

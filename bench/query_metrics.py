@@ -59,14 +59,11 @@ import argparse
 import functools
 import json
 import math
-import os
 import queue
 import random
 import re
-import secrets
 import statistics
 import struct
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -80,9 +77,9 @@ import trio
 from psycopg import sql
 
 import metric_data
-from ingest_events import SERVER_URL, create_database, drop_database, say
-from monitor import logs, service
-from monitor.config import Settings, load_settings
+from common import on_throwaway_database, say, with_service_settings
+from monitor import service
+from monitor.config import Settings
 from monitor.domain.intervals import parse_interval
 from monitor.domain.keys import Role
 from monitor.domain.metrics import LabelMatcher
@@ -524,27 +521,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    name = f"bench_mquery_{secrets.token_hex(4)}"
-    say(f"database {name} on {SERVER_URL.rsplit('/', 1)[0]}")
-    url = create_database(name)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-monitor-") as data_dir:
-            environ = {
-                **os.environ,
-                "MONITOR_DATABASE_URL": url,
-                "MONITOR_HOST": "127.0.0.1",
-                "MONITOR_PORT": "0",
-                "MONITOR_DATA_DIR": data_dir,
-                "MONITOR_LOG_LEVEL": "warning",
-                "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
-            }
-            settings = load_settings(environ)
-            logs.configure(settings.log_level_number)
-            summary = run(url, settings, args)
-    finally:
-        drop_database(name)
-        say(f"dropped {name}")
-    print(json.dumps(summary), flush=True)
+    on_throwaway_database(
+        "bench_mquery", with_service_settings(lambda url, settings: run(url, settings, args))
+    )
 
 
 def run(url: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:

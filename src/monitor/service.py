@@ -197,20 +197,8 @@ async def _serve(
         )
 
     supervisor = Supervisor()
-    events_table = maintenance.PartitionedTable(
-        name="events",
-        retention=settings.events_retention,
-        existing=functools.partial(partition_store.existing_partitions, gateway, "events"),
-        create=functools.partial(partition_store.create_partitions, gateway, "events"),
-        drop=functools.partial(partition_store.drop_partitions, gateway, "events"),
-    )
-    samples_table = maintenance.PartitionedTable(
-        name="samples",
-        retention=settings.metrics_retention,
-        existing=functools.partial(partition_store.existing_partitions, gateway, "samples"),
-        create=functools.partial(partition_store.create_partitions, gateway, "samples"),
-        drop=functools.partial(partition_store.drop_partitions, gateway, "samples"),
-    )
+    events_table = _partitioned_table(gateway, "events", settings.events_retention)
+    samples_table = _partitioned_table(gateway, "samples", settings.metrics_retention)
     actors = [
         ActorSpec(
             "metric_ingest",
@@ -329,6 +317,18 @@ async def _serve(
         if drain.cancelled_caught:
             log.warning("actors did not drain in time; cancelling them")
         root.cancel_scope.cancel()
+
+
+def _partitioned_table(
+    gateway: Gateway, name: str, retention: timedelta
+) -> maintenance.PartitionedTable:
+    return maintenance.PartitionedTable(
+        name=name,
+        retention=retention,
+        existing=functools.partial(partition_store.existing_partitions, gateway, name),
+        create=functools.partial(partition_store.create_partitions, gateway, name),
+        drop=functools.partial(partition_store.drop_partitions, gateway, name),
+    )
 
 
 def _hypercorn_config(settings: Settings) -> HypercornConfig:

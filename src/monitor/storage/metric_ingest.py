@@ -290,17 +290,14 @@ async def increment_counter(
         connection.execute(
             "select pg_advisory_xact_lock(%s, %s)", (INCREMENT_LOCK_NAMESPACE, chosen)
         )
-        row = connection.execute(
-            "select value from samples where series_id = %s order by time desc limit 1", (chosen,)
-        ).fetchone()
-        value = (float(row[0]) if row else 0.0) + by
         latest = connection.execute(
-            "select max(time) from samples where series_id = %s", (chosen,)
+            "select time, value from samples where series_id = %s "
+            "order by time desc, value desc limit 1",
+            (chosen,),
         ).fetchone()
+        value = (float(latest[1]) if latest else 0.0) + by
         # Keep the new sample the latest even if the clock stepped back.
-        moment = at
-        if latest is not None and latest[0] is not None and latest[0] >= at:
-            moment = latest[0] + timedelta(microseconds=1)
+        moment = at if latest is None or latest[0] < at else latest[0] + timedelta(microseconds=1)
         _copy_samples(connection, [(chosen, moment, value)])
         return chosen, value
 
