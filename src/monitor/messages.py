@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -85,8 +85,41 @@ class SamplePoint(NamedTuple):
 
 
 @dataclass(frozen=True)
+class SampleBatch:
+    """One request's validated samples, column-wise.
+
+    Sample i belongs to series `keys[slots[i]]` at `times[i]` with `values[i]`.
+    Columns rather than an object per sample: a bulk request holds thousands
+    of samples, and every per-sample Python object costs ingest throughput.
+    """
+
+    keys: Sequence[SeriesKey]  # distinct series
+    declared: Sequence[tuple[str, str | None, str | None]]  # distinct (name, type, unit)
+    slots: Sequence[int]
+    times: Sequence[datetime]
+    values: Sequence[float]
+    earliest: datetime
+    latest: datetime
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def points(self) -> Iterator[SamplePoint]:
+        """The samples one by one (for consumers that want objects, not columns)."""
+        types: dict[str, str | None] = {}
+        units: dict[str, str | None] = {}
+        for name, kind, unit in self.declared:
+            types[name] = types.get(name) or kind
+            units[name] = units.get(name) or unit
+        keys = self.keys
+        for slot, time, value in zip(self.slots, self.times, self.values, strict=True):
+            key = keys[slot]
+            yield SamplePoint(key, types.get(key.name), units.get(key.name), time, value)
+
+
+@dataclass(frozen=True)
 class IngestSamples:
-    samples: Sequence[SamplePoint]
+    batch: SampleBatch
     reply: trio.MemorySendChannel[IngestOutcome]
 
 
@@ -102,9 +135,18 @@ class IncrementCounter:
 
 @dataclass(frozen=True)
 class CommittedSamples:
-    """Samples the metric ingest actor has committed, with their series ids."""
+    """Samples the metric ingest actor has committed: per batch, the ids of its keys."""
 
-    samples: Sequence[tuple[int, SamplePoint]]
+    batches: Sequence[tuple[Sequence[int], SampleBatch]]
+
+    @property
+    def samples(self) -> list[tuple[int, SamplePoint]]:
+        """(series id, sample) for every committed sample."""
+        return [
+            (ids[slot], point)
+            for ids, batch in self.batches
+            for slot, point in zip(batch.slots, batch.points(), strict=True)
+        ]
 
 
 Committed = CommittedEvents | CommittedSamples

@@ -191,7 +191,9 @@ async def _serve(
     metric_counters = MetricIngestCounters()
     limits = metric_store.Limits(settings.max_series, settings.max_series_per_metric)
 
-    async def increment(request: IncrementCounter, cached: int | None) -> tuple[int, float]:
+    async def increment(
+        request: IncrementCounter, cached: metric_store.Cached
+    ) -> tuple[int, float, int]:
         return await metric_store.increment_counter(
             gateway, request.key, cached, request.by, request.time, limits
         )

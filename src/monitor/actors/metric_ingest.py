@@ -38,19 +38,17 @@ from monitor.messages import (
     IncrementCounter,
     IngestOutcome,
     IngestSamples,
-    SamplePoint,
+    SampleBatch,
     SeriesKey,
 )
 from monitor.storage.errors import RowsRejected, StorageUnavailable
-from monitor.storage.metric_ingest import SampleCommit, StaleSeries
+from monitor.storage.metric_ingest import Cached, SampleCommit, StaleSeries
 
 log = logging.getLogger(__name__)
 
 MetricWrite = IngestSamples | IncrementCounter
-CommitSamples = Callable[
-    [Sequence[Sequence[SamplePoint]], Mapping[SeriesKey, int]], Awaitable[SampleCommit]
-]
-Increment = Callable[[IncrementCounter, int | None], Awaitable[tuple[int, float]]]
+CommitSamples = Callable[[Sequence[SampleBatch], Cached], Awaitable[SampleCommit]]
+Increment = Callable[[IncrementCounter, Cached], Awaitable[tuple[int, float, int]]]
 EnsurePartitions = Callable[[Iterable[DayPartition]], Awaitable[object]]
 Publish = Callable[[CommittedSamples], None]
 
@@ -58,34 +56,52 @@ UNAVAILABLE = IngestOutcome(False, 503, "the database is unavailable; retry shor
 
 
 class SeriesCache:
-    """Least-recently-used series ids, at most `capacity` of them."""
+    """Least-recently-used series ids (at most `capacity`) and metric types.
+
+    The ids are valid as of `generation`, the count of series deletions the
+    database had when they were resolved; a commit that finds a newer
+    generation raises StaleSeries and the cache starts afresh.
+    """
 
     def __init__(self, capacity: int) -> None:
         self._ids: OrderedDict[SeriesKey, int] = OrderedDict()
         self._capacity = capacity
+        self._types: dict[str, str] = {}
+        self.generation: int | None = None
 
     def __len__(self) -> int:
         return len(self._ids)
 
-    def known(self, keys: Iterable[SeriesKey]) -> dict[SeriesKey, int]:
+    def known(self, keys: Iterable[SeriesKey]) -> Cached:
         found: dict[SeriesKey, int] = {}
+        ids = self._ids
         for key in keys:
-            series_id = self._ids.get(key)
+            series_id = ids.get(key)
             if series_id is not None:
-                self._ids.move_to_end(key)
+                ids.move_to_end(key)
                 found[key] = series_id
-        return found
+        return Cached(found, self.generation, dict(self._types))
 
-    def remember(self, ids: Mapping[SeriesKey, int]) -> None:
+    def remember(
+        self, ids: Mapping[SeriesKey, int], types: Mapping[str, str], generation: int
+    ) -> None:
+        """Keep ids resolved in `generation` (others may already be stale) and types."""
+        if len(self._types) + len(types) > self._capacity:
+            self._types.clear()
+        self._types.update(types)
+        if self.generation is None:
+            self.generation = generation
+        if generation != self.generation:
+            return
         for key, series_id in ids.items():
             self._ids[key] = series_id
             self._ids.move_to_end(key)
         while len(self._ids) > self._capacity:
             self._ids.popitem(last=False)
 
-    def forget_ids(self, doomed: set[int]) -> None:
-        for key in [key for key, series_id in self._ids.items() if series_id in doomed]:
-            del self._ids[key]
+    def start_afresh(self, generation: int) -> None:
+        self._ids.clear()
+        self.generation = generation
 
 
 class _MetricCommitter:
@@ -120,17 +136,20 @@ class _MetricCommitter:
             raise
 
     async def _commit_sample_group(self, group: list[IngestSamples]) -> None:
-        requests = [request.samples for request in group]
-        keys = {sample.key for samples in requests for sample in samples}
+        batches = [request.batch for request in group]
+        keys = {key for batch in batches for key in batch.keys}
         try:
-            times = [s.time for samples in requests for s in samples]
-            await self._prepare_partitions([min(times), max(times)])
+            await self._prepare_partitions(
+                [min(b.earliest for b in batches), max(b.latest for b in batches)]
+            )
+            cached = self._cache.known(keys)
             try:
-                result = await self._commit_samples(requests, self._cache.known(keys))
+                result = await self._commit_samples(batches, cached)
             except StaleSeries as stale:
                 self._counters.stale_series_retries += 1
-                self._cache.forget_ids(stale.ids)
-                result = await self._commit_samples(requests, self._cache.known(keys))
+                self._cache.start_afresh(stale.generation)
+                cached = self._cache.known(keys)
+                result = await self._commit_samples(batches, cached)
         except StorageUnavailable as failure:
             log.warning("metric ingest: database unavailable", extra={"error": str(failure)})
             self._counters.unavailable_requests += len(group)
@@ -145,39 +164,36 @@ class _MetricCommitter:
             self._counters.refused_requests += 1
             group_commit.reply(group[0], IngestOutcome(False, 422, str(refused)))
             return
-        self._cache.remember(result.new_series)
+        self._cache.remember(result.new_series, result.metric_types, result.generation)
         self._counters.transactions += 1
         self._counters.samples += result.committed_rows
+        committed: list[tuple[Sequence[int], SampleBatch]] = []
+        ids = {**cached.series, **result.new_series}
         for index, request in enumerate(group):
             refusal = result.refusals.get(index)
             if refusal is None:
                 self._counters.requests += 1
                 group_commit.reply(request, IngestOutcome(True, 201))
+                batch = request.batch
+                committed.append(([ids[key] for key in batch.keys], batch))
             else:
                 self._counters.refused_requests += 1
                 group_commit.reply(request, IngestOutcome(False, 422, refusal))
-        ids = self._cache.known(keys)
-        self._publish(
-            CommittedSamples(
-                [
-                    (ids[sample.key], sample)
-                    for index, request in enumerate(group)
-                    if index not in result.refusals
-                    for sample in request.samples
-                    if sample.key in ids
-                ]
-            )
-        )
+        if committed:
+            self._publish(CommittedSamples(committed))
 
     async def _commit_increment(self, request: IncrementCounter) -> None:
         try:
             await self._prepare_partitions([request.time])
-            cached = self._cache.known([request.key]).get(request.key)
             try:
-                series_id, value = await self._increment(request, cached)
+                series_id, value, generation = await self._increment(
+                    request, self._cache.known([request.key])
+                )
             except StaleSeries as stale:
-                self._cache.forget_ids(stale.ids)
-                series_id, value = await self._increment(request, None)
+                self._cache.start_afresh(stale.generation)
+                series_id, value, generation = await self._increment(
+                    request, self._cache.known([request.key])
+                )
         except StorageUnavailable:
             group_commit.reply(request, UNAVAILABLE)
             return
@@ -185,11 +201,19 @@ class _MetricCommitter:
             self._counters.refused_requests += 1
             group_commit.reply(request, IngestOutcome(False, 422, str(refused)))
             return
-        self._cache.remember({request.key: series_id})
+        self._cache.remember({request.key: series_id}, {request.key.name: "counter"}, generation)
         self._counters.increments += 1
         group_commit.reply(request, IngestOutcome(True, 201, value=value))
-        point = SamplePoint(request.key, "counter", None, request.time, value)
-        self._publish(CommittedSamples([(series_id, point)]))
+        batch = SampleBatch(
+            keys=[request.key],
+            declared=[(request.key.name, "counter", None)],
+            slots=[0],
+            times=[request.time],
+            values=[value],
+            earliest=request.time,
+            latest=request.time,
+        )
+        self._publish(CommittedSamples([([series_id], batch)]))
 
     async def _prepare_partitions(self, bounds: list[datetime]) -> None:
         """Ensure the day partitions from the earliest to the latest of `bounds`."""
@@ -200,7 +224,7 @@ class _MetricCommitter:
 
 
 def _size(request: MetricWrite) -> int:
-    return len(request.samples) if isinstance(request, IngestSamples) else 1
+    return len(request.batch) if isinstance(request, IngestSamples) else 1
 
 
 async def run(

@@ -8,27 +8,41 @@ request only); the accepted requests' samples are copied together.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import psycopg
 
-from monitor.messages import SamplePoint, SeriesKey
+from monitor.messages import SampleBatch, SeriesKey
 from monitor.storage import rollups
 from monitor.storage.errors import RowsRejected
 from monitor.storage.gateway import Connection, Gateway
+from monitor.storage.sample_copy import encode_rows, framed, micros_of, microseconds
 
 SERIES_LOCK_NAMESPACE = 7_236_100  # advisory lock (namespace, hashtext(name)) guards creation
 INCREMENT_LOCK_NAMESPACE = 7_236_101
 
 
 class StaleSeries(Exception):
-    """Cached series ids that were deleted meanwhile; the caller re-resolves and retries."""
+    """Series were deleted since the caller's cached ids were resolved.
 
-    def __init__(self, ids: set[int]) -> None:
-        super().__init__(f"series deleted meanwhile: {sorted(ids)}")
-        self.ids = ids
+    Nothing was stored; the caller drops its cached ids, adopts `generation`
+    and retries.
+    """
+
+    def __init__(self, generation: int) -> None:
+        super().__init__(f"series were deleted meanwhile (generation {generation})")
+        self.generation = generation
+
+
+@dataclass(frozen=True)
+class Cached:
+    """What the ingest actor already knows, so a commit need not ask again."""
+
+    series: Mapping[SeriesKey, int]  # valid as of `generation`
+    generation: int | None  # None: nothing cached yet
+    types: Mapping[str, str]  # metric name → recorded type (types never change)
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,7 @@ class Limits:
 class SampleCommit:
     """What one group commit decided, for the actor to apply and answer."""
 
+    generation: int = 0  # the series generation the ids below are valid in
     refusals: dict[int, str] = field(default_factory=dict)  # request index → why (422)
     new_series: dict[SeriesKey, int] = field(default_factory=dict)
     metric_types: dict[str, str] = field(default_factory=dict)
@@ -52,13 +67,21 @@ def labels_json(key: SeriesKey) -> str:
 
 
 def _metric_types(
-    connection: Connection, requests: Sequence[Sequence[SamplePoint]]
+    connection: Connection,
+    declared: Iterable[tuple[str, str | None, str | None]],
+    known: Mapping[str, str],
 ) -> dict[str, str]:
-    wanted: dict[str, tuple[str, str | None]] = {}
-    for samples in requests:
-        for sample in samples:
-            if sample.key.name not in wanted:
-                wanted[sample.key.name] = (sample.type or "gauge", sample.unit)
+    """The recorded type of each declared metric name, recording new names first."""
+    wanted: dict[str, tuple[str | None, str | None]] = {}
+    types: dict[str, str] = {}
+    for name, kind, unit in declared:
+        if name in known:
+            types[name] = known[name]
+        else:  # a new name: the type and unit that any of its samples gives
+            given_kind, given_unit = wanted.get(name, (None, None))
+            wanted[name] = (given_kind or kind, given_unit or unit)
+    if not wanted:
+        return types
     names = sorted(wanted)
     connection.execute(
         """
@@ -66,14 +89,36 @@ def _metric_types(
         select * from unnest(%s::text[], %s::text[], %s::text[]) order by 1
         on conflict (name) do nothing
         """,
-        (names, [wanted[n][0] for n in names], [wanted[n][1] for n in names]),
+        (names, [wanted[n][0] or "gauge" for n in names], [wanted[n][1] for n in names]),
     )
-    return {
-        str(name): str(kind)
+    types.update(
+        (str(name), str(kind))
         for name, kind in connection.execute(
             "select name, type from metrics where name = any(%s)", (names,)
         )
-    }
+    )
+    return types
+
+
+def _begin(connection: Connection, cached_generation: int | None) -> tuple[int, datetime | None]:
+    """Start a sample commit: (series generation, minute rollup watermark).
+
+    Takes ROLLUP_LOCK shared first, in its own statement so that what follows
+    reads a snapshot taken after any series deletion (which holds it
+    exclusively) has committed. Raises StaleSeries when series were deleted
+    since the caller's cache was filled.
+    """
+    rollups.lock_shared(connection)
+    row = connection.execute(
+        "select (select generation from series_generation), "
+        "(select done_until from rollup_watermarks where resolution_s = %s)",
+        (rollups.MINUTE,),
+    ).fetchone()
+    assert row is not None
+    generation = int(row[0])
+    if cached_generation is not None and generation != cached_generation:
+        raise StaleSeries(generation)
+    return generation, row[1]
 
 
 def _find_series(connection: Connection, keys: Sequence[SeriesKey]) -> dict[SeriesKey, int]:
@@ -100,7 +145,7 @@ def _describe(key: SeriesKey) -> str:
 
 def _create_series(
     connection: Connection,
-    requests: Sequence[Sequence[SamplePoint]],
+    requests: Sequence[Collection[SeriesKey]],
     missing: set[SeriesKey],
     limits: Limits,
     refusals: dict[int, str],
@@ -126,12 +171,10 @@ def _create_series(
     total = int(total_row[0]) if total_row else 0
     planned: list[SeriesKey] = []
     planned_set: set[SeriesKey] = set()
-    for index, samples in enumerate(requests):
+    for index, keys in enumerate(requests):
         if index in refusals:
             continue
-        wanted = sorted(
-            {s.key for s in samples if s.key in missing and s.key not in existing} - planned_set
-        )
+        wanted = sorted({k for k in keys if k in missing and k not in existing} - planned_set)
         counts = dict(per_metric)
         for key in wanted:
             counts[key.name] = counts.get(key.name, 0) + 1
@@ -172,94 +215,83 @@ def _create_series(
     return existing
 
 
-def _check_not_deleted(connection: Connection, ids: set[int]) -> None:
-    if not ids:
-        return
-    dead = {
-        int(row[0])
-        for row in connection.execute(
-            "select id from series where id = any(%s) and deleted_at is not null", (sorted(ids),)
-        )
-    }
-    if dead:
-        raise StaleSeries(dead)
-
-
-def _copy_samples(connection: Connection, rows: list[tuple[int, datetime, float]]) -> None:
+def _copy_samples(connection: Connection, payload: bytes) -> None:
     with (
         connection.cursor() as cursor,
         cursor.copy("copy samples (series_id, time, value) from stdin (format binary)") as copy,
     ):
-        copy.set_types(["int4", "timestamptz", "float8"])
-        for row in rows:
-            copy.write_row(row)
+        copy.write(payload)
+
+
+def _refusal_for_types(batch: SampleBatch, recorded: Mapping[str, str]) -> str | None:
+    for name, kind, _ in batch.declared:
+        if kind is not None and kind != recorded[name]:
+            return f"metric {name} is a {recorded[name]}; this sample says {kind}"
+    return None
 
 
 async def commit_samples(
     gateway: Gateway,
-    requests: Sequence[Sequence[SamplePoint]],
-    known: Mapping[SeriesKey, int],
+    batches: Sequence[SampleBatch],
+    cached: Cached,
     limits: Limits,
 ) -> SampleCommit:
-    """Judge and store a group of requests in one transaction.
+    """Judge and store a group of requests' batches in one transaction.
 
-    `known` are cached series ids. Raises StaleSeries when one of them was
-    deleted (nothing is stored), RowsRejected or StorageUnavailable.
+    Raises StaleSeries when series were deleted since `cached` was filled
+    (nothing is stored), RowsRejected or StorageUnavailable.
     """
+    known = cached.series
 
     def work(connection: Connection) -> SampleCommit:
         result = SampleCommit()
         try:
-            # Held until commit: the rollup job cannot advance past these samples unseen.
-            rollups.lock_shared(connection)
-            result.metric_types = _metric_types(connection, requests)
-            for index, samples in enumerate(requests):
-                conflict = next(
-                    (
-                        s
-                        for s in samples
-                        if s.type is not None and s.type != result.metric_types[s.key.name]
-                    ),
-                    None,
-                )
-                if conflict is not None:
-                    recorded = result.metric_types[conflict.key.name]
-                    result.refusals[index] = (
-                        f"metric {conflict.key.name} is a {recorded}; this sample says "
-                        f"{conflict.type}"
-                    )
+            # The shared rollup lock is held until commit: the rollup job cannot
+            # advance past these samples unseen, nor a deletion slip in.
+            result.generation, minute_mark = _begin(connection, cached.generation)
+            result.metric_types = _metric_types(
+                connection, {d for batch in batches for d in batch.declared}, cached.types
+            )
+            for index, batch in enumerate(batches):
+                refusal = _refusal_for_types(batch, result.metric_types)
+                if refusal is not None:
+                    result.refusals[index] = refusal
             needed = {
-                s.key
-                for index, samples in enumerate(requests)
+                key
+                for index, batch in enumerate(batches)
                 if index not in result.refusals
-                for s in samples
-                if s.key not in known
+                for key in batch.keys
+                if key not in known
             }
             found = _find_series(connection, sorted(needed))
             missing = needed - set(found)
             if missing:
-                found.update(_create_series(connection, requests, missing, limits, result.refusals))
+                found.update(
+                    _create_series(
+                        connection, [b.keys for b in batches], missing, limits, result.refusals
+                    )
+                )
             result.new_series = found
             ids = {**known, **found}
-            rows: list[tuple[int, datetime, float]] = []
-            used_cached: set[int] = set()
-            minute_mark = rollups.watermarks(connection).get(rollups.MINUTE)
             late: list[tuple[int, str, datetime]] = []
-            for index, samples in enumerate(requests):
+            payloads: list[bytes] = []
+            for index, batch in enumerate(batches):
                 if index in result.refusals:
                     continue
-                for sample in samples:
-                    series_id = ids[sample.key]
-                    if sample.key in known:
-                        used_cached.add(series_id)
-                    rows.append((series_id, sample.time, sample.value))
-                    if minute_mark is not None and sample.time < minute_mark:
-                        late.append((series_id, sample.key.name, sample.time))
-            _check_not_deleted(connection, used_cached)
-            _copy_samples(connection, rows)
+                key_ids = [ids[key] for key in batch.keys]
+                sample_ids = [key_ids[slot] for slot in batch.slots]
+                payloads.append(encode_rows(sample_ids, micros_of(batch.times), batch.values))
+                result.committed_rows += len(batch)
+                if minute_mark is not None and batch.earliest < minute_mark:
+                    late.extend(
+                        (key_ids[slot], batch.keys[slot].name, time)
+                        for slot, time in zip(batch.slots, batch.times, strict=True)
+                        if time < minute_mark
+                    )
+            if payloads:
+                _copy_samples(connection, framed(payloads))
             if late:
                 rollups.refresh_late(connection, late)
-            result.committed_rows = len(rows)
         except (psycopg.DataError, psycopg.IntegrityError) as refused:
             raise RowsRejected(str(refused).strip()) from refused
         return result
@@ -268,25 +300,32 @@ async def commit_samples(
 
 
 async def increment_counter(
-    gateway: Gateway, key: SeriesKey, series_id: int | None, by: float, at: datetime, limits: Limits
-) -> tuple[int, float]:
-    """Store previous value + `by` at `at`, atomically per series; return (series id, value)."""
+    gateway: Gateway,
+    key: SeriesKey,
+    cached: Cached,
+    by: float,
+    at: datetime,
+    limits: Limits,
+) -> tuple[int, float, int]:
+    """Store previous value + `by` at `at`, atomically per series.
 
-    def work(connection: Connection) -> tuple[int, float]:
+    Returns (series id, new value, series generation). Raises StaleSeries
+    when series were deleted since `cached` was filled.
+    """
+
+    def work(connection: Connection) -> tuple[int, float, int]:
         refusals: dict[int, str] = {}
-        types = _metric_types(connection, [[SamplePoint(key, "counter", None, at, 0.0)]])
+        generation, _ = _begin(connection, cached.generation)
+        types = _metric_types(connection, [(key.name, "counter", None)], cached.types)
         if types[key.name] != "counter":
             raise RowsRejected(f"metric {key.name} is a {types[key.name]}, not a counter")
+        series_id = cached.series.get(key)
         ids = {key: series_id} if series_id is not None else _find_series(connection, [key])
-        if key not in ids or ids[key] is None:
-            ids = _create_series(
-                connection, [[SamplePoint(key, "counter", None, at, 0.0)]], {key}, limits, refusals
-            )
+        if key not in ids:
+            ids = _create_series(connection, [[key]], {key}, limits, refusals)
         if refusals:
             raise RowsRejected(refusals[0])
         chosen = ids[key]
-        assert chosen is not None
-        _check_not_deleted(connection, {chosen} if series_id is not None else set())
         connection.execute(
             "select pg_advisory_xact_lock(%s, %s)", (INCREMENT_LOCK_NAMESPACE, chosen)
         )
@@ -298,7 +337,7 @@ async def increment_counter(
         value = (float(latest[1]) if latest else 0.0) + by
         # Keep the new sample the latest even if the clock stepped back.
         moment = at if latest is None or latest[0] < at else latest[0] + timedelta(microseconds=1)
-        _copy_samples(connection, [(chosen, moment, value)])
-        return chosen, value
+        _copy_samples(connection, framed([encode_rows([chosen], [microseconds(moment)], [value])]))
+        return chosen, value, generation
 
     return await gateway.run(work)

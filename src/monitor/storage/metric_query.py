@@ -368,6 +368,9 @@ async def delete_series(gateway: Gateway, series_id: int) -> bool:
     """Tombstone a series and delete its samples; caches elsewhere notice the tombstone."""
 
     def work(connection: Connection) -> bool:
+        # Exclusive: waits for sample commits in flight, and every later one
+        # sees the new generation and drops its cached series ids.
+        rollups.lock_exclusive(connection)
         row = connection.execute(
             "update series set deleted_at = now() where id = %s and deleted_at is null "
             "returning name",
@@ -375,6 +378,7 @@ async def delete_series(gateway: Gateway, series_id: int) -> bool:
         ).fetchone()
         if row is None:
             return False
+        connection.execute("update series_generation set generation = generation + 1")
         connection.execute("delete from samples where series_id = %s", (series_id,))
         rollups.forget_series(connection, series_id, str(row[0]))
         return True

@@ -154,6 +154,10 @@ def lock_shared(connection: Connection) -> None:
     connection.execute("select pg_advisory_xact_lock_shared(%s)", (ROLLUP_LOCK,))
 
 
+def lock_exclusive(connection: Connection) -> None:
+    connection.execute("select pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
+
+
 async def roll_up(gateway: Gateway, now: datetime, settle: timedelta) -> datetime | None:
     """Roll up to MAX_STEP of complete minutes (older than `settle`); return the watermark.
 
@@ -163,7 +167,7 @@ async def roll_up(gateway: Gateway, now: datetime, settle: timedelta) -> datetim
 
     def work(connection: Connection) -> datetime | None:
         connection.execute(f"set local statement_timeout = '{ROLLUP_STATEMENT_TIMEOUT}'")
-        connection.execute("select pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
+        lock_exclusive(connection)
         marks = watermarks(connection)
         target = floor_to(now - settle, MINUTE)
         start = marks.get(MINUTE)

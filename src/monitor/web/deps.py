@@ -14,6 +14,7 @@ from monitor.counters import IngestCounters, MetricIngestCounters
 from monitor.messages import IncrementCounter, IngestEvents, IngestSamples
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
+from monitor.web.sample_batch import SeriesKeys
 
 if TYPE_CHECKING:
     from monitor.web.auth import Authenticator
@@ -66,6 +67,7 @@ class WebDeps:
     metric_writes: trio.MemorySendChannel[IngestSamples | IncrementCounter]
     metric_counters: MetricIngestCounters
     counters: RequestCounters = field(default_factory=RequestCounters)
+    series_keys: SeriesKeys = field(default_factory=SeriesKeys)
 
 
 def current_deps() -> WebDeps:

@@ -23,11 +23,28 @@ class SampleIn(msgspec.Struct, forbid_unknown_fields=True):
     time: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
 
+class SampleWire(msgspec.Struct, forbid_unknown_fields=True):
+    """SampleIn as a bulk body is first decoded: checks left to build_batch.
+
+    `labels` stays raw JSON and `time` text, and names are not matched here:
+    build_batch checks each distinct series, time and name once instead of
+    once per sample.
+    """
+
+    name: str
+    value: float
+    type: MetricType | None = None
+    labels: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
+    source: str = ""
+    unit: str | None = None
+    time: str | None = None
+
+
 class SamplesEnvelope(msgspec.Struct, forbid_unknown_fields=True):
-    samples: list[SampleIn]
+    samples: list[SampleWire]
 
 
-BulkSamplesIn = list[SampleIn] | SamplesEnvelope
+BulkSamplesIn = list[SampleWire] | SamplesEnvelope
 
 
 class IncrementIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from monitor.domain.metrics import (
     LabelMatcher,
     labels_problem,
 )
-from monitor.messages import IncrementCounter, IngestSamples, SamplePoint, SeriesKey
+from monitor.messages import IncrementCounter, IngestSamples, SampleBatch
 from monitor.storage import metric_query
 from monitor.web.auth import require_role
 from monitor.web.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
@@ -43,14 +42,22 @@ from monitor.web.metric_schemas import (
     SampleInDoc,
     SamplesEnvelope,
     SamplesEnvelopeDoc,
+    SampleWire,
     SeriesResult,
 )
 from monitor.web.problems import ProblemError
 from monitor.web.request_body import read_json_body
+from monitor.web.sample_batch import (
+    SampleRules,
+    TimeWindow,
+    build_batch,
+    series_key,
+)
 
 blueprint = Blueprint("metrics", __name__)
 
 _decode_one = msgspec.json.Decoder(SampleIn).decode
+_decode_wire = msgspec.json.Decoder(SampleWire).decode
 _decode_bulk = msgspec.json.Decoder(BulkSamplesIn).decode
 _decode_increment = msgspec.json.Decoder(IncrementIn).decode
 MAX_POINTS = 11_000
@@ -62,76 +69,32 @@ def _is_metric_name(name: str) -> bool:
     return len(name) <= MAX_NAME_LENGTH and re.fullmatch(NAME_PATTERN, name) is not None
 
 
-def _key(name: str, source: str, labels: dict[str, str]) -> SeriesKey:
-    return SeriesKey(name, source, tuple(sorted(labels.items())))
+def _every_item_error(body: bytes, window: TimeWindow) -> list[dict[str, Any]]:
+    return every_item_error(body, "samples", _decode_one, SampleRules(window).errors)
 
 
-class _SampleChecks:
-    """The per-sample rules, with what is shared by a request's samples worked out once."""
-
-    def __init__(self, now: datetime) -> None:
-        settings = current_deps().settings
-        self.now = now
-        self.latest = now + timedelta(seconds=settings.events_max_future_skew)
-        self.earliest = now - settings.metrics_retention
-        self.retention_days = settings.metrics_retention_days
-        self._label_problems: dict[tuple[tuple[str, str], ...], str | None] = {}
-        self._keys: dict[tuple[str, str, tuple[tuple[str, str], ...]], SeriesKey] = {}
-
-    def errors(self, index: int | None, sample: SampleIn) -> list[dict[str, Any]]:
-        where = {} if index is None else {"index": index}
-        errors: list[dict[str, Any]] = []
-        value = sample.value
-        if not math.isfinite(value):
-            errors.append({**where, "field": "value", "message": "must be a finite number"})
-        elif value != 0 and abs(value) < sys.float_info.min:
-            # PostgreSQL refuses arithmetic that underflows, so subnormal values
-            # would make aggregations over them fail.
-            errors.append(
-                {**where, "field": "value", "message": "is too close to zero (subnormal)"}
-            )
-        labels = tuple(sample.labels.items())
-        if labels not in self._label_problems:
-            self._label_problems[labels] = labels_problem(sample.labels)
-        problem = self._label_problems[labels]
-        if problem is not None:
-            errors.append({**where, "field": "labels", "message": problem})
-        if "\x00" in sample.source or (sample.unit and "\x00" in sample.unit):
-            errors.append({**where, "field": "source", "message": "must not contain NUL"})
-        if sample.time is not None:
-            if sample.time > self.latest:
-                errors.append({**where, "field": "time", "message": "is too far in the future"})
-            elif sample.time < self.earliest:
-                days = self.retention_days
-                errors.append(
-                    {**where, "field": "time", "message": f"is older than the {days}-day retention"}
-                )
-        return errors
-
-    def points(self, samples: list[SampleIn]) -> list[SamplePoint]:
-        points = []
-        keys = self._keys
-        for s in samples:
-            identity = (s.name, s.source, tuple(s.labels.items()))
-            key = keys.get(identity)
-            if key is None:
-                key = keys[identity] = _key(s.name, s.source, s.labels)
-            time = self.now if s.time is None else s.time.astimezone(UTC)
-            points.append(SamplePoint(key, s.type, s.unit, time, s.value))
-        return points
+def _errors_of_one(body: bytes, window: TimeWindow) -> list[dict[str, Any]]:
+    try:
+        sample = _decode_one(body)
+    except msgspec.DecodeError as error:
+        _, field, message = split_msgspec_error(error)
+        return [{"field": field, "message": message}]
+    return SampleRules(window).errors(None, sample)
 
 
-def _every_item_error(body: bytes, now: datetime) -> list[dict[str, Any]]:
-    return every_item_error(body, "samples", _decode_one, _SampleChecks(now).errors)
-
-
-async def _commit(points: list[SamplePoint]) -> None:
+async def _commit(batch: SampleBatch) -> None:
     deps = current_deps()
     await submit(
         deps.metric_writes,
-        lambda reply: IngestSamples(points, reply),
+        lambda reply: IngestSamples(batch, reply),
         deps.settings.ingest_timeout,
     )
+
+
+def _invalid_or_bug(errors: list[dict[str, Any]]) -> ProblemError:
+    if not errors:  # build_batch refused what SampleRules accepts: the two disagree
+        raise RuntimeError("a sample was refused without a reason")
+    return invalid(errors)
 
 
 @blueprint.post("/metrics")
@@ -141,18 +104,17 @@ async def _commit(points: list[SamplePoint]) -> None:
 @document_response(Accepted, 201)
 async def ingest_one() -> Response:
     """Store one sample; answered after it is committed."""
-    body = await read_json_body(current_deps().settings.max_decompressed_bytes)
-    now = datetime.now(UTC)
+    deps = current_deps()
+    body = await read_json_body(deps.settings.max_decompressed_bytes)
+    window = TimeWindow.at(datetime.now(UTC), deps.settings)
     try:
-        sample = _decode_one(body)
-    except msgspec.DecodeError as error:
-        _, field, message = split_msgspec_error(error)
-        raise invalid([{"field": field, "message": message}]) from None
-    checks = _SampleChecks(now)
-    errors = checks.errors(None, sample)
-    if errors:
-        raise invalid(errors)
-    await _commit(checks.points([sample]))
+        sample = _decode_wire(body)
+    except msgspec.DecodeError:
+        raise invalid(_errors_of_one(body, window)) from None
+    batch = build_batch([sample], window, deps.series_keys)
+    if batch is None:
+        raise _invalid_or_bug(_errors_of_one(body, window))
+    await _commit(batch)
     return json_response({"accepted": 1}, 201)
 
 
@@ -163,24 +125,24 @@ async def ingest_one() -> Response:
 @document_response(Accepted, 201)
 async def ingest_bulk() -> Response:
     """Store many samples (an array or `{"samples": [...]}`), all or nothing."""
-    settings = current_deps().settings
+    deps = current_deps()
+    settings = deps.settings
     body = await read_json_body(settings.max_decompressed_bytes)
-    now = datetime.now(UTC)
+    window = TimeWindow.at(datetime.now(UTC), settings)
     try:
         decoded = _decode_bulk(body)
     except msgspec.DecodeError:
-        raise invalid(_every_item_error(body, now)) from None
+        raise invalid(_every_item_error(body, window)) from None
     samples = decoded.samples if isinstance(decoded, SamplesEnvelope) else decoded
     if len(samples) > settings.max_batch_items:
         raise ProblemError(
             413, f"{len(samples)} samples in one request; the limit is {settings.max_batch_items}"
         )
-    checks = _SampleChecks(now)
-    errors = [error for index, s in enumerate(samples) for error in checks.errors(index, s)]
-    if errors:
-        raise invalid(errors)
     if samples:
-        await _commit(checks.points(samples))
+        batch = build_batch(samples, window, deps.series_keys)
+        if batch is None:
+            raise _invalid_or_bug(_every_item_error(body, window))
+        await _commit(batch)
     return json_response({"accepted": len(samples)}, 201)
 
 
@@ -205,7 +167,7 @@ async def increment(name: str) -> Response:
     if problem is not None or not math.isfinite(change.by) or "\x00" in change.source:
         raise invalid([{"field": "labels" if problem else "by", "message": problem or "invalid"}])
     now = datetime.now(UTC)
-    key = _key(name, change.source, change.labels)
+    key = series_key(name, change.source, change.labels)
     outcome = await submit(
         deps.metric_writes,
         lambda reply: IncrementCounter(key, change.by, now, reply),
