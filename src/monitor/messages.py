@@ -93,7 +93,7 @@ class SampleBatch:
     of samples, and every per-sample Python object costs ingest throughput.
     """
 
-    keys: Sequence[SeriesKey]  # distinct series
+    keys: Sequence[SeriesKey]  # the series (one may repeat if sent with labels in two orders)
     declared: Sequence[tuple[str, str | None, str | None]]  # distinct (name, type, unit)
     slots: Sequence[int]
     times: Sequence[datetime]

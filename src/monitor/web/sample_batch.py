@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 
@@ -80,25 +80,24 @@ def _series_key(identity: Identity) -> SeriesKey | None:
 
 
 class SeriesKeys:
-    """Memo of identity → SeriesKey (None when the identity is invalid).
+    """Memo of valid identity → SeriesKey.
 
     Bounded: emptied when full, which costs only the re-checks of the next
     requests.
     """
 
     def __init__(self, capacity: int = 100_000) -> None:
-        self._keys: dict[Identity, SeriesKey | None] = {}
+        self._keys: dict[Identity, SeriesKey] = {}
         self._capacity = capacity
+        self.known = self._keys.get  # identity → key, or None when not (yet) known
 
     def key_for(self, identity: Identity) -> SeriesKey | None:
-        try:
-            return self._keys[identity]
-        except KeyError:
-            pass
+        """Check an identity not known yet; its key, or None if it is invalid."""
         key = _series_key(identity)
-        if len(self._keys) >= self._capacity:
-            self._keys.clear()
-        self._keys[identity] = key
+        if key is not None:
+            if len(self._keys) >= self._capacity:
+                self._keys.clear()
+            self._keys[identity] = key
         return key
 
 
@@ -164,23 +163,27 @@ def build_batch(
     identities = list(
         zip(names, [s.source for s in samples], [bytes(s.labels) for s in samples], strict=True)
     )
-    # One slot per distinct series, in order of first appearance.
-    keys: list[SeriesKey] = []
-    slot_of_key: dict[SeriesKey, int] = {}
-    slot_of: dict[Identity, int] = {}
-    for identity in dict.fromkeys(identities):
-        key = memo.key_for(identity)
-        if key is None:
-            return None
-        slot = slot_of_key.setdefault(key, len(keys))
-        if slot == len(keys):
-            keys.append(key)
-        slot_of[identity] = slot
+    # One slot per distinct identity, in order of first appearance. (The same
+    # series sent with its labels in two orders gets two slots; harmless.)
+    distinct = list(dict.fromkeys(identities))
+    keys = list(map(memo.known, distinct))
+    if None in keys:
+        for slot, identity in enumerate(distinct):
+            if keys[slot] is None:
+                key = memo.key_for(identity)
+                if key is None:
+                    return None
+                keys[slot] = key
+    if len(distinct) == len(identities):  # the usual scrape: each series once
+        slots = list(range(len(identities)))
+    else:
+        slot_of = dict(zip(distinct, range(len(distinct)), strict=True))
+        slots = list(map(slot_of.__getitem__, identities))
     moments = parsed.values()
     return SampleBatch(
-        keys=keys,
+        keys=cast(list[SeriesKey], keys),
         declared=sorted(declared, key=lambda d: (d[0], d[1] or "", d[2] or "")),
-        slots=list(map(slot_of.__getitem__, identities)),
+        slots=slots,
         times=list(map(parsed.__getitem__, texts)),
         values=values,
         earliest=min(moments),
