@@ -121,4 +121,5 @@ async def connect_with_small_buffer(
         finally:
             with trio.move_on_after(2):
                 await connection.aclose()
+            await trio.aclose_forcefully(stream)  # see connect()
             nursery.cancel_scope.cancel()

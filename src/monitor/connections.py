@@ -69,6 +69,8 @@ class Outbox:
         self._wakeup = trio.Event()
         self._overflow_since: float | None = None
         self.closing: Close | None = None
+        self.closing_at = 0.0
+        self.sending_since: float | None = None  # set by the writer while a send is under way
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -114,10 +116,20 @@ class Outbox:
             return 0.0
         return trio.current_time() - self._overflow_since
 
+    def stuck_closing(self, grace: float) -> bool:
+        """A close was asked for `grace` seconds ago and a send still has not returned."""
+        now = trio.current_time()
+        return (
+            self.closing is not None
+            and self.sending_since is not None
+            and now - max(self.sending_since, self.closing_at) >= grace
+        )
+
     def close(self, code: int, reason: str) -> None:
         """Ask the writer to close the websocket; the first request wins."""
         if self.closing is None:
             self.closing = Close(code, reason)
+            self.closing_at = trio.current_time()
             self._queue.clear()
             self._wakeup.set()
 

@@ -39,6 +39,7 @@ from monitor.web.auth import Principal, presented_token
 from monitor.web.deps import LiveDeps, current_deps
 from monitor.web.problems import ProblemError
 from monitor.web.request_log import loggable_query
+from monitor.web.transport import abort_connection
 
 log = logging.getLogger("monitor.access")
 blueprint = Blueprint("live", __name__)
@@ -132,11 +133,12 @@ async def serve_connection(*, key_in_url: bool) -> None:
                 outcome = opened
             else:
                 outbox = opened
-                outcome = await _run(live, outbox)
+                outcome = await _run(live, outbox)  # closes the websocket itself
         _log_connection(started, principal, outcome)
         logged = True
-        with trio.move_on_after(CLOSE_TIMEOUT):
-            await websocket.close(outcome.code, outcome.reason)
+        if outbox is None:  # refused: nothing was sent yet, so the close cannot block
+            with trio.move_on_after(CLOSE_TIMEOUT):
+                await websocket.close(outcome.code, outcome.reason)
     finally:
         # Runs when the client leaves, too (Quart cancels the handler then).
         if outbox is not None:
@@ -176,15 +178,22 @@ async def _run(live: LiveDeps, outbox: Outbox) -> Close:
 
 
 async def _write(live: LiveDeps, outbox: Outbox) -> Close:
+    """Send what the outbox holds until a close is asked for; then send the close."""
     counters = live.connections.counters
     while True:
         taken = await outbox.take()
         if isinstance(taken, Close):
-            return taken
+            break
         for frame, items in frames(taken):
+            outbox.sending_since = trio.current_time()
             await websocket.send(frame)
+            outbox.sending_since = None
             counters.frames_sent += 1
             counters.items_sent += items
+    outbox.sending_since = trio.current_time()
+    await websocket.close(taken.code, taken.reason)
+    outbox.sending_since = None
+    return taken
 
 
 def frames(entries: list[Entry]) -> Iterator[tuple[str, int]]:
@@ -223,17 +232,25 @@ def _data_frames(channel: str, name: str, chunks: list[DataChunk]) -> Iterator[t
 
 
 async def _watch(live: LiveDeps, outbox: Outbox) -> None:
+    """Heartbeats; the close of a client that stays behind; the abort of one that never reads."""
     settings = live.settings
     heartbeat = settings.ws_heartbeat_interval
-    tick = min(heartbeat, settings.ws_stall_timeout / 4)
+    tick = min(heartbeat, settings.ws_stall_timeout / 4, CLOSE_TIMEOUT / 4)
     next_heartbeat = trio.current_time() + heartbeat
     while True:
         await trio.sleep(tick)
-        if outbox.behind_for() >= settings.ws_stall_timeout:
+        if outbox.closing is None and outbox.behind_for() >= settings.ws_stall_timeout:
             live.connections.counters.slow_closed += 1
             outbox.close(TRY_AGAIN_LATER, "the client is not reading fast enough")
+        if outbox.stuck_closing(CLOSE_TIMEOUT):
+            # Hypercorn's write cannot be cancelled: only the socket's end frees it.
+            found = abort_connection(websocket.scope.get("client"), websocket.scope.get("server"))
+            log.warning(
+                "aborted a websocket whose client stopped reading",
+                extra={"path": websocket.path, "found": found},
+            )
             return
-        if trio.current_time() >= next_heartbeat:
+        if outbox.closing is None and trio.current_time() >= next_heartbeat:
             outbox.push(reply("heartbeat", time=datetime.now(UTC).isoformat()))
             next_heartbeat += heartbeat
 
