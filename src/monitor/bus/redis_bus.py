@@ -43,7 +43,9 @@ def _is_outage(failure: BaseException) -> bool:
     """True when every leaf of `failure` is a connection problem (never a cancellation)."""
     if isinstance(failure, BaseExceptionGroup):
         return all(_is_outage(leaf) for leaf in failure.exceptions)
-    return isinstance(failure, OSError | coredis.exceptions.RedisError | trio.TooSlowError)
+    return isinstance(
+        failure, OSError | coredis.exceptions.RedisError | trio.TooSlowError | BusUnavailable
+    )
 
 
 class RedisBus:
@@ -74,6 +76,7 @@ class RedisBus:
         except BusUnavailable:
             raise
         except BaseException as failure:
+            # coredis's client wraps what happened inside it in exception groups
             if _is_outage(failure):
                 raise BusUnavailable(describe(failure)) from failure
             raise
