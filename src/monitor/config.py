@@ -96,6 +96,13 @@ def _parse_log_level(raw: str) -> str:
     return level
 
 
+def _parse_redis_prefix(raw: str) -> str:
+    prefix = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.:\-]{1,64}", prefix):
+        raise ValueError(f"must be 1 to 64 letters, digits or _ . : -, got {raw!r}")
+    return prefix
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     """One row of the settings table."""
@@ -304,6 +311,69 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_float(0, 3600),
         "Seconds an API key lookup is cached (revocation elsewhere takes effect within it).",
     ),
+    SettingSpec(
+        "redis_prefix",
+        ("MONITOR_REDIS_PREFIX",),
+        "monitor:",
+        _parse_redis_prefix,
+        "Prefix of every Redis key and pub/sub channel (instances that share it stream together).",
+    ),
+    SettingSpec(
+        "ws_max_subscriptions",
+        ("MONITOR_WS_MAX_SUBSCRIPTIONS",),
+        "16",
+        _parse_int(1, 1000),
+        "Most subscriptions one websocket connection may hold.",
+    ),
+    SettingSpec(
+        "ws_max_connections_per_key",
+        ("MONITOR_WS_MAX_CONNECTIONS_PER_KEY",),
+        "50",
+        _parse_int(1, 100_000),
+        "Most websocket connections one API key may hold open on one instance.",
+    ),
+    SettingSpec(
+        "ws_coalesce_window",
+        ("MONITOR_WS_COALESCE_WINDOW",),
+        "0.05",
+        _parse_float(0, 5),
+        "Seconds live items are gathered before they are sent, so a busy stream costs few frames.",
+    ),
+    SettingSpec(
+        "ws_queue_size",
+        ("MONITOR_WS_QUEUE",),
+        "64",
+        _parse_int(2, 100_000),
+        "Frames waiting for one websocket client; when full, its oldest data is dropped.",
+    ),
+    SettingSpec(
+        "ws_stall_timeout",
+        ("MONITOR_WS_STALL_TIMEOUT",),
+        "10",
+        _parse_float(0.1, 3600),
+        "Seconds a client may leave a full queue unread before it is closed with 1013.",
+    ),
+    SettingSpec(
+        "ws_heartbeat_interval",
+        ("MONITOR_WS_HEARTBEAT_INTERVAL",),
+        "15",
+        _parse_float(0.05, 3600),
+        "Seconds between heartbeat messages on an open websocket.",
+    ),
+    SettingSpec(
+        "ws_stats_interval",
+        ("MONITOR_WS_STATS_INTERVAL",),
+        "5",
+        _parse_float(0.05, 3600),
+        "Seconds between pushes on the `stats` channel.",
+    ),
+    SettingSpec(
+        "bus_queue_size",
+        ("MONITOR_BUS_QUEUE",),
+        "1024",
+        _parse_int(1, 1_000_000),
+        "Committed batches waiting to be published live; when full, dropped and counted.",
+    ),
 )
 
 
@@ -338,6 +408,15 @@ class Settings:
     max_series_per_metric: int
     maintenance_interval: float
     key_cache_ttl: float
+    redis_prefix: str
+    ws_max_subscriptions: int
+    ws_max_connections_per_key: int
+    ws_coalesce_window: float
+    ws_queue_size: int
+    ws_stall_timeout: float
+    ws_heartbeat_interval: float
+    ws_stats_interval: float
+    bus_queue_size: int
 
     @property
     def log_level_number(self) -> int:

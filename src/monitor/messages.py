@@ -6,9 +6,14 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import msgspec
 import trio
+
+if TYPE_CHECKING:
+    from monitor.connections import Outbox
+    from monitor.domain.live_filters import StreamFilter
 
 
 @dataclass(frozen=True)
@@ -150,3 +155,86 @@ class CommittedSamples:
 
 
 Committed = CommittedEvents | CommittedSamples
+
+
+@dataclass(frozen=True)
+class AlertTransitions:
+    """Alert state changes for the `alerts` live channel; the alert engine publishes them."""
+
+    items: Sequence[Mapping[str, Any]]
+
+
+Publishable = Committed | AlertTransitions
+
+
+# What crosses the bus (between instances through Redis, too). msgspec Structs,
+# not dataclasses: a batch is encoded once when published, and its items once
+# when fanned out, both by msgspec. Items have their REST representation.
+
+
+class LiveEvent(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    time: datetime
+    received_at: datetime
+    type: str
+    level: str
+    source: str
+    message: str
+    attributes: msgspec.Raw  # the committed JSON, passed through undecoded
+    fingerprint: str | None
+    trace_id: str | None
+    group_id: int | None
+
+
+class LiveSample(msgspec.Struct, frozen=True):
+    series_id: int
+    name: str
+    source: str
+    labels: dict[str, str]
+    time: datetime
+    value: float
+
+
+class EventBatch(msgspec.Struct, frozen=True, tag="events"):
+    items: tuple[LiveEvent, ...]
+
+
+class SampleBatch(msgspec.Struct, frozen=True, tag="samples"):
+    items: tuple[LiveSample, ...]
+
+
+class AlertBatch(msgspec.Struct, frozen=True, tag="alerts"):
+    items: tuple[dict[str, Any], ...]
+
+
+LiveBatch = EventBatch | SampleBatch | AlertBatch
+
+
+# From websocket connections to the fan-out actor.
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """Add (or replace) subscription `name` of a connection; the actor answers on its outbox."""
+
+    outbox: Outbox
+    name: str
+    channel: str
+    filter: StreamFilter | None
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """Drop subscription `name`, or every subscription to `channel` when name is None."""
+
+    outbox: Outbox
+    name: str | None
+    channel: str | None
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    outbox: Outbox
+
+
+FanoutMessage = LiveBatch | Subscribe | Unsubscribe | Disconnect

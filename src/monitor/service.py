@@ -10,6 +10,7 @@ cancelled; the embedded database is stopped last.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import signal
@@ -18,23 +19,38 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from monitor.actors import ingest, key_usage, maintenance, metric_ingest, rollup
+from monitor.actors import (
+    fanout,
+    ingest,
+    key_usage,
+    live_publisher,
+    maintenance,
+    metric_ingest,
+    rollup,
+)
+from monitor.bus.base import Bus
 from monitor.bus.hook import PublishHook
+from monitor.bus.memory import MemoryBus
+from monitor.bus.redis_bus import RedisBus
 from monitor.bus.redis_probe import redis_problem
 from monitor.config import Settings
+from monitor.connections import GOING_AWAY, LiveConnections
 from monitor.counters import IngestCounters, MetricIngestCounters
 from monitor.domain.partitions import partitions_ahead
 from monitor.messages import (
-    Committed,
+    FanoutMessage,
     IncrementCounter,
     IngestEvents,
     IngestSamples,
     KeyUsed,
+    LiveBatch,
+    Publishable,
 )
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
@@ -47,11 +63,12 @@ from monitor.storage.migrate import apply_migrations
 from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.app import create_app
 from monitor.web.auth import Authenticator
-from monitor.web.deps import WebDeps
+from monitor.web.deps import LiveDeps, WebDeps
 
 log = logging.getLogger(__name__)
 
 KEY_USAGE_INBOX_SIZE = 1024
+WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # client messages are small; larger closes with 1009
 
 
 @dataclass(frozen=True)
@@ -61,7 +78,10 @@ class Running:
     port: int
     binds: list[str]
     supervisor: Supervisor
-    committed: PublishHook[Committed]  # events and samples, after their commit
+    # Events and samples after their commit, and alert transitions: what is
+    # published here streams live to websocket clients (of every instance).
+    committed: PublishHook[Publishable]
+    connections: LiveConnections
 
 
 @asynccontextmanager
@@ -183,7 +203,7 @@ async def _serve(
 ) -> None:
     usage_send, usage_receive = trio.open_memory_channel[KeyUsed](KEY_USAGE_INBOX_SIZE)
     ingest_send, ingest_receive = trio.open_memory_channel[IngestEvents](settings.ingest_queue_size)
-    committed = PublishHook[Committed]()
+    committed = PublishHook[Publishable]()
     ingest_counters = IngestCounters()
     metric_send, metric_receive = trio.open_memory_channel[IngestSamples | IncrementCounter](
         settings.ingest_queue_size
@@ -197,6 +217,37 @@ async def _serve(
         return await metric_store.increment_counter(
             gateway, request.key, cached, request.by, request.time, limits
         )
+
+    redis_url = settings.redis_url
+    bus: Bus = MemoryBus() if redis_url is None else RedisBus(redis_url, settings.redis_prefix)
+    fanout_send, fanout_receive = trio.open_memory_channel[FanoutMessage](settings.bus_queue_size)
+    connections = LiveConnections(
+        queue_size=settings.ws_queue_size, max_per_key=settings.ws_max_connections_per_key
+    )
+    subscriptions = fanout.Subscriptions()
+
+    def deliver(batch: LiveBatch) -> None:
+        try:
+            fanout_send.send_nowait(batch)
+        except trio.WouldBlock:
+            bus.state.dropped_on_delivery += 1
+        except trio.ClosedResourceError:
+            bus.state.dropped_on_delivery += 1  # the service is stopping
+
+    def live_figures() -> dict[str, Any]:
+        return {
+            "connections": len(connections),
+            "subscriptions": subscriptions.count(),
+            "events_ingested": ingest_counters.rows,
+            "samples_ingested": metric_counters.samples,
+            **dataclasses.asdict(connections.counters),
+            "bus": bus.state.kind,
+            "bus_connected": bus.state.connected,
+            "bus_published": bus.state.published,
+            "bus_received": bus.state.received,
+            "bus_publish_failures": bus.state.publish_failures,
+            "bus_dropped": committed.dropped + bus.state.dropped_on_delivery,
+        }
 
     supervisor = Supervisor()
     events_table = _partitioned_table(gateway, "events", settings.events_retention)
@@ -265,9 +316,26 @@ async def _serve(
                 flush_interval=settings.key_usage_flush_interval,
             ),
         ),
+        ActorSpec(
+            "fanout",
+            functools.partial(
+                fanout.run,
+                fanout_receive,
+                subscriptions,
+                live_figures,
+                coalesce_window=settings.ws_coalesce_window,
+                max_subscriptions=settings.ws_max_subscriptions,
+                stats_interval=settings.ws_stats_interval,
+            ),
+        ),
+        ActorSpec("live_bus", functools.partial(bus.subscribe, deliver), drains=False),
+        ActorSpec(
+            "live_publisher",
+            functools.partial(live_publisher.run, committed.listen(settings.bus_queue_size), bus),
+            drains=False,
+        ),
         *extra_actors,
     ]
-    redis_url = settings.redis_url
     deps = WebDeps(
         settings=settings,
         gateway=gateway,
@@ -279,6 +347,13 @@ async def _serve(
         ingest_counters=ingest_counters,
         metric_writes=metric_send,
         metric_counters=metric_counters,
+        live=LiveDeps(
+            settings=settings,
+            connections=connections,
+            fanout=fanout_send,
+            bus=bus.state,
+            figures=live_figures,
+        ),
     )
     app = create_app(deps)
     async with trio.open_nursery() as root:
@@ -296,13 +371,23 @@ async def _serve(
                     binds=binds,
                     supervisor=supervisor,
                     committed=committed,
+                    connections=connections,
                 )
             )
             await stop.wait()
             # Hypercorn has stopped accepting. The whole stop is bounded by one
-            # deadline: in-flight requests finish, then idle keep-alive
-            # connections are closed at once instead of holding the stop.
+            # deadline: websockets are closed with 1001 (an open one would hold
+            # Hypercorn's stop), in-flight requests finish, then idle
+            # keep-alive connections are closed at once.
             deadline = trio.current_time() + settings.shutdown_timeout
+            connections.close_all(GOING_AWAY, "the server is shutting down")
+            with trio.move_on_at(deadline) as closing:
+                await connections.wait_empty()
+            if closing.cancelled_caught:
+                log.warning(
+                    "websockets still open at the stop deadline",
+                    extra={"connections": len(connections)},
+                )
             with trio.move_on_at(deadline) as requests:
                 await deps.counters.wait_idle()
             if requests.cancelled_caught:
@@ -314,6 +399,7 @@ async def _serve(
         await usage_send.aclose()
         await ingest_send.aclose()
         await metric_send.aclose()
+        await fanout_send.aclose()
         with trio.move_on_at(deadline) as drain:
             await supervisor.finished.wait()
         if drain.cancelled_caught:
@@ -341,6 +427,7 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     config.accesslog = None  # monitor.access writes one structured line per request
     config.errorlog = logging.getLogger("hypercorn.error")
     config.websocket_ping_interval = 20
+    config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_BYTES
     config.keep_alive_timeout = 75
     return config
 

@@ -7,7 +7,7 @@ from quart_trio import QuartTrio
 
 from monitor import __version__
 from monitor.resources import static_dir, templates_dir, vendor_versions
-from monitor.web import events, health, keys, metrics
+from monitor.web import events, health, keys, live, metrics
 from monitor.web.auth import SECURITY_SCHEMES
 from monitor.web.deps import EXTENSION_NAME, WebDeps
 from monitor.web.errors import register_error_handlers
@@ -46,4 +46,5 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(keys.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(events.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(metrics.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(live.blueprint)
     return app

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 from quart import current_app
 
+from monitor.bus.base import BusState
 from monitor.config import Settings
+from monitor.connections import LiveConnections
 from monitor.counters import IngestCounters, MetricIngestCounters
-from monitor.messages import IncrementCounter, IngestEvents, IngestSamples
+from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
 from monitor.web.sample_batch import SeriesKeys
@@ -55,6 +57,17 @@ class RequestCounters:
 
 
 @dataclass(frozen=True)
+class LiveDeps:
+    """What the websocket routes need: the open connections and the fan-out actor's inbox."""
+
+    settings: Settings
+    connections: LiveConnections
+    fanout: trio.MemorySendChannel[FanoutMessage]
+    bus: BusState
+    figures: Callable[[], dict[str, Any]]  # connections, subscriptions, counters (for /stats)
+
+
+@dataclass(frozen=True)
 class WebDeps:
     settings: Settings
     gateway: Gateway
@@ -66,6 +79,7 @@ class WebDeps:
     ingest_counters: IngestCounters
     metric_writes: trio.MemorySendChannel[IngestSamples | IncrementCounter]
     metric_counters: MetricIngestCounters
+    live: LiveDeps
     counters: RequestCounters = field(default_factory=RequestCounters)
     series_keys: SeriesKeys = field(default_factory=SeriesKeys)
 

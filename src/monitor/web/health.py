@@ -69,6 +69,7 @@ class ServiceStats(BaseModel):
     actors: dict[str, ActorStats]
     ingest: IngestStats
     key_usage_dropped: int
+    realtime: dict[str, Any]
 
 
 @blueprint.get("/")
@@ -118,6 +119,13 @@ async def ready() -> tuple[Response, int]:
             if problem is None
             else Component(status="degraded", detail=problem)
         )
+    bus = deps.live.bus
+    if bus.kind != "memory":
+        components["live_bus"] = (
+            Component(status="ok")
+            if bus.connected
+            else Component(status="degraded", detail=bus.detail or "disconnected")
+        )
     for actor in deps.actor_states():
         components[f"actor:{actor.name}"] = (
             Component(status="ok")
@@ -153,4 +161,5 @@ async def stats() -> dict[str, Any]:
         actors={actor.name: ActorStats(**actor.as_dict()) for actor in deps.actor_states()},
         ingest=IngestStats(**dataclasses.asdict(deps.ingest_counters)),
         key_usage_dropped=deps.authenticator.usage_dropped,
+        realtime=deps.live.figures(),
     ).model_dump(mode="json")

@@ -1,0 +1,408 @@
+"""Websocket fan-out: N subscribers of an unfiltered event stream, delivery rate and latency.
+
+    python bench/ws_fanout.py [--subscribers 1000] [--rate 200] [--seconds 15]
+
+What it does, in one run, on a throw-away database `bench_ws_<random>`
+(dropped at the end, also on error or Ctrl-C):
+
+1. Starts `monitor serve` in its own process (the client side with many
+   sockets is heavy), on port 0, loopback only.
+2. Opens `--subscribers` websocket clients in this process (trio-websocket),
+   each subscribed to `events:realtime` without a filter.
+3. Main phase: ingests `--rate` events/s over HTTP (bulk requests every
+   50 ms) for `--seconds`, then waits (bounded) until every subscriber has
+   every event. Latency is ingest acknowledged → item received, measured on
+   every item of a sample of `--sampled` subscribers (an item that arrives
+   before its acknowledgement counts 0). Also: delivered items/s, frames/s,
+   the server's RSS.
+4. Steps: the rate doubles every `--step-seconds` until p99 passes
+   `--p99-limit-ms` or delivery is incomplete (at most `--max-steps`); the
+   highest rate that held is reported.
+
+Prints progress on stderr and one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import msgspec
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+
+from common import CpuMeter, on_throwaway_database, percentile, say
+from monitor.domain.keys import Role
+from monitor.storage import keys as key_store
+from monitor.storage.gateway import open_gateway
+from monitor.storage.migrate import apply_migrations
+
+TICK = 0.05  # seconds between ingest requests
+MAX_IN_FLIGHT = 8
+
+
+class Item(msgspec.Struct):
+    id: str
+
+
+class Frame(msgspec.Struct):
+    type: str
+    items: list[Item] = []
+
+
+decode_frame = msgspec.json.Decoder(Frame).decode
+
+
+@dataclass
+class Subscriber:
+    sampled: bool
+    items: int = 0
+    frames: int = 0
+    arrivals: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Goal:
+    """Set once every subscriber has received `items` in all (the end of a phase's tail)."""
+
+    items: int = 0
+    waiting: int = 0
+    reached: trio.Event = field(default_factory=trio.Event)
+
+    def start(self, items: int, subscribers: list[Subscriber]) -> None:
+        self.items = items
+        self.reached = trio.Event()
+        self.waiting = sum(s.items < items for s in subscribers)
+        if not self.waiting:
+            self.reached.set()
+
+    def progressed(self, before: int, after: int) -> None:
+        if before < self.items <= after:
+            self.waiting -= 1
+            if not self.waiting:
+                self.reached.set()
+
+
+GOAL = Goal()
+
+
+@dataclass
+class Phase:
+    rate: float
+    seconds: float
+    events: int = 0
+    acked: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+
+# --- the server process -----------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    process: trio.Process
+    port: int
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+async def start_server(url: str, args: argparse.Namespace, nursery: trio.Nursery) -> Server:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
+        "MONITOR_DATABASE_URL": url,
+        "MONITOR_HOST": "127.0.0.1",
+        "MONITOR_LOG_LEVEL": "info",
+        "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
+        "MONITOR_WS_MAX_CONNECTIONS_PER_KEY": str(args.subscribers + 10),
+        "MONITOR_WS_COALESCE_WINDOW": str(args.coalesce),
+    }
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "monitor", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    port: list[int] = []
+    listening = trio.Event()
+
+    async def pump() -> None:
+        assert process.stderr is not None
+        buffer = b""
+        async for chunk in process.stderr:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if not port and b'"msg": "listening"' in line:
+                    binds = msgspec.json.decode(line)["binds"]
+                    port.append(int(binds[0].rsplit(":", 1)[1]))
+                    listening.set()
+                elif b'"level": "error"' in line or b'"level": "warning"' in line:
+                    say("server:", line.decode(errors="replace")[:300])
+
+    nursery.start_soon(pump)
+    with trio.fail_after(60):
+        await listening.wait()
+    return Server(process, port[0])
+
+
+async def make_keys(url: str) -> tuple[str, str]:
+    await trio.to_thread.run_sync(apply_migrations, url)
+    async with open_gateway(
+        url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
+    ) as gateway:
+        tokens = []
+        for role in (Role.READ, Role.WRITE):
+            _, token = await key_store.create_key(
+                gateway,
+                name=f"bench {role.label}",
+                role=role,
+                rate_limit=0,
+                expires_at=None,
+                actor="bench",
+            )
+            tokens.append(token)
+    return tokens[0], tokens[1]
+
+
+# --- subscribers ------------------------------------------------------------------------------
+
+
+async def subscribe_and_read(
+    port: int,
+    token: str,
+    subscriber: Subscriber,
+    ready: trio.MemorySendChannel[None],
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    async with open_websocket_url(
+        f"ws://127.0.0.1:{port}/ws",
+        extra_headers=[(b"X-API-Key", token.encode())],
+        connect_timeout=60,
+        disconnect_timeout=5,
+        max_message_size=4 * 1024 * 1024,
+    ) as ws:
+        await ws.send_message('{"type":"subscribe","channel":"events:realtime"}')
+        first = decode_frame(await ws.get_message())
+        assert first.type == "subscribed", first
+        async with ready:
+            await ready.send(None)
+        with contextlib.suppress(ConnectionClosed):  # the server's 1001 at the end
+            await read_frames(ws, subscriber)
+
+
+async def read_frames(ws: WebSocketConnection, subscriber: Subscriber) -> None:
+    while True:
+        frame = decode_frame(await ws.get_message())
+        if frame.type != "data":
+            continue
+        subscriber.frames += 1
+        before = subscriber.items
+        subscriber.items += len(frame.items)
+        GOAL.progressed(before, subscriber.items)
+        if subscriber.sampled:
+            now = time.perf_counter()
+            subscriber.arrivals.extend((item.id, now) for item in frame.items)
+
+
+# --- ingest -----------------------------------------------------------------------------------
+
+
+async def ingest(http: httpx.AsyncClient, token: str, phase: Phase) -> None:
+    """`phase.rate` events/s as one bulk request every TICK, for `phase.seconds`.
+
+    Requests overlap (at most MAX_IN_FLIGHT) so a slow answer does not lower
+    the rate; a tick that finds them all busy is skipped and the rate shows it.
+    """
+    per_request = max(1, round(phase.rate * TICK))
+    body = msgspec.json.encode(
+        [{"type": "bench", "source": "bench", "message": "tick"}] * per_request
+    )
+    headers = {"X-API-Key": token, "Content-Type": "application/json"}
+    in_flight = 0
+
+    async def post() -> None:
+        nonlocal in_flight
+        try:
+            response = await http.post("/api/v1/events/bulk", content=body, headers=headers)
+        finally:
+            in_flight -= 1
+        acked = time.perf_counter()
+        if response.status_code != 201:
+            raise RuntimeError(f"ingest got {response.status_code}: {response.text[:300]}")
+        for event_id in response.json()["ids"]:
+            phase.acked[event_id] = acked
+        phase.events += per_request
+
+    started = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        for tick in range(round(phase.seconds / TICK)):
+            await trio.sleep_until(started + tick * TICK)
+            if in_flight < MAX_IN_FLIGHT:
+                in_flight += 1
+                nursery.start_soon(post)
+    phase.elapsed = trio.current_time() - started
+
+
+async def run_phase(
+    http: httpx.AsyncClient,
+    token: str,
+    subscribers: list[Subscriber],
+    phase: Phase,
+    drain_timeout: float,
+) -> dict[str, Any]:
+    before_items = [s.items for s in subscribers]
+    assert len(set(before_items)) == 1, "subscribers disagree on what they have received"
+    before_frames = sum(s.frames for s in subscribers)
+    for subscriber in subscribers:
+        subscriber.arrivals.clear()
+    started = trio.current_time()
+    await ingest(http, token, phase)
+    # Bounded wait for the tail of the stream to arrive everywhere.
+    GOAL.start(before_items[0] + phase.events, subscribers)
+    with trio.move_on_after(drain_timeout):
+        await GOAL.reached.wait()
+    elapsed = trio.current_time() - started
+    delivered = sum(s.items - b for s, b in zip(subscribers, before_items, strict=True))
+    frames = sum(s.frames for s in subscribers) - before_frames
+    latencies = sorted(
+        max(0.0, arrived - phase.acked[event_id])
+        for s in subscribers
+        if s.sampled
+        for event_id, arrived in s.arrivals
+        if event_id in phase.acked
+    )
+    expected = phase.events * len(subscribers)
+    return {
+        "events_per_s": round(phase.events / phase.elapsed, 1),
+        "delivered_items_per_s": round(delivered / elapsed, 1),
+        "delivered_fraction": round(delivered / expected, 4) if expected else None,
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "frames_per_s": round(frames / elapsed, 1),
+        "items_per_frame": round(delivered / frames, 1) if frames else None,
+    }
+
+
+async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    read_token, write_token = await make_keys(url)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(url, args, nursery)
+        say(f"server pid {server.process.pid} on port {server.port}")
+        try:
+            subscribers = [
+                Subscriber(sampled=n % max(1, args.subscribers // args.sampled) == 0)
+                for n in range(args.subscribers)
+            ]
+            ready_send, ready_receive = trio.open_memory_channel[None](args.subscribers)
+            connect_started = trio.current_time()
+            async with ready_send:
+                for subscriber in subscribers:
+                    nursery.start_soon(
+                        subscribe_and_read,
+                        server.port,
+                        read_token,
+                        subscriber,
+                        ready_send.clone(),
+                    )
+            with trio.fail_after(120):
+                async for _ in ready_receive:
+                    pass
+            say(
+                f"{args.subscribers} subscribers ready in "
+                f"{trio.current_time() - connect_started:.1f} s; RSS {server.rss_mb():.0f} MB"
+            )
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{server.port}", timeout=30
+            ) as http:
+                await run_phase(http, write_token, subscribers, Phase(args.rate, 1), 15)  # warm-up
+                say(f"main phase: {args.rate:g} events/s for {args.seconds:g} s ...")
+                meter = CpuMeter()
+                main = await run_phase(
+                    http, write_token, subscribers, Phase(args.rate, args.seconds), 15
+                )
+                busy = meter.stop()
+                rss = server.rss_mb()
+                say(f"main: {main}; server RSS {rss:.0f} MB")
+                held = args.rate if holds(main, args) else None
+                steps = []
+                rate = args.rate
+                for _ in range(args.max_steps if held else 0):
+                    rate *= 2
+                    say(f"step: {rate:g} events/s for {args.step_seconds:g} s ...")
+                    step = await run_phase(
+                        http, write_token, subscribers, Phase(rate, args.step_seconds), 10
+                    )
+                    say(f"step {rate:g}: {step}")
+                    steps.append({"rate": rate, **step})
+                    if not holds(step, args):
+                        break
+                    held = rate
+                rss = max(rss, server.rss_mb())
+        finally:
+            server.process.send_signal(signal.SIGTERM)
+            with trio.move_on_after(15):
+                await server.process.wait()
+            nursery.cancel_scope.cancel()
+    return {
+        "subscribers": args.subscribers,
+        "events_per_s": main["events_per_s"],
+        "delivered_items_per_s": main["delivered_items_per_s"],
+        "delivered_fraction": main["delivered_fraction"],
+        "p50_ms": main["p50_ms"],
+        "p99_ms": main["p99_ms"],
+        "frames_per_s": main["frames_per_s"],
+        "items_per_frame": main["items_per_frame"],
+        "server_rss_mb": round(rss, 1),
+        "max_rate_holding_p99": held,
+        "p99_limit_ms": args.p99_limit_ms,
+        "coalesce_window_s": args.coalesce,
+        "seconds": args.seconds,
+        "machine_busy": round(busy["machine_busy"], 2),
+        "steps": steps,
+    }
+
+
+def holds(result: dict[str, Any], args: argparse.Namespace) -> bool:
+    return result["p99_ms"] <= args.p99_limit_ms and (result["delivered_fraction"] or 0) >= 0.999
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=200.0, help="events/s in the main phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the main phase")
+    parser.add_argument("--step-seconds", type=float, default=6.0)
+    parser.add_argument("--max-steps", type=int, default=4)
+    parser.add_argument("--sampled", type=int, default=50, help="subscribers timing every item")
+    parser.add_argument("--p99-limit-ms", type=float, default=250.0)
+    parser.add_argument("--coalesce", type=float, default=0.05, help="server coalesce window, s")
+    args = parser.parse_args()
+    if not (0 < args.subscribers <= 5000 and 0 < args.rate <= 20_000 and 0 < args.seconds <= 120):
+        parser.error("need 0 < subscribers <= 5000, 0 < rate <= 20000, 0 < seconds <= 120")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    on_throwaway_database("bench_ws", lambda url: trio.run(functools.partial(bench, url, args)))
+
+
+if __name__ == "__main__":
+    main()

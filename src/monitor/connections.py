@@ -1,0 +1,191 @@
+"""Open websocket connections: each one's bounded outbox, and the set of them.
+
+The fan-out actor pushes data into an outbox and never waits; the connection's
+writer takes everything pending at once and sends it. When an outbox is full
+the oldest data entry is dropped and counted (replies to the client are kept),
+so a slow client costs bounded memory and never slows anyone else. How long an
+outbox has stayed overflowing tells the connection when to give up on its
+client (closed with 1013).
+
+`LiveConnections` is the web edge's registry: it enforces connections per key
+and lets the service close every websocket (1001) before it stops Hypercorn.
+Everything here is touched only on the Trio thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import trio
+
+GOING_AWAY = 1001
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+# Data frames stay under this size (clients often cap a message at 1 MiB).
+MAX_FRAME_BYTES = 256 * 1024
+
+
+class Close(NamedTuple):
+    code: int
+    reason: str
+
+
+class DataChunk(NamedTuple):
+    """Items for one subscription: JSON objects joined by commas, shared by every outbox."""
+
+    channel: str
+    subscription: str
+    items: str
+    items_count: int
+
+
+Entry = str | DataChunk  # a ready text frame (a reply) or data to frame
+
+
+@dataclass
+class LiveCounters:
+    """Totals over every connection since start, for /stats and the `stats` channel."""
+
+    opened: int = 0
+    refused: int = 0  # authentication failures and connection limits
+    frames_sent: int = 0
+    items_sent: int = 0
+    frames_dropped: int = 0
+    items_dropped: int = 0
+    slow_closed: int = 0
+    queue_high_water: int = 0  # the deepest any outbox has been
+
+
+class Outbox:
+    def __init__(self, capacity: int, key_id: int, counters: LiveCounters, number: int) -> None:
+        self.capacity = capacity
+        self.key_id = key_id
+        self.number = number  # unique per process; names the connection
+        self._counters = counters
+        self._queue: deque[Entry] = deque()
+        self._wakeup = trio.Event()
+        self._overflow_since: float | None = None
+        self.closing: Close | None = None
+        self.closing_at = 0.0
+        self.sending_since: float | None = None  # set by the writer while a send is under way
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def push(self, entry: Entry) -> None:
+        """Queue `entry` without waiting; when full, drop the oldest data first."""
+        if self.closing is not None:
+            return
+        if len(self._queue) >= self.capacity:
+            self._drop_oldest()
+            if self._overflow_since is None:
+                self._overflow_since = trio.current_time()
+        self._queue.append(entry)
+        if len(self._queue) > self._counters.queue_high_water:
+            self._counters.queue_high_water = len(self._queue)
+        self._wakeup.set()
+
+    def _drop_oldest(self) -> None:
+        for index, entry in enumerate(self._queue):
+            if isinstance(entry, DataChunk):
+                del self._queue[index]
+                self._counters.items_dropped += entry.items_count
+                break
+        else:
+            self._queue.popleft()
+        self._counters.frames_dropped += 1
+
+    async def take(self) -> list[Entry] | Close:
+        """Everything queued (at least one entry), or the Close once one is requested."""
+        while not self._queue and self.closing is None:
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()
+        if self.closing is not None:
+            return self.closing
+        entries = list(self._queue)
+        self._queue.clear()
+        self._overflow_since = None
+        return entries
+
+    def behind_for(self) -> float:
+        """Seconds the outbox has been overflowing without the writer taking from it."""
+        if self._overflow_since is None:
+            return 0.0
+        return trio.current_time() - self._overflow_since
+
+    def stuck_closing(self, grace: float) -> bool:
+        """A close was asked for `grace` seconds ago and a send still has not returned."""
+        now = trio.current_time()
+        return (
+            self.closing is not None
+            and self.sending_since is not None
+            and now - max(self.sending_since, self.closing_at) >= grace
+        )
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the writer to close the websocket; the first request wins."""
+        if self.closing is None:
+            self.closing = Close(code, reason)
+            self.closing_at = trio.current_time()
+            self._queue.clear()
+            self._wakeup.set()
+
+
+@dataclass
+class LiveConnections:
+    queue_size: int
+    max_per_key: int
+    counters: LiveCounters = field(default_factory=LiveCounters)
+    _open: dict[int, Outbox] = field(default_factory=dict)
+    _per_key: Counter[int] = field(default_factory=Counter)
+    _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _empty: trio.Event = field(default_factory=trio.Event)
+    _accepting: bool = True
+
+    def __post_init__(self) -> None:
+        self._empty.set()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def open(self, key_id: int) -> Outbox | Close:
+        """A new connection's outbox, or why it may not open."""
+        if not self._accepting:
+            return Close(GOING_AWAY, "the server is shutting down")
+        if self._per_key[key_id] >= self.max_per_key:
+            self.counters.refused += 1
+            return Close(
+                POLICY_VIOLATION, f"this key already holds {self.max_per_key} websocket connections"
+            )
+        outbox = Outbox(self.queue_size, key_id, self.counters, next(self._numbers))
+        self._open[outbox.number] = outbox
+        self._per_key[key_id] += 1
+        self.counters.opened += 1
+        self._empty = trio.Event()
+        return outbox
+
+    def release(self, outbox: Outbox) -> None:
+        if self._open.pop(outbox.number, None) is None:
+            return
+        outbox.close(GOING_AWAY, "closed")
+        self._per_key[outbox.key_id] -= 1
+        if self._per_key[outbox.key_id] <= 0:
+            del self._per_key[outbox.key_id]
+        if not self._open:
+            self._empty.set()
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Refuse new connections and ask every open one to close."""
+        self._accepting = False
+        for outbox in self._open.values():
+            outbox.close(code, reason)
+
+    async def wait_empty(self) -> None:
+        while self._open:
+            await self._empty.wait()
+
+    def deepest_queue(self) -> int:
+        return max((len(outbox) for outbox in self._open.values()), default=0)

@@ -1,0 +1,310 @@
+"""Websocket streaming: `/ws` and `/ws/authenticated`, the JSON protocol, each connection's loops.
+
+A connection runs three tasks: the reader parses client messages (subscription
+changes go to the fan-out actor, which answers on the outbox), the writer
+sends what the outbox holds, merging queued data of one subscription into one
+frame, and the watchdog pushes heartbeats and closes a client (1013) that has
+left a full outbox unread for `ws_stall_timeout` seconds.
+
+Websockets are not counted as in-flight HTTP requests: on stop the service
+closes them all with 1001 through `LiveConnections` before Hypercorn stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import trio
+from quart import Blueprint, websocket
+
+from monitor.connections import (
+    MAX_FRAME_BYTES,
+    POLICY_VIOLATION,
+    TRY_AGAIN_LATER,
+    Close,
+    DataChunk,
+    Entry,
+    Outbox,
+)
+from monitor.domain.keys import Role
+from monitor.domain.live_filters import CHANNELS, parse_filter
+from monitor.messages import Disconnect, FanoutMessage, Subscribe, Unsubscribe
+from monitor.storage.errors import StorageUnavailable
+from monitor.web.auth import Principal, presented_token
+from monitor.web.deps import LiveDeps, current_deps
+from monitor.web.problems import ProblemError
+from monitor.web.request_log import loggable_query
+from monitor.web.transport import abort_connection
+
+log = logging.getLogger("monitor.access")
+blueprint = Blueprint("live", __name__)
+
+AUTH_TIMEOUT = 10.0  # for the first message, when the key is not in the upgrade request
+CLOSE_TIMEOUT = 2.0
+HAND_OFF_TIMEOUT = 5.0  # waiting for room in the fan-out actor's inbox
+MAX_SUBSCRIPTION_NAME = 64
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+class Refused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.close = Close(code, reason)
+
+
+def reply(kind: str, **fields: Any) -> str:
+    return _encode({"type": kind, **fields}).decode()
+
+
+@blueprint.websocket("/ws")
+async def stream() -> None:
+    """Authenticate with `X-API-Key` / `Authorization` or a first `auth` message."""
+    await serve_connection(key_in_url=False)
+
+
+@blueprint.websocket("/ws/authenticated")
+async def stream_with_key_in_url() -> None:
+    """For clients that can only use the URL: `?apiKey=<key>` (never logged)."""
+    await serve_connection(key_in_url=True)
+
+
+async def admit(*, key_in_url: bool) -> Principal:
+    """Who is connecting, with at least the read role, or Refused with the close to send.
+
+    The single gate of every websocket: a check that applies to the upgrade as
+    a whole (a rate limit, the dashboard's session cookie with its Origin
+    check) belongs here.
+    """
+    token = presented_token(websocket.headers)
+    if token is None and key_in_url:
+        token = websocket.args.get("apiKey") or None
+    if token is None:
+        token = await _first_message_key()
+    try:
+        principal = await current_deps().authenticator.authenticate(token)
+    except ProblemError as problem:
+        raise Refused(POLICY_VIOLATION, problem.detail) from None
+    except StorageUnavailable:
+        raise Refused(TRY_AGAIN_LATER, "the database is unavailable; retry shortly") from None
+    if principal.role < Role.READ:
+        raise Refused(POLICY_VIOLATION, "streaming needs the read role")
+    return principal
+
+
+async def _first_message_key() -> str:
+    expected = 'the first message must be {"type":"auth","apiKey":"..."}'
+    with trio.move_on_after(AUTH_TIMEOUT):
+        raw = await websocket.receive()
+        try:
+            message = _decode(raw)
+        except msgspec.DecodeError:
+            raise Refused(POLICY_VIOLATION, expected) from None
+        if not isinstance(message, dict) or message.get("type") != "auth":
+            raise Refused(POLICY_VIOLATION, expected)
+        key = message.get("apiKey")
+        if not isinstance(key, str) or not key:
+            raise Refused(POLICY_VIOLATION, expected)
+        return key
+    raise Refused(POLICY_VIOLATION, f"no authentication within {AUTH_TIMEOUT:g} s")
+
+
+async def serve_connection(*, key_in_url: bool) -> None:
+    live = current_deps().live
+    started = trio.current_time()
+    outbox: Outbox | None = None
+    principal: Principal | None = None
+    logged = False
+    await websocket.accept()
+    try:
+        try:
+            principal = await admit(key_in_url=key_in_url)
+        except Refused as refused:
+            live.connections.counters.refused += 1
+            outcome = refused.close
+        else:
+            opened = live.connections.open(principal.key_id)
+            if isinstance(opened, Close):
+                outcome = opened
+            else:
+                outbox = opened
+                outcome = await _run(live, outbox)  # closes the websocket itself
+        _log_connection(started, principal, outcome)
+        logged = True
+        if outbox is None:  # refused: nothing was sent yet, so the close cannot block
+            with trio.move_on_after(CLOSE_TIMEOUT):
+                await websocket.close(outcome.code, outcome.reason)
+    finally:
+        # Runs when the client leaves, too (Quart cancels the handler then).
+        if outbox is not None:
+            live.connections.release(outbox)
+            # When the inbox is full or closed the message is lost, which is
+            # harmless: the actor forgets closed connections at its next tick.
+            with contextlib.suppress(
+                trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
+            ):
+                live.fanout.send_nowait(Disconnect(outbox))
+        if not logged:
+            _log_connection(started, principal, None)
+
+
+def _log_connection(started: float, principal: Principal | None, outcome: Close | None) -> None:
+    query = loggable_query(websocket.query_string)
+    log.info(
+        "websocket",
+        extra={
+            "path": websocket.path + (f"?{query}" if query else ""),
+            "key": None if principal is None else principal.audit_name,
+            "close_code": None if outcome is None else outcome.code,
+            "close_reason": "closed by the client" if outcome is None else outcome.reason,
+            "duration_ms": round((trio.current_time() - started) * 1000, 2),
+            "remote": websocket.remote_addr,
+        },
+    )
+
+
+async def _run(live: LiveDeps, outbox: Outbox) -> Close:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_read, live, outbox)
+        nursery.start_soon(_watch, live, outbox)
+        close = await _write(live, outbox)
+        nursery.cancel_scope.cancel()
+    return close
+
+
+async def _write(live: LiveDeps, outbox: Outbox) -> Close:
+    """Send what the outbox holds until a close is asked for; then send the close."""
+    counters = live.connections.counters
+    while True:
+        taken = await outbox.take()
+        if isinstance(taken, Close):
+            break
+        for frame, items in frames(taken):
+            outbox.sending_since = trio.current_time()
+            await websocket.send(frame)
+            outbox.sending_since = None
+            counters.frames_sent += 1
+            counters.items_sent += items
+    outbox.sending_since = trio.current_time()
+    await websocket.close(taken.code, taken.reason)
+    outbox.sending_since = None
+    return taken
+
+
+def frames(entries: list[Entry]) -> Iterator[tuple[str, int]]:
+    """Text frames for what an outbox held: queued data of one subscription merged."""
+    merged: dict[tuple[str, str], list[DataChunk]] = {}
+    for entry in entries:
+        if isinstance(entry, DataChunk):
+            merged.setdefault((entry.channel, entry.subscription), []).append(entry)
+    done: set[tuple[str, str]] = set()
+    for entry in entries:
+        if isinstance(entry, str):
+            yield entry, 0
+            continue
+        key = (entry.channel, entry.subscription)
+        if key in done:
+            continue
+        done.add(key)
+        yield from _data_frames(entry.channel, entry.subscription, merged[key])
+
+
+def _data_frames(channel: str, name: str, chunks: list[DataChunk]) -> Iterator[tuple[str, int]]:
+    head = (
+        f'{{"type":"data","channel":"{channel}","subscription":{_encode(name).decode()},"items":['
+    )
+    parts: list[str] = []
+    size = count = 0
+    for chunk in chunks:
+        if parts and size + len(chunk.items) > MAX_FRAME_BYTES:
+            yield head + ",".join(parts) + "]}", count
+            parts, size, count = [], 0, 0
+        parts.append(chunk.items)
+        size += len(chunk.items) + 1
+        count += chunk.items_count
+    if parts:
+        yield head + ",".join(parts) + "]}", count
+
+
+async def _watch(live: LiveDeps, outbox: Outbox) -> None:
+    """Heartbeats; the close of a client that stays behind; the abort of one that never reads."""
+    settings = live.settings
+    heartbeat = settings.ws_heartbeat_interval
+    tick = min(heartbeat, settings.ws_stall_timeout / 4, CLOSE_TIMEOUT / 4)
+    next_heartbeat = trio.current_time() + heartbeat
+    while True:
+        await trio.sleep(tick)
+        if outbox.closing is None and outbox.behind_for() >= settings.ws_stall_timeout:
+            live.connections.counters.slow_closed += 1
+            outbox.close(TRY_AGAIN_LATER, "the client is not reading fast enough")
+        if outbox.stuck_closing(CLOSE_TIMEOUT):
+            # Hypercorn's write cannot be cancelled: only the socket's end frees it.
+            found = abort_connection(websocket.scope.get("client"), websocket.scope.get("server"))
+            log.warning(
+                "aborted a websocket whose client stopped reading",
+                extra={"path": websocket.path, "found": found},
+            )
+            return
+        if outbox.closing is None and trio.current_time() >= next_heartbeat:
+            outbox.push(reply("heartbeat", time=datetime.now(UTC).isoformat()))
+            next_heartbeat += heartbeat
+
+
+async def _read(live: LiveDeps, outbox: Outbox) -> None:
+    while True:
+        raw = await websocket.receive()
+        try:
+            message = _decode(raw)
+        except msgspec.DecodeError:
+            outbox.push(reply("error", reason="a message must be a JSON object"))
+            continue
+        problem = await _handle(live, outbox, message)
+        if problem is not None:
+            outbox.push(reply("error", reason=problem))
+
+
+async def _handle(live: LiveDeps, outbox: Outbox, message: Any) -> str | None:
+    """Act on one client message; what was wrong with it, or None."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return 'a message must be a JSON object with a "type"'
+    kind = message["type"]
+    if kind == "ping":
+        outbox.push(reply("pong", **({"id": message["id"]} if "id" in message else {})))
+        return None
+    if kind == "auth":
+        return "already authenticated"
+    if kind not in ("subscribe", "unsubscribe"):
+        return f"unknown message type {kind[:40]!r}; expected subscribe, unsubscribe or ping"
+    channel = message.get("channel")
+    name = message.get("subscription", channel if kind == "subscribe" else None)
+    if name is not None and (
+        not isinstance(name, str) or not 0 < len(name) <= MAX_SUBSCRIPTION_NAME
+    ):
+        return f"subscription must be a string of 1 to {MAX_SUBSCRIPTION_NAME} characters"
+    if channel is not None and channel not in CHANNELS:
+        return f"unknown channel {str(channel)[:60]!r}; one of {', '.join(CHANNELS)}"
+    request: FanoutMessage
+    if kind == "subscribe":
+        if channel is None or name is None:
+            return f"subscribe needs a channel: one of {', '.join(CHANNELS)}"
+        try:
+            stream_filter = parse_filter(channel, message.get("filter"))
+        except ValueError as problem:
+            return str(problem)
+        request = Subscribe(outbox, name, channel, stream_filter)
+    else:
+        if name is None and channel is None:
+            return "unsubscribe needs a subscription or a channel"
+        request = Unsubscribe(outbox, name, channel)
+    with trio.move_on_after(HAND_OFF_TIMEOUT):
+        try:
+            await live.fanout.send(request)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return "the service is stopping"
+        return None
+    return "the service is busy; try again"
