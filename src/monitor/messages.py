@@ -199,7 +199,7 @@ class EventBatch(msgspec.Struct, frozen=True, tag="events"):
     items: tuple[LiveEvent, ...]
 
 
-class SampleBatch(msgspec.Struct, frozen=True, tag="samples"):
+class LiveSampleBatch(msgspec.Struct, frozen=True, tag="samples"):
     items: tuple[LiveSample, ...]
 
 
@@ -207,7 +207,7 @@ class AlertBatch(msgspec.Struct, frozen=True, tag="alerts"):
     items: tuple[dict[str, Any], ...]
 
 
-LiveBatch = EventBatch | SampleBatch | AlertBatch
+LiveBatch = EventBatch | LiveSampleBatch | AlertBatch
 
 
 # From websocket connections to the fan-out actor.

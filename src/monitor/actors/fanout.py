@@ -46,7 +46,7 @@ from monitor.messages import (
     FanoutMessage,
     LiveEvent,
     LiveSample,
-    SampleBatch,
+    LiveSampleBatch,
     Subscribe,
     Unsubscribe,
 )
@@ -271,7 +271,7 @@ async def run(
                 else:
                     if isinstance(message, EventBatch):
                         pending.events.extend(message.items)
-                    elif isinstance(message, SampleBatch):
+                    elif isinstance(message, LiveSampleBatch):
                         pending.samples.extend(message.items)
                     elif isinstance(message, AlertBatch):
                         pending.alerts.extend(message.items)

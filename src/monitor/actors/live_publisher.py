@@ -17,6 +17,7 @@ shutdown (live clients are gone by then) and is cancelled.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import msgspec
 import trio
@@ -32,8 +33,8 @@ from monitor.messages import (
     LiveBatch,
     LiveEvent,
     LiveSample,
+    LiveSampleBatch,
     Publishable,
-    SampleBatch,
 )
 
 log = logging.getLogger(__name__)
@@ -64,19 +65,7 @@ def live_batch(message: Publishable) -> LiveBatch:
             )
         )
     if isinstance(message, CommittedSamples):
-        return SampleBatch(
-            tuple(
-                LiveSample(
-                    series_id=series_id,
-                    name=point.key.name,
-                    source=point.key.source,
-                    labels=dict(point.key.labels),
-                    time=point.time,
-                    value=point.value,
-                )
-                for series_id, point in message.samples
-            )
-        )
+        return LiveSampleBatch(tuple(_live_samples(message)))
     assert isinstance(message, AlertTransitions)
     return AlertBatch(tuple(dict(item) for item in message.items))
 
@@ -103,3 +92,22 @@ async def run(
                 extra={"error": str(failure), "retry_in_s": delay},
             )
             await trio.sleep(delay)
+
+
+def _live_samples(committed: CommittedSamples) -> Iterator[LiveSample]:
+    """Each committed sample in its REST form; what is per series is built once."""
+    for ids, batch in committed.batches:
+        series = [
+            (series_id, key.name, key.source, dict(key.labels))
+            for series_id, key in zip(ids, batch.keys, strict=True)
+        ]
+        for slot, time, value in zip(batch.slots, batch.times, batch.values, strict=True):
+            series_id, name, source, labels = series[slot]
+            yield LiveSample(
+                series_id=series_id,
+                name=name,
+                source=source,
+                labels=labels,
+                time=time,
+                value=value,
+            )
