@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from monitor.domain.client_ip import TrustedProxies
+
 
 class SettingsError(ValueError):
     """A setting has an invalid value; the message names the setting and the problem."""
@@ -94,6 +96,13 @@ def _parse_log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ValueError(f"must be one of debug, info, warning, error, critical, got {raw!r}")
     return level
+
+
+def _parse_redis_prefix(raw: str) -> str:
+    prefix = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9._:\-]{1,64}", prefix):
+        raise ValueError(f"must be 1-64 characters of A-Za-z0-9._:-, got {raw!r}")
+    return prefix
 
 
 @dataclass(frozen=True)
@@ -304,6 +313,48 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_float(0, 3600),
         "Seconds an API key lookup is cached (revocation elsewhere takes effect within it).",
     ),
+    SettingSpec(
+        "rate_limit_per_key",
+        ("MONITOR_RATE_LIMIT_PER_KEY",),
+        "36000",
+        _parse_int(0, 1_000_000_000),
+        "Requests per hour for a key whose rate_limit is null (burst of as many); 0: unlimited.",
+    ),
+    SettingSpec(
+        "rate_limit_per_ip",
+        ("MONITOR_RATE_LIMIT_PER_IP",),
+        "6000",
+        _parse_int(0, 1_000_000_000),
+        "Requests per minute from one client address (burst of as many); 0: unlimited.",
+    ),
+    SettingSpec(
+        "auth_failures_per_ip",
+        ("MONITOR_AUTH_FAILURES_PER_IP",),
+        "10",
+        _parse_int(0, 1_000_000_000),
+        "Failed authentications per minute from one client address before 429; 0: unlimited.",
+    ),
+    SettingSpec(
+        "trusted_proxies",
+        ("MONITOR_TRUSTED_PROXIES",),
+        "",
+        TrustedProxies.parse,
+        "Comma-separated proxy addresses/networks whose X-Forwarded-For names the client.",
+    ),
+    SettingSpec(
+        "rate_limit_identities",
+        ("MONITOR_RATE_LIMIT_IDENTITIES",),
+        "100000",
+        _parse_int(1, 100_000_000),
+        "Most keys and addresses whose in-memory rate-limit state is kept at once.",
+    ),
+    SettingSpec(
+        "redis_prefix",
+        ("MONITOR_REDIS_PREFIX",),
+        "monitor:",
+        _parse_redis_prefix,
+        "Prefix of every Redis key and channel, so services sharing a Redis don't meet.",
+    ),
 )
 
 
@@ -338,6 +389,12 @@ class Settings:
     max_series_per_metric: int
     maintenance_interval: float
     key_cache_ttl: float
+    rate_limit_per_key: int
+    rate_limit_per_ip: int
+    auth_failures_per_ip: int
+    trusted_proxies: TrustedProxies
+    rate_limit_identities: int
+    redis_prefix: str
 
     @property
     def log_level_number(self) -> int:

@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import trio
 
+from monitor.domain.gcra import Decision, Rate
+
 
 @dataclass(frozen=True)
 class KeyUsed:
@@ -108,3 +110,12 @@ class CommittedSamples:
 
 
 Committed = CommittedEvents | CommittedSamples
+
+
+@dataclass(frozen=True)
+class LimitQuery:
+    """May `identity` make one more request at `rate`? The decision goes back on `reply`."""
+
+    identity: str
+    rate: Rate
+    reply: trio.MemorySendChannel[Decision]

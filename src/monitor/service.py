@@ -23,11 +23,13 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from monitor.actors import ingest, key_usage, maintenance, metric_ingest, rollup
+from monitor.actors import ingest, key_usage, maintenance, metric_ingest, ratelimit, rollup
 from monitor.bus.hook import PublishHook
+from monitor.bus.redis_limits import RedisLimits
 from monitor.bus.redis_probe import redis_problem
 from monitor.config import Settings
-from monitor.counters import IngestCounters, MetricIngestCounters
+from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
+from monitor.domain.limit_table import LimitTable
 from monitor.domain.partitions import partitions_ahead
 from monitor.messages import (
     Committed,
@@ -35,6 +37,7 @@ from monitor.messages import (
     IngestEvents,
     IngestSamples,
     KeyUsed,
+    LimitQuery,
 )
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
@@ -48,10 +51,12 @@ from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.app import create_app
 from monitor.web.auth import Authenticator
 from monitor.web.deps import WebDeps
+from monitor.web.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 
 KEY_USAGE_INBOX_SIZE = 1024
+LIMITER_INBOX_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,8 @@ async def _serve(
     )
     metric_counters = MetricIngestCounters()
     limits = metric_store.Limits(settings.max_series, settings.max_series_per_metric)
+    limiter_send, limiter_receive = trio.open_memory_channel[LimitQuery](LIMITER_INBOX_SIZE)
+    limiter_counters = LimiterCounters()
 
     async def increment(request: IncrementCounter, cached: int | None) -> tuple[int, float]:
         return await metric_store.increment_counter(
@@ -263,6 +270,18 @@ async def _serve(
                 flush_interval=settings.key_usage_flush_interval,
             ),
         ),
+        ActorSpec(
+            "ratelimit",
+            functools.partial(
+                ratelimit.run,
+                limiter_receive,
+                LimitTable(settings.rate_limit_identities),
+                limiter_counters,
+                redis=None
+                if settings.redis_url is None
+                else RedisLimits(settings.redis_url, settings.redis_prefix, limiter_counters),
+            ),
+        ),
         *extra_actors,
     ]
     redis_url = settings.redis_url
@@ -277,6 +296,8 @@ async def _serve(
         ingest_counters=ingest_counters,
         metric_writes=metric_send,
         metric_counters=metric_counters,
+        limiter=Limiter(limiter_send, settings),
+        limiter_counters=limiter_counters,
     )
     app = create_app(deps)
     async with trio.open_nursery() as root:
@@ -312,6 +333,7 @@ async def _serve(
         await usage_send.aclose()
         await ingest_send.aclose()
         await metric_send.aclose()
+        await limiter_send.aclose()
         with trio.move_on_at(deadline) as drain:
             await supervisor.finished.wait()
         if drain.cancelled_caught:

@@ -10,13 +10,14 @@ import trio
 from quart import current_app
 
 from monitor.config import Settings
-from monitor.counters import IngestCounters, MetricIngestCounters
+from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.messages import IncrementCounter, IngestEvents, IngestSamples
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
 
 if TYPE_CHECKING:
     from monitor.web.auth import Authenticator
+    from monitor.web.ratelimit import Limiter
 
 EXTENSION_NAME = "monitor"
 
@@ -65,6 +66,8 @@ class WebDeps:
     ingest_counters: IngestCounters
     metric_writes: trio.MemorySendChannel[IngestSamples | IncrementCounter]
     metric_counters: MetricIngestCounters
+    limiter: Limiter
+    limiter_counters: LimiterCounters
     counters: RequestCounters = field(default_factory=RequestCounters)
 
 
