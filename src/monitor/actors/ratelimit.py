@@ -10,8 +10,8 @@ decided in memory — no request fails or waits on Redis again — while
 `RedisLimits.maintain` reconnects with backoff; decisions return to Redis once
 it is back. Memory decisions made during an outage are not copied to Redis
 (each instance enforced its own limits meanwhile). A requester that stopped
-waiting is skipped. Other errors propagate: the supervisor restarts the actor
-and the in-memory state starts afresh.
+waiting is skipped. Other errors propagate: the supervisor restarts the actor,
+which carries on with the same table (the service owns it).
 
 Resource handling: the in-memory table holds at most its capacity of
 identities; the inbox is bounded (requesters wait, bounded by their own
