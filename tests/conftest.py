@@ -94,6 +94,11 @@ def make_settings(database_url: str, data_dir: Path, **changes: Any) -> Settings
             "MONITOR_DB_CONNECT_TIMEOUT": "5",
             "MONITOR_DB_ACQUIRE_TIMEOUT": "2",
             "MONITOR_DB_POOL_SIZE": "4",
+            # Limits far above what any test sends; rate-limit tests set small ones.
+            "MONITOR_RATE_LIMIT_PER_IP": "1000000",
+            "MONITOR_RATE_LIMIT_PER_KEY": "1000000",
+            "MONITOR_AUTH_FAILURES_PER_IP": "1000000",
+            "MONITOR_REDIS_PREFIX": f"monitor-test-{RUN_ID}:",
         }
     )
     return base.replace(**changes)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from monitor.domain.client_ip import TrustedProxies
+
 
 class SettingsError(ValueError):
     """A setting has an invalid value; the message names the setting and the problem."""
@@ -312,6 +314,41 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds an API key lookup is cached (revocation elsewhere takes effect within it).",
     ),
     SettingSpec(
+        "rate_limit_per_key",
+        ("MONITOR_RATE_LIMIT_PER_KEY",),
+        "36000",
+        _parse_int(0, 1_000_000_000),
+        "Requests per hour for a key whose rate_limit is null (burst of as many); 0: unlimited.",
+    ),
+    SettingSpec(
+        "rate_limit_per_ip",
+        ("MONITOR_RATE_LIMIT_PER_IP",),
+        "6000",
+        _parse_int(0, 1_000_000_000),
+        "Requests per minute from one client address (burst of as many); 0: unlimited.",
+    ),
+    SettingSpec(
+        "auth_failures_per_ip",
+        ("MONITOR_AUTH_FAILURES_PER_IP",),
+        "10",
+        _parse_int(0, 1_000_000_000),
+        "Failed authentications per minute from one client address before 429; 0: unlimited.",
+    ),
+    SettingSpec(
+        "trusted_proxies",
+        ("MONITOR_TRUSTED_PROXIES",),
+        "",
+        TrustedProxies.parse,
+        "Comma-separated proxy addresses/networks whose X-Forwarded-For names the client.",
+    ),
+    SettingSpec(
+        "rate_limit_identities",
+        ("MONITOR_RATE_LIMIT_IDENTITIES",),
+        "100000",
+        _parse_int(1, 100_000_000),
+        "Most keys and addresses whose in-memory rate-limit state is kept at once.",
+    ),
+    SettingSpec(
         "redis_prefix",
         ("MONITOR_REDIS_PREFIX",),
         "monitor:",
@@ -408,6 +445,11 @@ class Settings:
     max_series_per_metric: int
     maintenance_interval: float
     key_cache_ttl: float
+    rate_limit_per_key: int
+    rate_limit_per_ip: int
+    auth_failures_per_ip: int
+    trusted_proxies: TrustedProxies
+    rate_limit_identities: int
     redis_prefix: str
     ws_max_subscriptions: int
     ws_max_connections_per_key: int

@@ -27,3 +27,16 @@ class MetricIngestCounters:
     unavailable_requests: int = 0
     increments: int = 0
     stale_series_retries: int = 0
+
+
+@dataclass
+class LimiterCounters:
+    decisions: int = 0
+    refused: int = 0
+    redis_decisions: int = 0
+    redis_round_trips: int = 0  # pipelines sent; fewer than redis_decisions when batched
+    fallback_decisions: int = 0  # decided in memory because Redis was unreachable
+    redis_outages: int = 0
+    redis_degraded: bool = False  # Redis configured but unreachable right now
+    tracked_identities: int = 0
+    evicted_identities: int = 0

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec
 import trio
 
+from monitor.domain.gcra import Decision, Rate
+
 if TYPE_CHECKING:
     from monitor.connections import Outbox
     from monitor.domain.live_filters import StreamFilter
@@ -238,3 +240,12 @@ class Disconnect:
 
 
 FanoutMessage = LiveBatch | Subscribe | Unsubscribe | Disconnect
+
+
+@dataclass(frozen=True)
+class LimitQuery:
+    """May `identity` make one more request at `rate`? The decision goes back on `reply`."""
+
+    identity: str
+    rate: Rate
+    reply: trio.MemorySendChannel[Decision]

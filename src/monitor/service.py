@@ -32,16 +32,19 @@ from monitor.actors import (
     live_publisher,
     maintenance,
     metric_ingest,
+    ratelimit,
     rollup,
 )
 from monitor.bus.base import Bus
 from monitor.bus.hook import PublishHook
 from monitor.bus.memory import MemoryBus
 from monitor.bus.redis_bus import RedisBus
+from monitor.bus.redis_limits import RedisLimits
 from monitor.bus.redis_probe import redis_problem
 from monitor.config import Settings
 from monitor.connections import GOING_AWAY, LiveConnections
-from monitor.counters import IngestCounters, MetricIngestCounters
+from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
+from monitor.domain.limit_table import LimitTable
 from monitor.domain.partitions import partitions_ahead
 from monitor.messages import (
     FanoutMessage,
@@ -49,6 +52,7 @@ from monitor.messages import (
     IngestEvents,
     IngestSamples,
     KeyUsed,
+    LimitQuery,
     LiveBatch,
     Publishable,
 )
@@ -64,11 +68,13 @@ from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.app import create_app
 from monitor.web.auth import Authenticator
 from monitor.web.deps import LiveDeps, WebDeps
+from monitor.web.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 
 KEY_USAGE_INBOX_SIZE = 1024
 WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # client messages are small; larger closes with 1009
+LIMITER_INBOX_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,8 @@ async def _serve(
     )
     metric_counters = MetricIngestCounters()
     limits = metric_store.Limits(settings.max_series, settings.max_series_per_metric)
+    limiter_send, limiter_receive = trio.open_memory_channel[LimitQuery](LIMITER_INBOX_SIZE)
+    limiter_counters = LimiterCounters()
 
     async def increment(
         request: IncrementCounter, cached: metric_store.Cached
@@ -334,6 +342,18 @@ async def _serve(
             functools.partial(live_publisher.run, committed.listen(settings.bus_queue_size), bus),
             drains=False,
         ),
+        ActorSpec(
+            "ratelimit",
+            functools.partial(
+                ratelimit.run,
+                limiter_receive,
+                LimitTable(settings.rate_limit_identities),
+                limiter_counters,
+                redis=None
+                if settings.redis_url is None
+                else RedisLimits(settings.redis_url, settings.redis_prefix, limiter_counters),
+            ),
+        ),
         *extra_actors,
     ]
     deps = WebDeps(
@@ -354,6 +374,8 @@ async def _serve(
             bus=bus.state,
             figures=live_figures,
         ),
+        limiter=Limiter(limiter_send, settings),
+        limiter_counters=limiter_counters,
     )
     app = create_app(deps)
     async with trio.open_nursery() as root:
@@ -400,6 +422,7 @@ async def _serve(
         await ingest_send.aclose()
         await metric_send.aclose()
         await fanout_send.aclose()
+        await limiter_send.aclose()
         with trio.move_on_at(deadline) as drain:
             await supervisor.finished.wait()
         if drain.cancelled_caught:

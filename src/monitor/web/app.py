@@ -11,6 +11,7 @@ from monitor.web import events, health, keys, live, metrics
 from monitor.web.auth import SECURITY_SCHEMES
 from monitor.web.deps import EXTENSION_NAME, WebDeps
 from monitor.web.errors import register_error_handlers
+from monitor.web.ratelimit import register_rate_limits
 from monitor.web.request_log import count_in_flight, register_request_log
 
 API_PREFIX = "/api/v1"
@@ -40,6 +41,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
         conversion_preference="pydantic",
     )
     register_request_log(app)
+    register_rate_limits(app)
     count_in_flight(app, deps.counters)
     register_error_handlers(app)
     app.register_blueprint(health.blueprint)

@@ -31,6 +31,7 @@ from monitor.storage import keys as key_store
 from monitor.storage.gateway import Gateway
 from monitor.web.deps import current_deps
 from monitor.web.problems import ProblemError
+from monitor.web.ratelimit import charge_auth_failure, charge_key
 
 CACHE_MAX_ENTRIES = 10_000
 SECURITY: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
@@ -157,14 +158,22 @@ def require_role(
 
     Put it directly under `@blueprint.route` so that authentication happens
     before the body is read or validated. The principal is left in `g.principal`.
+    A failed authentication counts against the address's failed-auth budget
+    (429 once spent), a successful one against the key's rate limit (429 when
+    over it); either way before the handler does any work.
     """
 
     def decorate(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @functools.wraps(handler)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            principal = await current_deps().authenticator.authenticate(
-                presented_token(request.headers)
-            )
+            try:
+                principal = await current_deps().authenticator.authenticate(
+                    presented_token(request.headers)
+                )
+            except ProblemError:
+                await charge_auth_failure()
+                raise
+            await charge_key(principal)
             if principal.role < minimum:
                 raise ProblemError(
                     403,

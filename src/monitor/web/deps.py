@@ -12,7 +12,7 @@ from quart import current_app
 from monitor.bus.base import BusState
 from monitor.config import Settings
 from monitor.connections import LiveConnections
-from monitor.counters import IngestCounters, MetricIngestCounters
+from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
@@ -20,6 +20,7 @@ from monitor.web.sample_batch import SeriesKeys
 
 if TYPE_CHECKING:
     from monitor.web.auth import Authenticator
+    from monitor.web.ratelimit import Limiter
 
 EXTENSION_NAME = "monitor"
 
@@ -80,6 +81,8 @@ class WebDeps:
     metric_writes: trio.MemorySendChannel[IngestSamples | IncrementCounter]
     metric_counters: MetricIngestCounters
     live: LiveDeps
+    limiter: Limiter
+    limiter_counters: LimiterCounters
     counters: RequestCounters = field(default_factory=RequestCounters)
     series_keys: SeriesKeys = field(default_factory=SeriesKeys)
 

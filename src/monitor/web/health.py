@@ -62,6 +62,19 @@ class IngestStats(BaseModel):
     replies_dropped: int
 
 
+class RateLimitStats(BaseModel):
+    decisions: int
+    refused: int
+    redis_decisions: int
+    redis_round_trips: int
+    fallback_decisions: int
+    redis_outages: int
+    redis_degraded: bool
+    tracked_identities: int
+    evicted_identities: int
+    unanswered: int
+
+
 class ServiceStats(BaseModel):
     version: str
     uptime_s: float
@@ -70,6 +83,7 @@ class ServiceStats(BaseModel):
     ingest: IngestStats
     key_usage_dropped: int
     realtime: dict[str, Any]
+    rate_limit: RateLimitStats
 
 
 @blueprint.get("/")
@@ -103,10 +117,12 @@ async def _database_component() -> Component:
 @document_response(Readiness, 200)
 @document_response(Readiness, 503)
 async def ready() -> tuple[Response, int]:
-    """Readiness of each component: database, Redis (when configured) and every actor.
+    """Readiness of each component: database, Redis and the rate limiter (when
+    Redis is configured) and every actor.
 
     503 when the database or an actor is down; 200 with `degraded` when only
-    Redis is unreachable, since the service keeps serving without it.
+    Redis is unreachable (the rate limiter then counts in this process), since
+    the service keeps serving without it.
     """
     deps = current_deps()
     components: dict[str, Component] = {"database": await _database_component()}
@@ -118,6 +134,11 @@ async def ready() -> tuple[Response, int]:
             Component(status="ok")
             if problem is None
             else Component(status="degraded", detail=problem)
+        )
+        components["rate_limiter"] = (
+            Component(status="degraded", detail="counting in this process; Redis unreachable")
+            if deps.limiter_counters.redis_degraded
+            else Component(status="ok")
         )
     bus = deps.live.bus
     if bus.kind != "memory":
@@ -147,7 +168,7 @@ async def ready() -> tuple[Response, int]:
 @tag(["operations"])
 @document_response(ServiceStats, 200)
 async def stats() -> dict[str, Any]:
-    """Uptime, version, request counts and each actor's state."""
+    """Uptime, version, request counts, each actor's state and the rate limiter's counts."""
     deps = current_deps()
     counters = deps.counters
     return ServiceStats(
@@ -162,4 +183,7 @@ async def stats() -> dict[str, Any]:
         ingest=IngestStats(**dataclasses.asdict(deps.ingest_counters)),
         key_usage_dropped=deps.authenticator.usage_dropped,
         realtime=deps.live.figures(),
+        rate_limit=RateLimitStats(
+            **dataclasses.asdict(deps.limiter_counters), unanswered=deps.limiter.unanswered
+        ),
     ).model_dump(mode="json")

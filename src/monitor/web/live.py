@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 import trio
-from quart import Blueprint, websocket
+from quart import Blueprint, Response, websocket
 
 from monitor.connections import (
     MAX_FRAME_BYTES,
@@ -37,7 +37,8 @@ from monitor.messages import Disconnect, FanoutMessage, Subscribe, Unsubscribe
 from monitor.storage.errors import StorageUnavailable
 from monitor.web.auth import Principal, presented_token
 from monitor.web.deps import LiveDeps, current_deps
-from monitor.web.problems import ProblemError
+from monitor.web.problems import ProblemError, response_for
+from monitor.web.ratelimit import rate_limit_headers, too_many
 from monitor.web.request_log import loggable_query
 from monitor.web.transport import abort_connection
 
@@ -63,38 +64,63 @@ def reply(kind: str, **fields: Any) -> str:
 
 
 @blueprint.websocket("/ws")
-async def stream() -> None:
+async def stream() -> Response | None:
     """Authenticate with `X-API-Key` / `Authorization` or a first `auth` message."""
-    await serve_connection(key_in_url=False)
+    return await serve_connection(key_in_url=False)
 
 
 @blueprint.websocket("/ws/authenticated")
-async def stream_with_key_in_url() -> None:
+async def stream_with_key_in_url() -> Response | None:
     """For clients that can only use the URL: `?apiKey=<key>` (never logged)."""
-    await serve_connection(key_in_url=True)
+    return await serve_connection(key_in_url=True)
 
 
-async def admit(*, key_in_url: bool) -> Principal:
+async def admit(*, key_in_url: bool, client: str) -> Principal:
     """Who is connecting, with at least the read role, or Refused with the close to send.
 
-    The single gate of every websocket: a check that applies to the upgrade as
-    a whole (a rate limit, the dashboard's session cookie with its Origin
-    check) belongs here.
+    The single gate of every websocket after its upgrade: a check that applies
+    to the connection as a whole (the key's rate limit, the dashboard's
+    session cookie with its Origin check) belongs here.
     """
+    deps = current_deps()
     token = presented_token(websocket.headers)
     if token is None and key_in_url:
         token = websocket.args.get("apiKey") or None
     if token is None:
         token = await _first_message_key()
     try:
-        principal = await current_deps().authenticator.authenticate(token)
+        principal = await deps.authenticator.authenticate(token)
     except ProblemError as problem:
+        failures = await deps.limiter.check_auth_failure(client)
+        if failures is not None and not failures.allowed:
+            raise Refused(
+                TRY_AGAIN_LATER,
+                "too many failed authentications from this address; "
+                f"retry in {failures.retry_after_s} s",
+            ) from None
         raise Refused(POLICY_VIOLATION, problem.detail) from None
     except StorageUnavailable:
         raise Refused(TRY_AGAIN_LATER, "the database is unavailable; retry shortly") from None
     if principal.role < Role.READ:
         raise Refused(POLICY_VIOLATION, "streaming needs the read role")
+    by_key = await deps.limiter.check_key(principal.key_id, principal.rate_limit)
+    if by_key is not None and not by_key.allowed:
+        raise Refused(
+            TRY_AGAIN_LATER,
+            f"this API key is over its rate limit; retry in {by_key.retry_after_s} s",
+        )
     return principal
+
+
+async def _refuse_upgrade(client: str) -> Response | None:
+    """The upgrade counts as one request from its address: 429 (plain HTTP) when over."""
+    decision = await current_deps().limiter.check_address(client)
+    if decision is None or decision.allowed:
+        return None
+    problem = too_many(decision, "too many requests from this address")
+    response = response_for(problem)
+    response.headers.update(rate_limit_headers(decision))
+    return response
 
 
 async def _first_message_key() -> str:
@@ -114,16 +140,25 @@ async def _first_message_key() -> str:
     raise Refused(POLICY_VIOLATION, f"no authentication within {AUTH_TIMEOUT:g} s")
 
 
-async def serve_connection(*, key_in_url: bool) -> None:
-    live = current_deps().live
+async def serve_connection(*, key_in_url: bool) -> Response | None:
+    deps = current_deps()
+    live = deps.live
     started = trio.current_time()
+    client = deps.limiter.client_of(
+        websocket.remote_addr, websocket.headers.getlist("X-Forwarded-For")
+    )
+    refusal = await _refuse_upgrade(client)
+    if refusal is not None:
+        live.connections.counters.refused += 1
+        _log_connection(started, None, Close(TRY_AGAIN_LATER, "rate limited"))
+        return refusal
     outbox: Outbox | None = None
     principal: Principal | None = None
     logged = False
     await websocket.accept()
     try:
         try:
-            principal = await admit(key_in_url=key_in_url)
+            principal = await admit(key_in_url=key_in_url, client=client)
         except Refused as refused:
             live.connections.counters.refused += 1
             outcome = refused.close
@@ -151,6 +186,7 @@ async def serve_connection(*, key_in_url: bool) -> None:
                 live.fanout.send_nowait(Disconnect(outbox))
         if not logged:
             _log_connection(started, principal, None)
+    return None
 
 
 def _log_connection(started: float, principal: Principal | None, outcome: Close | None) -> None:

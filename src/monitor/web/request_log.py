@@ -87,15 +87,17 @@ def register_request_log(app: Quart) -> None:
         if getattr(g, "request_id", None) is None:
             g.request_id = uuid.uuid4().hex
         response.headers["X-Request-ID"] = g.request_id
-        if response.status_code >= 400 and _has_body(request.headers):
-            # An error answered before the body was read leaves it unread on
-            # the connection, and Hypercorn's keep-alive can then stall the
-            # next request: read what is left (bounded), and ask the client
-            # to open a new connection.
-            with trio.move_on_after(BODY_DRAIN_TIMEOUT):
+        if _has_body(request.headers):
+            # A response sent before the body was read (an error, or a route
+            # that takes no body, e.g. a GET sent with one) leaves it unread
+            # on the connection, and Hypercorn's keep-alive can then stall the
+            # next request: read what is left (bounded), and after an error or
+            # an unfinished read ask the client to open a new connection.
+            with trio.move_on_after(BODY_DRAIN_TIMEOUT) as drain:
                 with contextlib.suppress(Exception):
                     await request.get_data()
-            response.headers["Connection"] = "close"
+            if response.status_code >= 400 or drain.cancelled_caught:
+                response.headers["Connection"] = "close"
         current_deps().counters.finished(response.status_code)
         _log_line(response.status_code)
         return response
