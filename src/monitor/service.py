@@ -339,7 +339,14 @@ async def _serve(
         ActorSpec("live_bus", functools.partial(bus.subscribe, deliver), drains=False),
         ActorSpec(
             "live_publisher",
-            functools.partial(live_publisher.run, committed.listen(settings.bus_queue_size), bus),
+            functools.partial(
+                live_publisher.run,
+                committed.listen(settings.bus_queue_size),
+                bus,
+                # Through Redis, other instances may be listening; in-process,
+                # only this instance's subscriptions count.
+                (lambda _: True) if redis_url is not None else subscriptions.listened,
+            ),
             drains=False,
         ),
         ActorSpec(

@@ -70,6 +70,10 @@ class Subscriptions:
     def count(self) -> int:
         return sum(len(names) for names in self.by_connection.values())
 
+    def listened(self, channel: str) -> bool:
+        """Whether any connection subscribes to `channel`."""
+        return bool(self.by_channel.get(channel))
+
     def add(self, outbox: Outbox, name: str, channel: str, filter: StreamFilter | None) -> None:
         self.remove(outbox, name)
         self.by_connection.setdefault(outbox, {})[name] = (channel, filter)

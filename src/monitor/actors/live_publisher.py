@@ -17,13 +17,14 @@ shutdown (live clients are gone by then) and is cancelled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import msgspec
 import trio
 
 from monitor.bus.base import Backoff, Bus, BusUnavailable
 from monitor.domain.events import LEVELS
+from monitor.domain.live_filters import ALERTS, EVENTS, METRICS
 from monitor.messages import (
     AlertBatch,
     AlertTransitions,
@@ -70,18 +71,34 @@ def live_batch(message: Publishable) -> LiveBatch:
     return AlertBatch(tuple(dict(item) for item in message.items))
 
 
+def channel_of(message: Publishable) -> str:
+    if isinstance(message, CommittedEvents):
+        return EVENTS
+    if isinstance(message, CommittedSamples):
+        return METRICS
+    return ALERTS
+
+
 async def run(
     inbox: trio.MemoryReceiveChannel[Publishable],
     bus: Bus,
+    listened: Callable[[str], bool],
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """Publish what arrives; skip a batch when `listened(channel)` says nobody wants it.
+
+    (In-process, a channel without local subscribers costs nothing: building
+    the REST form of every sample would cost ingest about a microsecond each.)
+    """
     task_status.started()
     backoff = Backoff()
     while True:
         try:
             async with bus.publisher() as publish:
                 async for message in inbox:
+                    if not listened(channel_of(message)):
+                        continue
                     await publish(live_batch(message))
                     backoff.reset()
             return  # the hook's channel was closed
