@@ -84,7 +84,10 @@ async def test_concurrent_requests_share_redis_round_trips(
     decisions = after["redis_decisions"] - before["redis_decisions"]
     round_trips = after["redis_round_trips"] - before["redis_round_trips"]
     assert decisions >= 800  # the address and the key, for each of the 400 requests
-    assert round_trips < decisions / 2, (round_trips, decisions)
+    # How many decisions share a round trip depends on how the 40 clients
+    # interleave (about 2 on a quiet machine, 6 on a busy one); without
+    # pipelining there would be one round trip per decision.
+    assert round_trips < decisions * 0.75, (round_trips, decisions)
 
 
 async def readiness_of_limiter(http: httpx.AsyncClient) -> str:
