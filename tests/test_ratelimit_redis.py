@@ -90,6 +90,31 @@ async def test_concurrent_requests_share_redis_round_trips(
     assert round_trips < decisions * 0.75, (round_trips, decisions)
 
 
+async def test_an_authenticated_request_costs_one_redis_round_trip(
+    start_service: StartService,
+    database_url: str,
+    tmp_path: Path,
+    redis_url: str,
+    make_key: MakeKey,
+) -> None:
+    service = await start_service(redis_settings(database_url, tmp_path, redis_url))
+    _, token = await make_key("read")
+    _, admin = await make_key("admin", rate_limit=0)
+    headers = {"X-API-Key": token}
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as http:
+        assert (await http.get(EVENTS, headers=headers)).status_code == 200  # caches the key
+        before = await limiter_stats(http, admin)
+        for _ in range(10):  # one at a time: nothing else to share a round trip with
+            response = await http.get(EVENTS, headers=headers)
+            assert response.status_code == 200
+            assert response.headers["RateLimit-Limit"] == "1000000"  # the key's limit binds
+        after = await limiter_stats(http, admin)
+    # Each /stats call by the unlimited admin key costs one (its address).
+    decisions = after["redis_decisions"] - before["redis_decisions"] - 1
+    round_trips = after["redis_round_trips"] - before["redis_round_trips"] - 1
+    assert (decisions, round_trips) == (20, 10)  # address and key, together
+
+
 async def readiness_of_limiter(http: httpx.AsyncClient) -> str:
     ready = (await http.get("/health/ready")).json()
     status: str = ready["components"]["rate_limiter"]["status"]

@@ -35,7 +35,8 @@ from monitor.domain.keys import Role
 from monitor.domain.live_filters import CHANNELS, parse_filter
 from monitor.messages import Disconnect, FanoutMessage, Subscribe, Unsubscribe
 from monitor.storage.errors import StorageUnavailable
-from monitor.web.auth import Principal, presented_token
+from monitor.web.auth import Principal
+from monitor.web.credentials import presented_token
 from monitor.web.deps import LiveDeps, current_deps
 from monitor.web.problems import ProblemError, response_for
 from monitor.web.ratelimit import rate_limit_headers, too_many
