@@ -52,15 +52,12 @@ import functools
 import gzip
 import os
 import random
-import threading
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import msgspec
 import psycopg
 import trio
@@ -70,19 +67,14 @@ from psycopg.types.json import set_json_dumps
 import synthetic
 from common import (
     SERVER_URL,
-    CpuMeter,
     on_throwaway_database,
     percentile,
     say,
     with_service_settings,
 )
-from monitor import service
+from load import CopyResult, HttpResult, post_bodies, run_copy, serving
 from monitor.config import Settings
-from monitor.domain.keys import Role
-from monitor.storage import keys as key_store
 from monitor.storage.events import COPY_COLUMNS, COPY_TYPES
-from monitor.storage.gateway import open_gateway
-from monitor.storage.migrate import apply_migrations
 from monitor.web.event_rows import EventRules, prepare_rows
 from monitor.web.event_schemas import EventIn
 
@@ -134,107 +126,24 @@ def build_bodies(
 # --- HTTP phase ------------------------------------------------------------------------------
 
 
-@dataclass
-class HttpResult:
-    elapsed: float = 0.0
-    acked_events: int = 0
-    warmup_acked_events: int = 0
-    latencies: list[float] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
-    first_failure: str | None = None
-    cpu: dict[str, float] = field(default_factory=dict)
-
-
 async def http_phase(
     settings: Settings, bodies: Sequence[bytes], args: argparse.Namespace
 ) -> HttpResult:
-    result = HttpResult()
-    assert settings.database_url is not None
-    # Migrate and make our key first: with a key present, the service creates
-    # no bootstrap admin key, so nothing but the summary goes to stdout.
-    await trio.to_thread.run_sync(apply_migrations, settings.database_url)
-    async with open_gateway(
-        settings.database_url,
-        pool_size=1,
-        statement_timeout=10,
-        acquire_timeout=5,
-        connect_timeout=5,
-    ) as gateway:
-        _, token = await key_store.create_key(
-            gateway, name="bench", role=Role.WRITE, rate_limit=0, expires_at=None, actor="bench"
-        )
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        with trio.fail_after(60):
-            running: service.Running = await nursery.start(
-                functools.partial(service.run, settings, stop=stop, handle_signals=False)
+    async with serving(settings) as (base_url, token):
+        headers = {"X-API-Key": token, "Content-Type": "application/json"}
+        if args.gzip:
+            headers["Content-Encoding"] = "gzip"
+        with trio.fail_after(args.seconds + 120):
+            return await post_bodies(
+                base_url,
+                "/api/v1/events/bulk",
+                headers,
+                bodies,
+                clients=args.clients,
+                items_per_body=args.batch,
+                seconds=args.seconds,
+                max_requests=args.max_requests,
             )
-        try:
-            headers = {"X-API-Key": token, "Content-Type": "application/json"}
-            if args.gzip:
-                headers["Content-Encoding"] = "gzip"
-            base_url = f"http://127.0.0.1:{running.port}"
-            with trio.fail_after(args.seconds + 120):
-                await _load(base_url, headers, bodies, args, result)
-        finally:
-            stop.set()  # graceful stop: in-flight requests finish, the ingest actor drains
-    return result
-
-
-async def _load(
-    base_url: str,
-    headers: dict[str, str],
-    bodies: Sequence[bytes],
-    args: argparse.Namespace,
-    result: HttpResult,
-) -> None:
-    clients = [
-        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=httpx.Timeout(60))
-        for _ in range(args.clients)
-    ]
-    path = "/api/v1/events/bulk"
-    try:
-        # Warm-up, untimed: one request per client opens its connection and
-        # lets the service create partitions and fill its caches.
-        async def warm(client: httpx.AsyncClient, index: int) -> None:
-            response = await client.post(path, content=bodies[index % len(bodies)])
-            if response.status_code != 201:
-                raise RuntimeError(f"warm-up got {response.status_code}: {response.text[:300]}")
-            result.warmup_acked_events += args.batch
-
-        async with trio.open_nursery() as nursery:
-            for index, client in enumerate(clients):
-                nursery.start_soon(warm, client, index)
-
-        remaining = args.max_requests
-        started = time.perf_counter()
-        deadline = started + args.seconds
-
-        async def push(client: httpx.AsyncClient, number: int) -> None:
-            nonlocal remaining
-            turn = number
-            while remaining > 0 and time.perf_counter() < deadline:
-                remaining -= 1
-                body = bodies[turn % len(bodies)]
-                turn += args.clients
-                sent = time.perf_counter()
-                response = await client.post(path, content=body)
-                result.latencies.append(time.perf_counter() - sent)
-                result.statuses[response.status_code] += 1
-                if response.status_code == 201:
-                    result.acked_events += args.batch
-                elif result.first_failure is None:
-                    result.first_failure = f"{response.status_code}: {response.text[:300]}"
-
-        meter = CpuMeter()
-        async with trio.open_nursery() as nursery:
-            for number, client in enumerate(clients):
-                nursery.start_soon(push, client, number)
-        result.elapsed = time.perf_counter() - started
-        result.cpu = meter.stop()
-    finally:
-        for client in clients:
-            await client.aclose()
 
 
 # --- baseline: raw binary COPY ---------------------------------------------------------------
@@ -316,83 +225,21 @@ def fresh_payload(batch: EncodedBatch) -> bytearray:
     return payload
 
 
-@dataclass
-class CopyResult:
-    rows: int = 0
-    elapsed: float = 0.0
-    transactions: int = 0
-    cycled: bool = False
-    cpu: dict[str, float] = field(default_factory=dict)
+def copy_batch(write: str, connection: psycopg.Connection[Any], batch: Any) -> int:
+    """One baseline transaction's COPY: tuples row by row (as the ingest actor
+    writes) for write="rows", an EncodedBatch with fresh ids for "bytes"."""
+    with connection.cursor() as cursor, cursor.copy(COPY_STATEMENT) as copy:
+        if write == "rows":
+            copy.set_types(list(COPY_TYPES))
+            for row in batch:
+                copy.write_row(row)
+            return len(batch)
+        copy.write(fresh_payload(batch))
+        return len(batch.id_offsets)
 
 
-def run_copy(
-    url: str,
-    workers: int,
-    seconds: float,
-    batches: Sequence[Any],
-    write: str,
-    max_rows: int,
-) -> CopyResult:
-    """`workers` threads, one connection each, one batch per transaction, until time is up."""
-    result = CopyResult()
-    lock = threading.Lock()
-    barrier = threading.Barrier(workers + 1)
-    errors: list[BaseException] = []
-    connections = [psycopg.connect(url) for _ in range(workers)]
-    timing: dict[str, float] = {}
-
-    def worker(number: int) -> None:
-        connection = connections[number]
-        set_json_dumps(lambda value: value, connection)  # attributes are JSON bytes already
-        turn = number
-        try:
-            barrier.wait()
-            deadline = timing["deadline"]
-            while time.perf_counter() < deadline:
-                with lock:
-                    if result.rows >= max_rows:
-                        return
-                if turn >= len(batches) and write == "rows":
-                    result.cycled = True  # (the bytes form patches in fresh ids)
-                batch = batches[turn % len(batches)]
-                turn += workers
-                with (
-                    connection.transaction(),
-                    connection.cursor() as cursor,
-                    cursor.copy(COPY_STATEMENT) as copy,
-                ):
-                    if write == "rows":
-                        copy.set_types(list(COPY_TYPES))
-                        for row in batch:
-                            copy.write_row(row)
-                        count = len(batch)
-                    else:
-                        copy.write(fresh_payload(batch))
-                        count = len(batch.id_offsets)
-                with lock:
-                    result.rows += count
-                    result.transactions += 1
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(workers)]
-    try:
-        for thread in threads:
-            thread.start()
-        started = time.perf_counter()
-        timing["deadline"] = started + seconds
-        meter = CpuMeter()
-        barrier.wait()
-        for thread in threads:
-            thread.join(timeout=seconds + 120)
-        result.elapsed = time.perf_counter() - started
-        result.cpu = meter.stop()
-    finally:
-        for connection in connections:
-            connection.close()
-    if errors:
-        raise errors[0]
-    return result
+def _attributes_as_given(connection: psycopg.Connection[Any]) -> None:
+    set_json_dumps(lambda value: value, connection)  # attributes are JSON bytes already
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -441,9 +288,9 @@ def run(url: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any
     say(f"HTTP phase: {args.clients} clients, {args.seconds:g} s ...")
     http = trio.run(http_phase, settings, bodies, args)
     latencies = sorted(http.latencies)
-    events_per_s = http.acked_events / http.elapsed if http.elapsed else 0.0
+    events_per_s = http.acked / http.elapsed if http.elapsed else 0.0
     stored = count_events(url)
-    expected = http.acked_events + http.warmup_acked_events
+    expected = http.acked + http.warmup_acked
     say(
         f"HTTP: {len(latencies)} requests in {http.elapsed:.2f} s, statuses {dict(http.statuses)}, "
         f"{events_per_s:,.0f} events/s; stored {stored} rows (acknowledged {expected}); "
@@ -461,13 +308,23 @@ def run(url: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any
     for write, batches in (("rows", rows), ("bytes", encoded)):
         reset_events(url)
         say(f"baseline copy_{write}: {workers} connections, {args.seconds:g} s ...")
-        copied = run_copy(url, workers, args.seconds, batches, write, max_rows)
+        copied = run_copy(
+            url,
+            workers,
+            args.seconds,
+            batches,
+            functools.partial(copy_batch, write),
+            enough=lambda done: done.rows >= max_rows,
+            prepare=_attributes_as_given,
+        )
         copies[write] = copied
         rate = copied.rows / copied.elapsed
+        # (the bytes form patches in fresh ids; the rows form repeats its pool)
+        cycled = write == "rows" and copied.transactions > len(batches)
         say(
             f"copy_{write}: {copied.rows} rows in {copied.transactions} transactions, "
             f"{copied.elapsed:.2f} s, {rate:,.0f} rows/s"
-            + (" (pool cycled: ids repeat)" if copied.cycled else "")
+            + (" (pool cycled: ids repeat)" if cycled else "")
             + f"; cpu {copied.cpu}"
         )
     rates = {write: c.rows / c.elapsed if c.elapsed else 0.0 for write, c in copies.items()}

@@ -69,15 +69,12 @@ import os
 import random
 import sys
 import tempfile
-import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import msgspec
 import psycopg
 import trio
@@ -91,12 +88,8 @@ from common import (
     say,
     with_service_settings,
 )
-from monitor import service
+from load import CopyResult, HttpResult, post_bodies, run_copy, serving
 from monitor.config import Settings
-from monitor.domain.keys import Role
-from monitor.storage import keys as key_store
-from monitor.storage.gateway import open_gateway
-from monitor.storage.migrate import apply_migrations
 
 PATH = "/api/v1/metrics/bulk"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: 27 characters
@@ -149,52 +142,15 @@ def build_bodies(
 # --- HTTP phase ------------------------------------------------------------------------------
 
 
-@dataclass
-class HttpResult:
-    elapsed: float = 0.0
-    acked: int = 0
-    warmup_acked: int = 0
-    latencies: list[float] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
-    first_failure: str | None = None
-    cpu: dict[str, float] = field(default_factory=dict)
-
-
 async def http_phase(settings: Settings, bodies: Bodies, args: argparse.Namespace) -> HttpResult:
-    result = HttpResult()
-    assert settings.database_url is not None
-    # Migrate and make our key first: with a key present, the service creates
-    # no bootstrap admin key, so nothing but the summary goes to stdout.
-    await trio.to_thread.run_sync(apply_migrations, settings.database_url)
-    async with open_gateway(
-        settings.database_url,
-        pool_size=1,
-        statement_timeout=10,
-        acquire_timeout=5,
-        connect_timeout=5,
-    ) as gateway:
-        _, token = await key_store.create_key(
-            gateway, name="bench", role=Role.WRITE, rate_limit=0, expires_at=None, actor="bench"
-        )
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        with trio.fail_after(60):
-            running: service.Running = await nursery.start(
-                functools.partial(service.run, settings, stop=stop, handle_signals=False)
-            )
-        try:
-            headers = {"X-API-Key": token, "Content-Type": "application/json"}
-            if args.gzip:
-                headers["Content-Encoding"] = "gzip"
-            base_url = f"http://127.0.0.1:{running.port}"
-            with trio.fail_after(args.seconds + 120):
-                if args.clients_in_process:
-                    await _load(base_url, headers, bodies.wire, args, result)
-                else:
-                    await _load_in_a_process(base_url, headers, bodies.wire, args, result)
-        finally:
-            stop.set()  # graceful stop: in-flight requests finish, the ingest actor drains
-    return result
+    async with serving(settings) as (base_url, token):
+        headers = {"X-API-Key": token, "Content-Type": "application/json"}
+        if args.gzip:
+            headers["Content-Encoding"] = "gzip"
+        with trio.fail_after(args.seconds + 120):
+            if args.clients_in_process:
+                return await _load(base_url, headers, bodies.wire, args)
+            return await _load_in_a_process(base_url, headers, bodies.wire, args)
 
 
 def _stamped(body: bytes, compressed: bool) -> bytes:
@@ -204,68 +160,26 @@ def _stamped(body: bytes, compressed: bool) -> bytes:
 
 
 async def _load(
-    base_url: str,
-    headers: dict[str, str],
-    bodies: Sequence[bytes],
-    args: argparse.Namespace,
-    result: HttpResult,
-) -> None:
-    clients = [
-        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=httpx.Timeout(60))
-        for _ in range(args.clients)
-    ]
-    try:
-        # Warm-up, untimed: one request per client opens its connection, creates
-        # the series (and partitions) and fills the service's series cache.
-        async def warm(client: httpx.AsyncClient, index: int) -> None:
-            body = _stamped(bodies[index % len(bodies)], args.gzip)
-            response = await client.post(PATH, content=body)
-            if response.status_code != 201:
-                raise RuntimeError(f"warm-up got {response.status_code}: {response.text[:300]}")
-            result.warmup_acked += args.batch
-
-        async with trio.open_nursery() as nursery:
-            for index, client in enumerate(clients):
-                nursery.start_soon(warm, client, index)
-
-        remaining = args.max_requests
-        started = time.perf_counter()
-        deadline = started + args.seconds
-
-        async def push(client: httpx.AsyncClient, number: int) -> None:
-            nonlocal remaining
-            turn = number
-            while remaining > 0 and time.perf_counter() < deadline:
-                remaining -= 1
-                body = _stamped(bodies[turn % len(bodies)], args.gzip)
-                turn += args.clients
-                sent = time.perf_counter()
-                response = await client.post(PATH, content=body)
-                result.latencies.append(time.perf_counter() - sent)
-                result.statuses[response.status_code] += 1
-                if response.status_code == 201:
-                    result.acked += args.batch
-                elif result.first_failure is None:
-                    result.first_failure = f"{response.status_code}: {response.text[:300]}"
-
-        meter = CpuMeter()
-        async with trio.open_nursery() as nursery:
-            for number, client in enumerate(clients):
-                nursery.start_soon(push, client, number)
-        result.elapsed = time.perf_counter() - started
-        result.cpu = meter.stop()
-    finally:
-        for client in clients:
-            await client.aclose()
+    base_url: str, headers: dict[str, str], bodies: Sequence[bytes], args: argparse.Namespace
+) -> HttpResult:
+    # Warm-up requests create the series (and partitions) and fill the
+    # service's series cache.
+    return await post_bodies(
+        base_url,
+        PATH,
+        headers,
+        bodies,
+        clients=args.clients,
+        items_per_body=args.batch,
+        seconds=args.seconds,
+        max_requests=args.max_requests,
+        stamp=functools.partial(_stamped, compressed=args.gzip),
+    )
 
 
 async def _load_in_a_process(
-    base_url: str,
-    headers: dict[str, str],
-    bodies: Sequence[bytes],
-    args: argparse.Namespace,
-    result: HttpResult,
-) -> None:
+    base_url: str, headers: dict[str, str], bodies: Sequence[bytes], args: argparse.Namespace
+) -> HttpResult:
     """_load in a child process (as real clients would be), so that the clients'
     CPU is not taken from the service's one Python thread; `result.cpu` then
     says what the service's process used."""
@@ -297,13 +211,15 @@ async def _load_in_a_process(
         )
         service_cpu = meter.stop()
     loaded = msgspec.json.decode(finished.stdout.splitlines()[-1])
-    result.elapsed = loaded["elapsed"]
-    result.acked = loaded["acked"]
-    result.warmup_acked = loaded["warmup_acked"]
-    result.latencies = loaded["latencies"]
-    result.statuses = Counter({int(k): v for k, v in loaded["statuses"].items()})
-    result.first_failure = loaded["first_failure"]
-    result.cpu = {**service_cpu, "clients_process_cores": loaded["cpu"]["this_process_cores"]}
+    return HttpResult(
+        elapsed=loaded["elapsed"],
+        acked=loaded["acked"],
+        warmup_acked=loaded["warmup_acked"],
+        latencies=loaded["latencies"],
+        statuses=Counter({int(k): v for k, v in loaded["statuses"].items()}),
+        first_failure=loaded["first_failure"],
+        cpu={**service_cpu, "clients_process_cores": loaded["cpu"]["this_process_cores"]},
+    )
 
 
 def load_only(args: argparse.Namespace) -> None:
@@ -311,8 +227,7 @@ def load_only(args: argparse.Namespace) -> None:
     with open(args.bodies_file, "rb") as bodies_file:
         bodies = msgspec.msgpack.decode(bodies_file.read(), type=list[bytes])
     headers = msgspec.json.decode(os.environ["BENCH_HEADERS"])
-    result = HttpResult()
-    trio.run(_load, args.load_only, headers, bodies, args, result)
+    result = trio.run(_load, args.load_only, headers, bodies, args)
     print(
         msgspec.json.encode(
             {
@@ -360,84 +275,21 @@ def count_samples(url: str) -> int:
     return int(row[0])
 
 
-@dataclass
-class CopyResult:
-    rows: int = 0
-    elapsed: float = 0.0
-    transactions: int = 0
-    cpu: dict[str, float] = field(default_factory=dict)
+def copy_batch(write: str, connection: psycopg.Connection[Any], batch: Any) -> int:
+    """One baseline transaction's COPY; the time is now, once per transaction.
 
-
-def run_copy(
-    url: str,
-    workers: int,
-    seconds: float,
-    batches: Sequence[Any],
-    write: str,
-    max_transactions: int,
-) -> CopyResult:
-    """`workers` threads, one connection each, one batch per transaction, until time is up.
-
-    `batches` are lists of (series id, value) for write="rows", encode_rows
-    payloads for write="bytes"; the time is now, once per transaction.
+    `batch` is a list of (series id, value) for write="rows" (written as the
+    ingest actor once did, row by row), an encode_rows payload for "bytes".
     """
-    result = CopyResult()
-    lock = threading.Lock()
-    barrier = threading.Barrier(workers + 1)
-    errors: list[BaseException] = []
-    connections = [psycopg.connect(url) for _ in range(workers)]
-    timing: dict[str, float] = {}
-
-    def worker(number: int) -> None:
-        connection = connections[number]
-        turn = number
-        try:
-            barrier.wait()
-            deadline = timing["deadline"]
-            while time.perf_counter() < deadline:
-                with lock:
-                    if result.transactions >= max_transactions:
-                        return
-                batch = batches[turn % len(batches)]
-                turn += workers
-                now = datetime.now(UTC)
-                with (
-                    connection.transaction(),
-                    connection.cursor() as cursor,
-                    cursor.copy(COPY_STATEMENT) as copy,
-                ):
-                    if write == "rows":
-                        copy.set_types(["int4", "timestamptz", "float8"])
-                        for series_id, value in batch:
-                            copy.write_row((series_id, now, value))
-                        count = len(batch)
-                    else:
-                        copy.write(metric_data.restamp(batch, metric_data.microseconds(now)))
-                        count = metric_data.row_count(batch)
-                with lock:
-                    result.rows += count
-                    result.transactions += 1
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(workers)]
-    try:
-        for thread in threads:
-            thread.start()
-        started = time.perf_counter()
-        timing["deadline"] = started + seconds
-        meter = CpuMeter()
-        barrier.wait()
-        for thread in threads:
-            thread.join(timeout=seconds + 120)
-        result.elapsed = time.perf_counter() - started
-        result.cpu = meter.stop()
-    finally:
-        for connection in connections:
-            connection.close()
-    if errors:
-        raise errors[0]
-    return result
+    now = datetime.now(UTC)
+    with connection.cursor() as cursor, cursor.copy(COPY_STATEMENT) as copy:
+        if write == "rows":
+            copy.set_types(["int4", "timestamptz", "float8"])
+            for series_id, value in batch:
+                copy.write_row((series_id, now, value))
+            return len(batch)
+        copy.write(metric_data.restamp(batch, metric_data.microseconds(now)))
+        return metric_data.row_count(batch)
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -525,7 +377,14 @@ def run(url: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any
     for write, batches in (("rows", row_batches), ("bytes", byte_batches)):
         reset_samples(url)
         say(f"baseline copy_{write}: {workers} connections, {args.seconds:g} s ...")
-        copied = run_copy(url, workers, args.seconds, batches, write, args.max_requests)
+        copied = run_copy(
+            url,
+            workers,
+            args.seconds,
+            batches,
+            functools.partial(copy_batch, write),
+            enough=lambda done: done.transactions >= args.max_requests,
+        )
         copies[write] = copied
         say(
             f"copy_{write}: {copied.rows} rows in {copied.transactions} transactions, "
