@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 import trio
@@ -242,16 +242,10 @@ class Disconnect:
 FanoutMessage = LiveBatch | Subscribe | Unsubscribe | Disconnect
 
 
-class DecisionReply(Protocol):
-    """Where a limiter decision goes (a memory channel, or a tagging wrapper of one)."""
-
-    def send_nowait(self, decision: Decision) -> None: ...
-
-
 @dataclass(frozen=True)
 class LimitQuery:
     """May `identity` make one more request at `rate`? The decision goes back on `reply`."""
 
     identity: str
     rate: Rate
-    reply: DecisionReply
+    reply: trio.MemorySendChannel[Decision]

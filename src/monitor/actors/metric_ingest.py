@@ -11,8 +11,9 @@ Error handling:
 - A request whose sample disagrees with its metric's recorded type, or that
   would create a series past a cardinality limit, gets 422; the others of its
   group are committed.
-- A cached series deleted meanwhile (on this or another instance): its ids are
-  dropped from the cache and the group is resolved afresh, once.
+- Series deleted since the cache was filled (on this or another instance; the
+  database's series generation moved): the cache starts afresh and the group
+  is resolved again, once.
 - RowsRejected splits the group; StorageUnavailable answers 503 to all; any
   other error answers 503 to all, then crashes the actor (supervisor restarts).
 - A requester that went away: its samples are committed, the reply dropped.
@@ -142,14 +143,12 @@ class _MetricCommitter:
             await self._prepare_partitions(
                 [min(b.earliest for b in batches), max(b.latest for b in batches)]
             )
-            cached = self._cache.known(keys)
             try:
-                result = await self._commit_samples(batches, cached)
+                result = await self._commit_samples(batches, self._cache.known(keys))
             except StaleSeries as stale:
                 self._counters.stale_series_retries += 1
                 self._cache.start_afresh(stale.generation)
-                cached = self._cache.known(keys)
-                result = await self._commit_samples(batches, cached)
+                result = await self._commit_samples(batches, self._cache.known(keys))
         except StorageUnavailable as failure:
             log.warning("metric ingest: database unavailable", extra={"error": str(failure)})
             self._counters.unavailable_requests += len(group)
@@ -168,14 +167,12 @@ class _MetricCommitter:
         self._counters.transactions += 1
         self._counters.samples += result.committed_rows
         committed: list[tuple[Sequence[int], SampleBatch]] = []
-        ids = {**cached.series, **result.new_series}
         for index, request in enumerate(group):
             refusal = result.refusals.get(index)
             if refusal is None:
                 self._counters.requests += 1
                 group_commit.reply(request, IngestOutcome(True, 201))
-                batch = request.batch
-                committed.append(([ids[key] for key in batch.keys], batch))
+                committed.append((result.key_ids[index], request.batch))
             else:
                 self._counters.refused_requests += 1
                 group_commit.reply(request, IngestOutcome(False, 422, refusal))

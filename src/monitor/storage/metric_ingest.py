@@ -60,6 +60,7 @@ class SampleCommit:
     new_series: dict[SeriesKey, int] = field(default_factory=dict)
     metric_types: dict[str, str] = field(default_factory=dict)
     committed_rows: int = 0
+    key_ids: dict[int, list[int]] = field(default_factory=dict)  # committed request → its ids
 
 
 def labels_json(key: SeriesKey) -> str:
@@ -278,7 +279,7 @@ async def commit_samples(
             for index, batch in enumerate(batches):
                 if index in result.refusals:
                     continue
-                key_ids = [ids[key] for key in batch.keys]
+                key_ids = result.key_ids[index] = [ids[key] for key in batch.keys]
                 sample_ids = [key_ids[slot] for slot in batch.slots]
                 payloads.append(encode_rows(sample_ids, micros_of(batch.times), batch.values))
                 result.committed_rows += len(batch)

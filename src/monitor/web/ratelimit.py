@@ -99,21 +99,21 @@ class Limiter:
         actor takes them in one batch. None where no limit applies, or when the
         actor does not answer in time (counted in `unanswered`)."""
         answers: list[Decision | None] = [None] * len(checks)
-        asked = [(index, identity, rate) for index, (identity, rate) in enumerate(checks) if rate]
-        if not asked:
-            return answers
-        reply_send, reply_receive = trio.open_memory_channel[tuple[int, Decision]](len(asked))
+        replies: list[tuple[int, trio.MemoryReceiveChannel[Decision]]] = []
         with trio.move_on_after(ASK_TIMEOUT):
             try:
-                for index, identity, rate in asked:
-                    query = LimitQuery(identity, rate, _Reply(reply_send, index))
+                for index, (identity, rate) in enumerate(checks):
+                    if rate is None:
+                        continue
+                    reply_send, reply_receive = trio.open_memory_channel[Decision](1)
+                    query = LimitQuery(identity, rate, reply_send)
                     try:
                         self._inbox.send_nowait(query)
                     except trio.WouldBlock:
                         await self._inbox.send(query)
-                for _ in asked:
-                    index, decision = await reply_receive.receive()
-                    answers[index] = decision
+                    replies.append((index, reply_receive))
+                for index, reply_receive in replies:
+                    answers[index] = await reply_receive.receive()
                 return answers
             except (trio.ClosedResourceError, trio.BrokenResourceError, trio.EndOfChannel):
                 pass  # the service is stopping; counted below
@@ -124,17 +124,6 @@ class Limiter:
                 extra={"unanswered": self.unanswered},
             )
         return answers
-
-
-class _Reply:
-    """The reply channel a LimitQuery expects, tagging each decision with its place."""
-
-    def __init__(self, channel: trio.MemorySendChannel[tuple[int, Decision]], index: int) -> None:
-        self._channel = channel
-        self._index = index
-
-    def send_nowait(self, decision: Decision) -> None:
-        self._channel.send_nowait((self._index, decision))
 
 
 def too_many(decision: Decision, detail: str) -> ProblemError:
