@@ -7,7 +7,7 @@ What it does, in one run, on a throw-away database `bench_ws_<random>`
 
 1. Starts `monitor serve` in its own process (the client side with many
    sockets is heavy), on port 0, loopback only.
-2. Opens `--subscribers` websocket clients in this process (trio-websocket),
+2. Opens `--subscribers` websocket clients in this process (`ws_client.py`),
    each subscribed to `events:realtime` without a filter.
 3. Main phase: ingests `--rate` events/s over HTTP (bulk requests every
    50 ms) for `--seconds`, then waits (bounded) until every subscriber has
@@ -25,7 +25,6 @@ Prints progress on stderr and one JSON line on stdout.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import os
 import resource
@@ -33,19 +32,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import msgspec
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from common import CpuMeter, on_throwaway_database, percentile, say
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
 from monitor.storage.migrate import apply_migrations
+from ws_client import Websocket
 
 TICK = 0.05  # seconds between ingest requests
 MAX_IN_FLIGHT = 8
@@ -61,8 +61,8 @@ class Frame(msgspec.Struct):
 
 
 decode_frame = msgspec.json.Decoder(Frame).decode
-DATA_PREFIX = '{"type":"data"'
-ITEM_START = '{"id":'
+DATA_PREFIX = b'{"type":"data"'
+ITEM_START = b'{"id":'
 
 
 @dataclass
@@ -191,44 +191,50 @@ async def subscribe_and_read(
     ready: trio.MemorySendChannel[None],
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    async with open_websocket_url(
-        f"ws://127.0.0.1:{port}/ws",
-        extra_headers=[(b"X-API-Key", token.encode())],
-        connect_timeout=60,
-        disconnect_timeout=5,
-        max_message_size=4 * 1024 * 1024,
-    ) as ws:
-        await ws.send_message('{"type":"subscribe","channel":"events:realtime"}')
-        first = decode_frame(await ws.get_message())
-        assert first.type == "subscribed", first
+    with trio.fail_after(60):
+        ws = await Websocket.connect(port, "/ws", {"X-API-Key": token})
+    try:
+        await ws.send_text('{"type":"subscribe","channel":"events:realtime"}')
+        messages = ws.messages()
+        with trio.fail_after(60):
+            first = await anext(messages)
+        assert decode_frame(first[0]).type == "subscribed", first
         async with ready:
             await ready.send(None)
-        with contextlib.suppress(ConnectionClosed):  # the server's 1001 at the end
-            await read_frames(ws, subscriber)
+        await read_frames(messages, subscriber, first[1:])
+    finally:
+        await ws.aclose()
 
 
-async def read_frames(ws: WebSocketConnection, subscriber: Subscriber) -> None:
+async def read_frames(
+    messages: AsyncIterator[list[bytes]], subscriber: Subscriber, early: list[bytes]
+) -> None:
     """Count every subscriber's items; only the sampled ones decode their frames.
 
-    Decoding every frame of every subscriber took ~40 % of this process and
-    made the one client process the bottleneck (data piled up unread in its
-    sockets). Items are counted by their opening `{"id":` (an event's first
-    field; the bench's events carry no attributes that could contain it).
+    Decoding every frame of every subscriber made the one client process the
+    bottleneck (data piled up unread in its sockets). Items are counted by
+    their opening `{"id":` (an event's first field; the bench's events carry
+    no attributes that could contain it).
     """
+    pending = early
     while True:
-        message = await ws.get_message()
-        if not isinstance(message, str) or not message.startswith(DATA_PREFIX):
-            continue
-        subscriber.frames += 1
-        before = subscriber.items
-        if subscriber.sampled:
-            frame = decode_frame(message)
-            now = time.perf_counter()
-            subscriber.arrivals.extend((item.id, now) for item in frame.items)
-            subscriber.items += len(frame.items)
-        else:
-            subscriber.items += message.count(ITEM_START)
-        GOAL.progressed(before, subscriber.items)
+        for payload in pending:
+            if not payload.startswith(DATA_PREFIX):
+                continue
+            subscriber.frames += 1
+            before = subscriber.items
+            if subscriber.sampled:
+                frame = decode_frame(payload)
+                now = time.perf_counter()
+                subscriber.arrivals.extend((item.id, now) for item in frame.items)
+                subscriber.items += len(frame.items)
+            else:
+                subscriber.items += payload.count(ITEM_START)
+            GOAL.progressed(before, subscriber.items)
+        try:
+            pending = await anext(messages)
+        except StopAsyncIteration:  # the server's 1001 at the end
+            return
 
 
 # --- ingest -----------------------------------------------------------------------------------

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import msgspec
 import trio
 
 GOING_AWAY = 1001
@@ -26,6 +28,8 @@ POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 # Data frames stay under this size (clients often cap a message at 1 MiB).
 MAX_FRAME_BYTES = 256 * 1024
+CLOSE_GRACE = 2.0  # seconds a close may wait on a stuck write before the connection is aborted
+_encode = msgspec.json.Encoder().encode
 
 
 class Close(NamedTuple):
@@ -33,13 +37,37 @@ class Close(NamedTuple):
     reason: str
 
 
-class DataChunk(NamedTuple):
-    """Items for one subscription: JSON objects joined by commas, shared by every outbox."""
+class DataChunk:
+    """Items for one subscription: JSON objects joined by commas, shared by every outbox.
 
-    channel: str
-    subscription: str
-    items: str
-    items_count: int
+    The fan-out actor makes one chunk per subscription name and batch, so
+    every subscriber of an unfiltered stream holds the same object, and its
+    frame is encoded once, by the first writer that sends it alone.
+    """
+
+    __slots__ = ("_frame", "channel", "items", "items_count", "subscription")
+
+    def __init__(self, channel: str, subscription: str, items: bytes, items_count: int) -> None:
+        self.channel = channel
+        self.subscription = subscription
+        self.items = items
+        self.items_count = items_count
+        self._frame: bytes | None = None
+
+    def frame(self) -> bytes:
+        """The data frame's payload carrying just this chunk."""
+        if self._frame is None:
+            self._frame = data_frame(self.channel, self.subscription, [self.items])
+        return self._frame
+
+
+def data_frame(channel: str, subscription: str, items: list[bytes]) -> bytes:
+    """`{"type":"data","channel":…,"subscription":…,"items":[…]}` from encoded item texts."""
+    head = b'{"type":"data","channel":%s,"subscription":%s,"items":[' % (
+        _encode(channel),
+        _encode(subscription),
+    )
+    return head + b",".join(items) + b"]}"
 
 
 Entry = str | DataChunk  # a ready text frame (a reply) or data to frame
@@ -71,6 +99,9 @@ class Outbox:
         self.closing: Close | None = None
         self.closing_at = 0.0
         self.sending_since: float | None = None  # set by the writer while a send is under way
+        # Ends the TCP connection (True if it could); set by the connection's handler.
+        self.abort_connection: Callable[[], bool] = lambda: False
+        self.aborted = False
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -110,11 +141,16 @@ class Outbox:
         self._overflow_since = None
         return entries
 
-    def behind_for(self) -> float:
+    def behind_for(self, now: float) -> float:
         """Seconds the outbox has been overflowing without the writer taking from it."""
         if self._overflow_since is None:
             return 0.0
-        return trio.current_time() - self._overflow_since
+        return now - self._overflow_since
+
+    def abort(self) -> bool:
+        """End the TCP connection under a write that never returns; whether it was found."""
+        self.aborted = True
+        return self.abort_connection()
 
     def stuck_closing(self, grace: float) -> bool:
         """A close was asked for `grace` seconds ago and a send still has not returned."""
@@ -150,6 +186,9 @@ class LiveConnections:
 
     def __len__(self) -> int:
         return len(self._open)
+
+    def outboxes(self) -> list[Outbox]:
+        return list(self._open.values())
 
     def open(self, key_id: int) -> Outbox | Close:
         """A new connection's outbox, or why it may not open."""

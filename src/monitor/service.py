@@ -30,6 +30,7 @@ from monitor.actors import (
     ingest,
     key_usage,
     live_publisher,
+    live_watchdog,
     maintenance,
     metric_ingest,
     ratelimit,
@@ -42,7 +43,7 @@ from monitor.bus.redis_bus import RedisBus
 from monitor.bus.redis_limits import RedisLimits
 from monitor.bus.redis_probe import redis_problem
 from monitor.config import Settings
-from monitor.connections import GOING_AWAY, LiveConnections
+from monitor.connections import CLOSE_GRACE, GOING_AWAY, LiveConnections
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.domain.limit_table import LimitTable
 from monitor.domain.partitions import partitions_ahead
@@ -335,6 +336,17 @@ async def _serve(
                 max_subscriptions=settings.ws_max_subscriptions,
                 stats_interval=settings.ws_stats_interval,
             ),
+        ),
+        ActorSpec(
+            "live_watchdog",
+            functools.partial(
+                live_watchdog.run,
+                connections,
+                heartbeat_interval=settings.ws_heartbeat_interval,
+                stall_timeout=settings.ws_stall_timeout,
+                close_grace=CLOSE_GRACE,
+            ),
+            drains=False,
         ),
         ActorSpec("live_bus", functools.partial(bus.subscribe, deliver), drains=False),
         ActorSpec(

@@ -121,20 +121,20 @@ class Pending:
         return bool(self.events or self.samples or self.alerts)
 
 
-def chunks(encoded: Sequence[bytes], selected: Sequence[int]) -> list[tuple[str, int]]:
+def chunks(encoded: Sequence[bytes], selected: Sequence[int]) -> list[tuple[bytes, int]]:
     """The selected items as comma-joined JSON texts of at most MAX_FRAME_BYTES each."""
-    out: list[tuple[str, int]] = []
+    out: list[tuple[bytes, int]] = []
     parts: list[bytes] = []
     size = 0
     for index in selected:
         item = encoded[index]
         if parts and size + len(item) + 1 > MAX_FRAME_BYTES:
-            out.append((b",".join(parts).decode(), len(parts)))
+            out.append((b",".join(parts), len(parts)))
             parts, size = [], 0
         parts.append(item)
         size += len(item) + 1
     if parts:
-        out.append((b",".join(parts).decode(), len(parts)))
+        out.append((b",".join(parts), len(parts)))
     return out
 
 
@@ -175,8 +175,12 @@ def fan_out(
         if not selected:
             continue
         for text, count in chunks(encoded, selected):
+            shared: dict[str, DataChunk] = {}  # per subscription name: one frame to encode
             for outbox, name in subscribers:
-                outbox.push(DataChunk(channel, name, text, count))
+                chunk = shared.get(name)
+                if chunk is None:
+                    chunk = shared[name] = DataChunk(channel, name, text, count)
+                outbox.push(chunk)
 
 
 def flush(subscriptions: Subscriptions, pending: Pending) -> None:
@@ -245,7 +249,7 @@ async def push_stats(subscriptions: Subscriptions, source: StatsSource, interval
         figures["time"] = datetime.now(UTC).isoformat()
         subscribers = subscriptions.by_channel.get(STATS, {}).get(None, set())
         if subscribers:
-            encoded = _encode(figures).decode()
+            encoded = _encode(figures)
             for outbox, name in subscribers:
                 outbox.push(DataChunk(STATS, name, encoded, 1))
 

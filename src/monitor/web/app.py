@@ -13,6 +13,7 @@ from monitor.web.deps import EXTENSION_NAME, WebDeps
 from monitor.web.errors import register_error_handlers
 from monitor.web.ratelimit import register_rate_limits
 from monitor.web.request_log import count_in_flight, register_request_log
+from monitor.web.ws_transport import capture_websocket_send
 
 API_PREFIX = "/api/v1"
 
@@ -49,4 +50,5 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(events.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(metrics.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(live.blueprint)
+    app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     return app

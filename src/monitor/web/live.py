@@ -1,10 +1,10 @@
 """Websocket streaming: `/ws` and `/ws/authenticated`, the JSON protocol, each connection's loops.
 
-A connection runs three tasks: the reader parses client messages (subscription
-changes go to the fan-out actor, which answers on the outbox), the writer
+A connection runs two tasks: the reader parses client messages (subscription
+changes go to the fan-out actor, which answers on the outbox), and the writer
 sends what the outbox holds, merging queued data of one subscription into one
-frame, and the watchdog pushes heartbeats and closes a client (1013) that has
-left a full outbox unread for `ws_stall_timeout` seconds.
+frame, through `DirectTransport` when it can reach the socket. Heartbeats and
+the close of clients that stay behind are the `live_watchdog` actor's.
 
 Websockets are not counted as in-flight HTTP requests: on stop the service
 closes them all with 1001 through `LiveConnections` before Hypercorn stops.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -23,6 +22,7 @@ import trio
 from quart import Blueprint, Response, websocket
 
 from monitor.connections import (
+    CLOSE_GRACE,
     MAX_FRAME_BYTES,
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
@@ -30,6 +30,7 @@ from monitor.connections import (
     DataChunk,
     Entry,
     Outbox,
+    data_frame,
 )
 from monitor.domain.keys import Role
 from monitor.domain.live_filters import CHANNELS, parse_filter
@@ -42,12 +43,12 @@ from monitor.web.problems import ProblemError, response_for
 from monitor.web.ratelimit import rate_limit_headers, too_many
 from monitor.web.request_log import loggable_query
 from monitor.web.transport import abort_connection
+from monitor.web.ws_transport import DirectTransport
 
 log = logging.getLogger("monitor.access")
 blueprint = Blueprint("live", __name__)
 
 AUTH_TIMEOUT = 10.0  # for the first message, when the key is not in the upgrade request
-CLOSE_TIMEOUT = 2.0
 HAND_OFF_TIMEOUT = 5.0  # waiting for room in the fan-out actor's inbox
 MAX_SUBSCRIPTION_NAME = 64
 _encode = msgspec.json.Encoder().encode
@@ -173,7 +174,7 @@ async def serve_connection(*, key_in_url: bool) -> Response | None:
         _log_connection(started, principal, outcome)
         logged = True
         if outbox is None:  # refused: nothing was sent yet, so the close cannot block
-            with trio.move_on_after(CLOSE_TIMEOUT):
+            with trio.move_on_after(CLOSE_GRACE):
                 await websocket.close(outcome.code, outcome.reason)
     finally:
         # Runs when the client leaves, too (Quart cancels the handler then).
@@ -206,35 +207,45 @@ def _log_connection(started: float, principal: Principal | None, outcome: Close 
 
 
 async def _run(live: LiveDeps, outbox: Outbox) -> Close:
+    transport = DirectTransport.of(websocket.scope)
+    if transport is not None:
+        outbox.abort_connection = transport.abort
+    else:
+        client, server = websocket.scope.get("client"), websocket.scope.get("server")
+        outbox.abort_connection = lambda: abort_connection(client, server)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_read, live, outbox)
-        nursery.start_soon(_watch, live, outbox)
-        close = await _write(live, outbox)
+        close = await _write(live, outbox, transport)
         nursery.cancel_scope.cancel()
     return close
 
 
-async def _write(live: LiveDeps, outbox: Outbox) -> Close:
+async def _write(live: LiveDeps, outbox: Outbox, transport: DirectTransport | None) -> Close:
     """Send what the outbox holds until a close is asked for; then send the close."""
     counters = live.connections.counters
     while True:
         taken = await outbox.take()
         if isinstance(taken, Close):
             break
-        for frame, items in frames(taken):
+        for payload, items in frames(taken):
             outbox.sending_since = trio.current_time()
-            await websocket.send(frame)
+            if transport is None:
+                await websocket.send(payload.decode())
+                sent = True
+            else:
+                sent = await transport.send_text(payload)
             outbox.sending_since = None
-            counters.frames_sent += 1
-            counters.items_sent += items
+            if sent:
+                counters.frames_sent += 1
+                counters.items_sent += items
     outbox.sending_since = trio.current_time()
     await websocket.close(taken.code, taken.reason)
     outbox.sending_since = None
     return taken
 
 
-def frames(entries: list[Entry]) -> Iterator[tuple[str, int]]:
-    """Text frames for what an outbox held: queued data of one subscription merged."""
+def frames(entries: list[Entry]) -> Iterator[tuple[bytes, int]]:
+    """Text frame payloads for what an outbox held: queued data of one subscription merged."""
     merged: dict[tuple[str, str], list[DataChunk]] = {}
     for entry in entries:
         if isinstance(entry, DataChunk):
@@ -242,54 +253,31 @@ def frames(entries: list[Entry]) -> Iterator[tuple[str, int]]:
     done: set[tuple[str, str]] = set()
     for entry in entries:
         if isinstance(entry, str):
-            yield entry, 0
+            yield entry.encode(), 0
             continue
         key = (entry.channel, entry.subscription)
         if key in done:
             continue
         done.add(key)
-        yield from _data_frames(entry.channel, entry.subscription, merged[key])
+        yield from _data_frames(merged[key])
 
 
-def _data_frames(channel: str, name: str, chunks: list[DataChunk]) -> Iterator[tuple[str, int]]:
-    head = (
-        f'{{"type":"data","channel":"{channel}","subscription":{_encode(name).decode()},"items":['
-    )
-    parts: list[str] = []
+def _data_frames(chunks: list[DataChunk]) -> Iterator[tuple[bytes, int]]:
+    if len(chunks) == 1:  # the common case: a frame shared with every other subscriber
+        yield chunks[0].frame(), chunks[0].items_count
+        return
+    channel, name = chunks[0].channel, chunks[0].subscription
+    parts: list[bytes] = []
     size = count = 0
     for chunk in chunks:
         if parts and size + len(chunk.items) > MAX_FRAME_BYTES:
-            yield head + ",".join(parts) + "]}", count
+            yield data_frame(channel, name, parts), count
             parts, size, count = [], 0, 0
         parts.append(chunk.items)
         size += len(chunk.items) + 1
         count += chunk.items_count
     if parts:
-        yield head + ",".join(parts) + "]}", count
-
-
-async def _watch(live: LiveDeps, outbox: Outbox) -> None:
-    """Heartbeats; the close of a client that stays behind; the abort of one that never reads."""
-    settings = live.settings
-    heartbeat = settings.ws_heartbeat_interval
-    tick = min(heartbeat, settings.ws_stall_timeout / 4, CLOSE_TIMEOUT / 4)
-    next_heartbeat = trio.current_time() + heartbeat
-    while True:
-        await trio.sleep(tick)
-        if outbox.closing is None and outbox.behind_for() >= settings.ws_stall_timeout:
-            live.connections.counters.slow_closed += 1
-            outbox.close(TRY_AGAIN_LATER, "the client is not reading fast enough")
-        if outbox.stuck_closing(CLOSE_TIMEOUT):
-            # Hypercorn's write cannot be cancelled: only the socket's end frees it.
-            found = abort_connection(websocket.scope.get("client"), websocket.scope.get("server"))
-            log.warning(
-                "aborted a websocket whose client stopped reading",
-                extra={"path": websocket.path, "found": found},
-            )
-            return
-        if outbox.closing is None and trio.current_time() >= next_heartbeat:
-            outbox.push(reply("heartbeat", time=datetime.now(UTC).isoformat()))
-            next_heartbeat += heartbeat
+        yield data_frame(channel, name, parts), count
 
 
 async def _read(live: LiveDeps, outbox: Outbox) -> None:
