@@ -15,6 +15,7 @@ import trio
 from monitor import __version__, logs, service
 from monitor.config import SETTINGS, Settings, SettingsError, load_settings
 from monitor.domain.keys import Role
+from monitor.gc_settings import tune_for_serving
 from monitor.storage import keys as key_store
 from monitor.storage.errors import DataDirBusy, StorageUnavailable
 from monitor.storage.gateway import Gateway
@@ -106,6 +107,7 @@ def main(context: click.Context) -> None:
 def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
     """Run the service until SIGINT or SIGTERM."""
     settings = _settings(host=host, port=port, data_dir=data_dir)
+    tune_for_serving()
     _run(lambda: service.run(settings), settings)
 
 

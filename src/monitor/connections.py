@@ -85,6 +85,7 @@ class LiveCounters:
     items_dropped: int = 0
     slow_closed: int = 0
     queue_high_water: int = 0  # the deepest any outbox has been
+    asgi_fallbacks: int = 0  # connections written through Quart: the socket was out of reach
 
 
 class Outbox:

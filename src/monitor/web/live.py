@@ -46,6 +46,7 @@ from monitor.web.transport import abort_connection
 from monitor.web.ws_transport import DirectTransport
 
 log = logging.getLogger("monitor.access")
+service_log = logging.getLogger(__name__)
 blueprint = Blueprint("live", __name__)
 
 AUTH_TIMEOUT = 10.0  # for the first message, when the key is not in the upgrade request
@@ -213,6 +214,11 @@ async def _run(live: LiveDeps, outbox: Outbox) -> Close:
     else:
         client, server = websocket.scope.get("client"), websocket.scope.get("server")
         outbox.abort_connection = lambda: abort_connection(client, server)
+        if not live.connections.counters.asgi_fallbacks:
+            service_log.warning(
+                "websocket frames go through Quart: the direct transport was not found"
+            )
+        live.connections.counters.asgi_fallbacks += 1
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_read, live, outbox)
         close = await _write(live, outbox, transport)

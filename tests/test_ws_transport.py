@@ -1,0 +1,50 @@
+"""Frames written below Quart are those wsproto would write; a real server writes that way."""
+
+from __future__ import annotations
+
+import httpx
+from hypothesis import example, given
+from hypothesis import strategies as st
+from wsproto.frame_protocol import FrameProtocol
+
+from conftest import MakeKey, RunningService
+from monitor.web.ws_transport import frame_header
+from ws_helpers import connect, receive, subscribe
+
+# Lengths around each change of the header's length field (7 bits, 16 bits, 64 bits).
+lengths = st.sampled_from([0, 1, 125, 126, 127, 65535, 65536, 70000]) | st.integers(0, 300_000)
+
+
+@given(length=lengths, text=st.text(max_size=20))
+@example(length=125, text="")
+@example(length=126, text="")
+@example(length=65535, text="")
+@example(length=65536, text="")
+def test_a_direct_frame_is_the_text_frame_wsproto_would_send(length: int, text: str) -> None:
+    message = "a" * length + text
+    payload = message.encode()
+    # A server never masks; no extension is applied.
+    expected = FrameProtocol(client=False, extensions=[]).send_data(message)
+    assert frame_header(len(payload)) + payload == expected
+
+
+async def test_data_frames_of_a_real_server_are_written_straight_to_the_socket(
+    running: RunningService, make_key: MakeKey
+) -> None:
+    read_token = (await make_key("read"))[1]
+    write_token = (await make_key("write"))[1]
+    async with connect(running.base_url, read_token) as ws:
+        await subscribe(ws, "events:realtime")
+        async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as http:
+            response = await http.post(
+                "/api/v1/events/bulk",
+                # One frame of about 80 KB: a 64-bit length field.
+                json=[{"type": "deploy", "message": f"{n} " + "x" * 4000} for n in range(20)],
+                headers={"X-API-Key": write_token},
+            )
+        assert response.status_code == 201
+        message = await receive(ws)
+    assert [item["id"] for item in message["items"]] == response.json()["ids"]
+    counters = running.running.connections.counters
+    assert counters.frames_sent >= 2  # `subscribed`, then the data
+    assert counters.asgi_fallbacks == 0
