@@ -18,6 +18,9 @@ What it does, in one run, on a throw-away database `bench_ws_<random>`
 4. Steps: the rate doubles every `--step-seconds` until p99 passes
    `--p99-limit-ms` or delivery is incomplete (at most `--max-steps`); the
    highest rate that held is reported.
+5. Baseline, in the same run: the same subscribers, rate, window and length
+   against `ws_baseline_server.py` (Trio and sockets only: no database, no
+   HTTP stack), latency measured from the moment it made each item.
 
 Prints progress on stderr and one JSON line on stdout.
 """
@@ -25,15 +28,16 @@ Prints progress on stderr and one JSON line on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
-import resource
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +46,7 @@ import trio
 
 from common import CpuMeter, on_throwaway_database, percentile, say
 from monitor.domain.keys import Role
+from monitor.process_settings import tune_for_serving
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
 from monitor.storage.migrate import apply_migrations
@@ -51,11 +56,12 @@ TICK = 0.05  # seconds between ingest requests
 MAX_IN_FLIGHT = 8
 
 
-class Item(msgspec.Struct):
+class Item(msgspec.Struct, gc=False):
     id: str
+    t: float = 0.0  # the baseline server's time of making the item
 
 
-class Frame(msgspec.Struct):
+class Frame(msgspec.Struct, gc=False):
     type: str
     items: list[Item] = []
 
@@ -70,7 +76,15 @@ class Subscriber:
     sampled: bool
     items: int = 0
     frames: int = 0
-    arrivals: list[tuple[str, float]] = field(default_factory=list)
+    # Per item received (sampled subscribers only), in three flat lists of
+    # untracked objects: millions of tuples would make this process's
+    # garbage collector pause its readers and inflate the latencies measured.
+    ids: list[str] = field(default_factory=list)
+    made: list[float] = field(default_factory=list)  # the baseline server's time of making it
+    arrived: list[float] = field(default_factory=list)
+
+    def clear_arrivals(self) -> None:
+        self.ids, self.made, self.arrived = [], [], []
 
 
 @dataclass
@@ -225,8 +239,10 @@ async def read_frames(
             before = subscriber.items
             if subscriber.sampled:
                 frame = decode_frame(payload)
-                now = time.perf_counter()
-                subscriber.arrivals.extend((item.id, now) for item in frame.items)
+                now = time.monotonic()
+                subscriber.ids.extend(item.id for item in frame.items)
+                subscriber.made.extend(item.t for item in frame.items)
+                subscriber.arrived.extend([now] * len(frame.items))
                 subscriber.items += len(frame.items)
             else:
                 subscriber.items += payload.count(ITEM_START)
@@ -259,7 +275,7 @@ async def ingest(http: httpx.AsyncClient, token: str, phase: Phase) -> None:
             response = await http.post("/api/v1/events/bulk", content=body, headers=headers)
         finally:
             in_flight -= 1
-        acked = time.perf_counter()
+        acked = time.monotonic()
         if response.status_code != 201:
             raise RuntimeError(f"ingest got {response.status_code}: {response.text[:300]}")
         for event_id in response.json()["ids"]:
@@ -287,7 +303,7 @@ async def run_phase(
     assert len(set(before_items)) == 1, "subscribers disagree on what they have received"
     before_frames = sum(s.frames for s in subscribers)
     for subscriber in subscribers:
-        subscriber.arrivals.clear()
+        subscriber.clear_arrivals()
     started = trio.current_time()
     await ingest(http, token, phase)
     # Bounded wait for the tail of the stream to arrive everywhere.
@@ -295,18 +311,41 @@ async def run_phase(
     with trio.move_on_after(drain_timeout):
         await GOAL.reached.wait()
     elapsed = trio.current_time() - started
+    return {
+        "events_per_s": round(phase.events / phase.elapsed, 1),
+        **delivery(
+            subscribers,
+            before_items,
+            before_frames,
+            elapsed,
+            phase.events,
+            lambda event_id, _, arrived: (
+                arrived - phase.acked[event_id] if event_id in phase.acked else None
+            ),
+        ),
+    }
+
+
+def delivery(
+    subscribers: list[Subscriber],
+    before_items: list[int],
+    before_frames: int,
+    elapsed: float,
+    events: int,
+    latency: Callable[[str, float, float], float | None],
+) -> dict[str, Any]:
+    """Delivery figures of a phase: items and frames per second, latency percentiles."""
     delivered = sum(s.items - b for s, b in zip(subscribers, before_items, strict=True))
     frames = sum(s.frames for s in subscribers) - before_frames
     latencies = sorted(
-        max(0.0, arrived - phase.acked[event_id])
+        max(0.0, measured)
         for s in subscribers
         if s.sampled
-        for event_id, arrived in s.arrivals
-        if event_id in phase.acked
+        for event_id, made, arrived in zip(s.ids, s.made, s.arrived, strict=True)
+        if (measured := latency(event_id, made, arrived)) is not None
     )
-    expected = phase.events * len(subscribers)
+    expected = events * len(subscribers)
     return {
-        "events_per_s": round(phase.events / phase.elapsed, 1),
         "delivered_items_per_s": round(delivered / elapsed, 1),
         "delivered_fraction": round(delivered / expected, 4) if expected else None,
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
@@ -316,30 +355,91 @@ async def run_phase(
     }
 
 
+async def connect_subscribers(
+    port: int, token: str, count: int, sampled: int, nursery: trio.Nursery
+) -> list[Subscriber]:
+    subscribers = [Subscriber(sampled=n % max(1, count // sampled) == 0) for n in range(count)]
+    ready_send, ready_receive = trio.open_memory_channel[None](count)
+    async with ready_send:
+        for subscriber in subscribers:
+            nursery.start_soon(subscribe_and_read, port, token, subscriber, ready_send.clone())
+    with trio.fail_after(120):
+        async for _ in ready_receive:
+            pass
+    return subscribers
+
+
+async def baseline(args: argparse.Namespace) -> dict[str, Any]:
+    """The same subscribers, rate and window against `ws_baseline_server.py`."""
+    process = await trio.lowlevel.open_process(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("ws_baseline_server.py")),
+            *("--rate", str(args.rate), "--coalesce", str(args.coalesce)),
+            *("--seconds", str(args.seconds)),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    lines = LineReader(process.stdout)
+    try:
+        with trio.fail_after(30):
+            port = int((await lines.next()).split()[1])
+        async with trio.open_nursery() as nursery:
+            subscribers = await connect_subscribers(
+                port, "", args.subscribers, args.sampled, nursery
+            )
+            say(f"baseline: {args.rate:g} events/s for {args.seconds:g} s ...")
+            started = trio.current_time()
+            await process.stdin.send_all(b"go\n")
+            with trio.fail_after(args.seconds + 30):
+                made = int((await lines.next()).split()[1])  # "made <n> blocked <m>"
+            GOAL.start(made, subscribers)
+            with trio.move_on_after(15):
+                await GOAL.reached.wait()
+            elapsed = trio.current_time() - started
+            result = delivery(
+                subscribers,
+                [0] * len(subscribers),
+                0,
+                elapsed,
+                made,
+                lambda _, made, arrived: arrived - made,
+            )
+            nursery.cancel_scope.cancel()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+    return {"events_per_s": round(made / args.seconds, 1), **result}
+
+
+class LineReader:
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self._stream = stream
+        self._buffer = b""
+
+    async def next(self) -> str:
+        while b"\n" not in self._buffer:
+            chunk = await self._stream.receive_some(4096)
+            if not chunk:
+                raise EOFError("the baseline server ended early")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
+
+
 async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
     read_token, write_token = await make_keys(url)
     async with trio.open_nursery() as nursery:
         server = await start_server(url, args, nursery)
         say(f"server pid {server.process.pid} on port {server.port}")
         try:
-            subscribers = [
-                Subscriber(sampled=n % max(1, args.subscribers // args.sampled) == 0)
-                for n in range(args.subscribers)
-            ]
-            ready_send, ready_receive = trio.open_memory_channel[None](args.subscribers)
             connect_started = trio.current_time()
-            async with ready_send:
-                for subscriber in subscribers:
-                    nursery.start_soon(
-                        subscribe_and_read,
-                        server.port,
-                        read_token,
-                        subscriber,
-                        ready_send.clone(),
-                    )
-            with trio.fail_after(120):
-                async for _ in ready_receive:
-                    pass
+            subscribers = await connect_subscribers(
+                server.port, read_token, args.subscribers, args.sampled, nursery
+            )
             say(
                 f"{args.subscribers} subscribers ready in "
                 f"{trio.current_time() - connect_started:.1f} s; RSS {server.rss_mb():.0f} MB"
@@ -376,6 +476,8 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
             with trio.move_on_after(15):
                 await server.process.wait()
             nursery.cancel_scope.cancel()
+    base = await baseline(args)
+    say(f"baseline: {base}")
     return {
         "subscribers": args.subscribers,
         "events_per_s": main["events_per_s"],
@@ -392,6 +494,8 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "machine_busy": round(busy["machine_busy"], 2),
         "steps": steps,
+        "baseline": base,
+        "p99_vs_baseline": round(main["p99_ms"] / base["p99_ms"], 2) if base["p99_ms"] else None,
     }
 
 
@@ -417,8 +521,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    # The client side holds as many connections as the server: the same
+    # collector settings and open-files limit, or its pauses would be measured.
+    tune_for_serving()
     on_throwaway_database("bench_ws", lambda url: trio.run(functools.partial(bench, url, args)))
 
 

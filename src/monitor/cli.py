@@ -15,7 +15,7 @@ import trio
 from monitor import __version__, logs, service
 from monitor.config import SETTINGS, Settings, SettingsError, load_settings
 from monitor.domain.keys import Role
-from monitor.gc_settings import tune_for_serving
+from monitor.process_settings import tune_for_serving
 from monitor.storage import keys as key_store
 from monitor.storage.errors import DataDirBusy, StorageUnavailable
 from monitor.storage.gateway import Gateway
