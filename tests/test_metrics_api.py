@@ -320,7 +320,17 @@ async def test_names_sources_and_latest(client: httpx.AsyncClient, admin_token: 
 
 @pytest.mark.parametrize(
     "path",
-    ["/metrics?name=bad-name", "/metrics?name=x&aggregation=median", "/metrics?name=x&foo=1"],
+    [
+        "/metrics?name=bad-name",
+        "/metrics?name=x&aggregation=median",
+        "/metrics?name=x&foo=1",
+        # The default range (an hour before `to`) would start before year 1.
+        "/metrics?name=x&to=0001-01-01T00:00:00Z",
+        # In UTC this is year 0.
+        "/metrics?name=x&from=0001-01-01T00:00:00%2B01:00&to=2026-01-01T00:00:00Z",
+        "/metrics?name=x&to=9999-12-31T23:59:59-05:00",
+        "/events?to=0001-01-01T00:00:00%2B01:00",
+    ],
 )
 async def test_bad_queries_are_400(client: httpx.AsyncClient, admin_token: str, path: str) -> None:
     response = await client.get(f"/api/v1{path}", headers={"X-API-Key": admin_token})

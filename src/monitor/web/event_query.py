@@ -11,6 +11,7 @@ from quart import request
 from monitor.domain.cursors import decode_cursor
 from monitor.domain.events import LEVEL_NUMBER, EventFilter
 from monitor.domain.intervals import parse_interval
+from monitor.domain.query_times import parse_query_time
 from monitor.web.problems import ProblemError
 
 FILTER_PARAMETERS = frozenset({"type", "level", "min_level", "source", "from", "to", "q"})
@@ -55,14 +56,10 @@ def _time(name: str, errors: _Errors) -> datetime | None:
     if raw is None or raw == "":
         return None
     try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        errors.add(name, "must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z")
+        return parse_query_time(raw)
+    except ValueError as problem:
+        errors.add(name, str(problem))
         return None
-    if moment.tzinfo is None:
-        errors.add(name, "must include a time zone (Z or ±hh:mm)")
-        return None
-    return moment.astimezone(UTC)
 
 
 def _level(name: str, raw: str, errors: _Errors) -> int | None:

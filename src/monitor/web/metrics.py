@@ -21,6 +21,7 @@ from monitor.domain.metrics import (
     LabelMatcher,
     labels_problem,
 )
+from monitor.domain.query_times import parse_query_time
 from monitor.messages import IncrementCounter, IngestSamples, SampleBatch
 from monitor.storage import metric_query
 from monitor.web.auth import require_role
@@ -205,14 +206,10 @@ def _time(name: str, errors: list[dict[str, Any]]) -> datetime | None:
     if not raw:
         return None
     try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        errors.append({"field": name, "message": "must be an RFC 3339 time"})
+        return parse_query_time(raw)
+    except ValueError as problem:
+        errors.append({"field": name, "message": str(problem)})
         return None
-    if moment.tzinfo is None:
-        errors.append({"field": name, "message": "must include a time zone"})
-        return None
-    return moment.astimezone(UTC)
 
 
 def _auto_interval(span: timedelta) -> timedelta:
