@@ -43,7 +43,7 @@ from monitor.web.problems import ProblemError, response_for
 from monitor.web.ratelimit import rate_limit_headers, too_many
 from monitor.web.request_log import loggable_query
 from monitor.web.transport import abort_connection
-from monitor.web.ws_transport import DirectTransport
+from monitor.web.ws_transport import DirectTransport, FrameTransport
 
 log = logging.getLogger("monitor.access")
 service_log = logging.getLogger(__name__)
@@ -207,18 +207,34 @@ def _log_connection(started: float, principal: Principal | None, outcome: Close 
     )
 
 
+class QuartTransport:
+    """The fallback when the socket is out of reach: frames through Quart, abort through /proc."""
+
+    def __init__(self) -> None:
+        self._client = websocket.scope.get("client")
+        self._server = websocket.scope.get("server")
+
+    async def send_text(self, payload: bytes) -> bool:
+        await websocket.send(payload.decode())
+        return True
+
+    def abort(self) -> bool:
+        return abort_connection(self._client, self._server)
+
+
+def _transport(live: LiveDeps) -> FrameTransport:
+    direct = DirectTransport.of(websocket.scope)
+    if direct is not None:
+        return direct
+    if not live.connections.counters.asgi_fallbacks:
+        service_log.warning("websocket frames go through Quart: the direct transport was not found")
+    live.connections.counters.asgi_fallbacks += 1
+    return QuartTransport()
+
+
 async def _run(live: LiveDeps, outbox: Outbox) -> Close:
-    transport = DirectTransport.of(websocket.scope)
-    if transport is not None:
-        outbox.abort_connection = transport.abort
-    else:
-        client, server = websocket.scope.get("client"), websocket.scope.get("server")
-        outbox.abort_connection = lambda: abort_connection(client, server)
-        if not live.connections.counters.asgi_fallbacks:
-            service_log.warning(
-                "websocket frames go through Quart: the direct transport was not found"
-            )
-        live.connections.counters.asgi_fallbacks += 1
+    transport = _transport(live)
+    outbox.abort_connection = transport.abort
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_read, live, outbox)
         close = await _write(live, outbox, transport)
@@ -226,7 +242,7 @@ async def _run(live: LiveDeps, outbox: Outbox) -> Close:
     return close
 
 
-async def _write(live: LiveDeps, outbox: Outbox, transport: DirectTransport | None) -> Close:
+async def _write(live: LiveDeps, outbox: Outbox, transport: FrameTransport) -> Close:
     """Send what the outbox holds until a close is asked for; then send the close."""
     counters = live.connections.counters
     while True:
@@ -235,11 +251,7 @@ async def _write(live: LiveDeps, outbox: Outbox, transport: DirectTransport | No
             break
         for payload, items in frames(taken):
             outbox.sending_since = trio.current_time()
-            if transport is None:
-                await websocket.send(payload.decode())
-                sent = True
-            else:
-                sent = await transport.send_text(payload)
+            sent = await transport.send_text(payload)
             outbox.sending_since = None
             if sent:
                 counters.frames_sent += 1

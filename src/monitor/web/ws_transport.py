@@ -24,7 +24,7 @@ import contextlib
 import socket
 import struct
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import trio
 from hypercorn.protocol.h11 import H11Protocol
@@ -48,6 +48,14 @@ def capture_websocket_send(app: AsgiApp) -> AsgiApp:
         await app(scope, receive, send)
 
     return wrapped
+
+
+class FrameTransport(Protocol):
+    """How a connection's writer sends text frames and ends a connection stuck writing."""
+
+    async def send_text(self, payload: bytes) -> bool: ...
+
+    def abort(self) -> bool: ...
 
 
 def frame_header(length: int) -> bytes:
