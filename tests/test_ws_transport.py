@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import trio
 from hypothesis import example, given
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol
@@ -48,3 +49,50 @@ async def test_data_frames_of_a_real_server_are_written_straight_to_the_socket(
     counters = running.running.connections.counters
     assert counters.frames_sent >= 2  # `subscribed`, then the data
     assert counters.asgi_fallbacks == 0
+
+
+async def test_protocol_pings_answered_by_the_server_never_break_a_busy_stream(
+    running: RunningService, make_key: MakeKey
+) -> None:
+    """Hypercorn writes pongs itself; they must never land inside a data frame."""
+    read_token = (await make_key("read"))[1]
+    write_token = (await make_key("write"))[1]
+    ids: list[str] = []
+    received: list[str] = []
+    pongs = 0
+    posted = trio.Event()
+    async with connect(running.base_url, read_token) as ws:
+        await subscribe(ws, "events:realtime")
+
+        async def read() -> None:
+            while not posted.is_set() or len(received) < len(ids):
+                message = await receive(ws)
+                received.extend(item["id"] for item in message["items"])
+
+        async def ping() -> None:
+            nonlocal pongs
+            while not posted.is_set():
+                await ws.ping()  # returns once the matching pong has arrived
+                pongs += 1
+
+        with trio.fail_after(60):
+            async with (
+                trio.open_nursery() as nursery,
+                httpx.AsyncClient(base_url=running.base_url, timeout=10) as http,
+            ):
+                nursery.start_soon(read)
+                nursery.start_soon(ping)
+                for batch in range(30):
+                    response = await http.post(
+                        "/api/v1/events/bulk",
+                        json=[
+                            {"type": "busy", "message": f"{batch}:{n} " + "y" * 2000}
+                            for n in range(40)
+                        ],
+                        headers={"X-API-Key": write_token},
+                    )
+                    assert response.status_code == 201
+                    ids.extend(response.json()["ids"])
+                posted.set()
+    assert received == ids
+    assert pongs > 0
