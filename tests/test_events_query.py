@@ -322,6 +322,13 @@ async def test_stats_count_by_level_type_source_and_interval(
         params={**params, "interval": "1s", "from": "2020-01-01T00:00:00Z"},
     )
     assert too_many.status_code == 400
+    for path in ("/api/v1/events/stats", "/api/v1/events/groups"):
+        # `to` defaults to now, so a `from` in the future gives an empty range.
+        future = await client.get(
+            path, headers={"X-API-Key": admin_token}, params={"from": "2999-01-01T00:00:00Z"}
+        )
+        assert future.status_code == 400
+        assert future.json()["errors"][0]["field"] == "from"
 
 
 async def test_errors_are_grouped_by_fingerprint(

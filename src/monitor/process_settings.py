@@ -24,27 +24,32 @@ import resource
 
 log = logging.getLogger(__name__)
 
+# A ceiling for the open-files limit when the hard limit is unlimited or
+# huge (the embedded PostgreSQL inherits it too).
+MAX_OPEN_FILES = 1 << 20
 YOUNG_THRESHOLD = 50_000
 MIDDLE_THRESHOLD = 5
 OLD_THRESHOLD = 10
 
 
 def tune_for_serving() -> None:
+    gc.collect()  # what is garbage now would stay forever once frozen
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
     raise_open_files_limit()
 
 
 def raise_open_files_limit() -> int:
-    """Raise the soft limit on open files to the hard limit; the limit now in force."""
+    """Raise the soft open-files limit to the hard one (at most MAX_OPEN_FILES); the new limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft == hard:
+    wanted = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
         return soft
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     except (ValueError, OSError) as problem:
         log.warning(
             "could not raise the open-files limit", extra={"soft": soft, "error": str(problem)}
         )
         return soft
-    return hard
+    return wanted

@@ -146,15 +146,19 @@ def parse_page() -> tuple[int, tuple[datetime, uuid.UUID] | None]:
     return limit, before
 
 
-def _default_range(event_filter: EventFilter, now: datetime) -> EventFilter:
+def _default_range(event_filter: EventFilter, now: datetime, errors: _Errors) -> EventFilter:
     time_to = event_filter.time_to or now
     time_from = event_filter.time_from or min(time_to, now) - DEFAULT_STATS_RANGE
+    if event_filter.time_to is None and time_from >= time_to:
+        errors.add("from", "must be before to, which defaults to now")
     return EventFilter(**{**event_filter.__dict__, "time_from": time_from, "time_to": time_to})
 
 
 def parse_stats_query() -> tuple[EventFilter, timedelta, str]:
     errors = _Errors()
-    event_filter = _default_range(_filter(errors, frozenset({"interval"})), datetime.now(UTC))
+    event_filter = _default_range(
+        _filter(errors, frozenset({"interval"})), datetime.now(UTC), errors
+    )
     interval_text = request.args.get("interval") or "1h"
     interval = timedelta(hours=1)
     try:
@@ -175,7 +179,7 @@ def parse_stats_query() -> tuple[EventFilter, timedelta, str]:
 def parse_groups_query() -> tuple[EventFilter, tuple[str, ...], int]:
     errors = _Errors()
     event_filter = _default_range(
-        _filter(errors, frozenset({"status", "limit"})), datetime.now(UTC)
+        _filter(errors, frozenset({"status", "limit"})), datetime.now(UTC), errors
     )
     statuses = _values("status", errors)
     for status in statuses:

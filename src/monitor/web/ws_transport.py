@@ -20,7 +20,6 @@ when permessage-deflate was negotiated).
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import struct
 from collections.abc import Callable, Coroutine, Mapping
@@ -108,7 +107,7 @@ class DirectTransport:
         `send_all`, as Hypercorn's own writes do (half a frame would corrupt
         the stream), with the lock held so nothing lands in between.
         """
-        frame = frame_header(len(payload)) + payload
+        header = frame_header(len(payload))
         lock = self._server.send_lock
         try:
             lock.acquire_nowait()
@@ -118,12 +117,14 @@ class DirectTransport:
             if not self._open():
                 return False
             try:
-                sent = self._raw_socket.send(frame)
+                # Two buffers: the payload, shared by every subscriber, is not copied.
+                sent = self._raw_socket.sendmsg((header, payload))
             except BlockingIOError:
                 sent = 0
-            if sent < len(frame):
+            if sent < len(header) + len(payload):
+                rest = memoryview(header + payload)[sent:]
                 with trio.CancelScope(shield=True):
-                    await self._server.stream.send_all(memoryview(frame)[sent:])
+                    await self._server.stream.send_all(rest)
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             return False  # the client has gone; Hypercorn's reader sees it too and ends the stream
         finally:
@@ -131,7 +132,12 @@ class DirectTransport:
         return True
 
     def abort(self) -> bool:
-        """End the TCP connection, which fails a write blocked on a client that stopped reading."""
-        with contextlib.suppress(OSError):  # already gone: nothing is blocked on it
+        """End the TCP connection, which fails a write blocked on a client that stopped reading.
+
+        False when the connection had already ended.
+        """
+        try:
             self._raw_socket.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already gone: nothing is blocked on it
+            return False
         return True
