@@ -70,7 +70,12 @@ def data_frame(channel: str, subscription: str, items: list[bytes]) -> bytes:
     return head + b",".join(items) + b"]}"
 
 
-Entry = str | DataChunk  # a ready text frame (a reply) or data to frame
+def reply(kind: str, **fields: object) -> bytes:
+    """A server message other than data (`subscribed`, `error`, `pong`…), ready to send."""
+    return _encode({"type": kind, **fields})
+
+
+Entry = bytes | DataChunk  # a ready text frame (a reply) or data to frame
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 import trio
 
-from monitor.connections import MAX_FRAME_BYTES, DataChunk, Outbox
+from monitor.connections import MAX_FRAME_BYTES, DataChunk, Outbox, reply
 from monitor.domain.events import LEVEL_NUMBER
 from monitor.domain.live_filters import (
     ALERTS,
@@ -103,10 +103,6 @@ class Subscriptions:
     def forget_closed(self) -> None:
         for outbox in [o for o in self.by_connection if o.closing is not None]:
             self.forget(outbox)
-
-
-def reply(kind: str, **fields: Any) -> str:
-    return _encode({"type": kind, **fields}).decode()
 
 
 @dataclass

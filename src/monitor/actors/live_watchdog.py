@@ -18,18 +18,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-import msgspec
 import trio
 
-from monitor.connections import TRY_AGAIN_LATER, LiveConnections
+from monitor.connections import TRY_AGAIN_LATER, LiveConnections, reply
 
 log = logging.getLogger(__name__)
-
-
-def heartbeat() -> str:
-    return msgspec.json.encode(
-        {"type": "heartbeat", "time": datetime.now(UTC).isoformat()}
-    ).decode()
 
 
 def patrol(
@@ -65,7 +58,7 @@ async def run(
         patrol(connections, now, stall_timeout=stall_timeout, close_grace=close_grace)
         if now >= next_heartbeat:
             next_heartbeat = now + heartbeat_interval
-            beat = heartbeat()
+            beat = reply("heartbeat", time=datetime.now(UTC).isoformat())
             for outbox in connections.outboxes():
                 if outbox.closing is None:
                     outbox.push(beat)

@@ -31,6 +31,7 @@ from monitor.connections import (
     Entry,
     Outbox,
     data_frame,
+    reply,
 )
 from monitor.domain.keys import Role
 from monitor.domain.live_filters import CHANNELS, parse_filter
@@ -52,7 +53,6 @@ blueprint = Blueprint("live", __name__)
 AUTH_TIMEOUT = 10.0  # for the first message, when the key is not in the upgrade request
 HAND_OFF_TIMEOUT = 5.0  # waiting for room in the fan-out actor's inbox
 MAX_SUBSCRIPTION_NAME = 64
-_encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 
@@ -60,10 +60,6 @@ class Refused(Exception):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.close = Close(code, reason)
-
-
-def reply(kind: str, **fields: Any) -> str:
-    return _encode({"type": kind, **fields}).decode()
 
 
 @blueprint.websocket("/ws")
@@ -270,8 +266,8 @@ def frames(entries: list[Entry]) -> Iterator[tuple[bytes, int]]:
             merged.setdefault((entry.channel, entry.subscription), []).append(entry)
     done: set[tuple[str, str]] = set()
     for entry in entries:
-        if isinstance(entry, str):
-            yield entry.encode(), 0
+        if isinstance(entry, bytes):
+            yield entry, 0
             continue
         key = (entry.channel, entry.subscription)
         if key in done:
