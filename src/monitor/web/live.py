@@ -350,7 +350,7 @@ async def _read(live: LiveDeps, outbox: Outbox) -> None:
                     "connection": outbox.number,
                     "credential": f"{outbox.credential.kind}:{outbox.credential.id}",
                     "problem": str(unparsable),
-                    "bytes": len(raw),
+                    "length": len(raw),
                 },
             )
             outbox.push(reply("error", reason=str(unparsable)))
