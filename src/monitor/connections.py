@@ -9,6 +9,8 @@ client (closed with 1013).
 
 `LiveConnections` is the web edge's registry: it enforces connections per key
 and lets the service close every websocket (1001) before it stops Hypercorn.
+Each outbox records the credential its connection was admitted with, which
+the `credential_watch` actor checks again while the connection lives.
 Everything here is touched only on the Trio thread.
 """
 
@@ -23,8 +25,12 @@ from typing import NamedTuple
 import msgspec
 import trio
 
+from monitor.domain.credentials import Credential
+
+NORMAL_CLOSURE = 1000
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
 # Data frames stay under this size (clients often cap a message at 1 MiB).
 MAX_FRAME_BYTES = 256 * 1024
@@ -94,9 +100,11 @@ class LiveCounters:
 
 
 class Outbox:
-    def __init__(self, capacity: int, key_id: int, counters: LiveCounters, number: int) -> None:
+    def __init__(
+        self, capacity: int, credential: Credential, counters: LiveCounters, number: int
+    ) -> None:
         self.capacity = capacity
-        self.key_id = key_id
+        self.credential = credential
         self.number = number  # unique per process; names the connection
         self._counters = counters
         self._queue: deque[Entry] = deque()
@@ -108,6 +116,11 @@ class Outbox:
         # Ends the TCP connection (True if it could); set by the connection's handler.
         self.abort_connection: Callable[[], bool] = lambda: False
         self.aborted = False
+        # The close the server's websocket layer went into without us (a 1009
+        # it sent, a close from the client), or None while the websocket is
+        # open; set by the connection's handler where it can tell.
+        self.closed_beneath: Callable[[], Close | None] = lambda: None
+        self._beneath_since: float | None = None
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -167,6 +180,18 @@ class Outbox:
             and now - max(self.sending_since, self.closing_at) >= grace
         )
 
+    def closing_beneath(self, now: float) -> tuple[Close, float] | None:
+        """The close begun beneath us while the handler still runs, and for how many seconds."""
+        if self.closing is not None:
+            return None
+        beneath = self.closed_beneath()
+        if beneath is None:
+            self._beneath_since = None
+            return None
+        if self._beneath_since is None:
+            self._beneath_since = now
+        return beneath, now - self._beneath_since
+
     def close(self, code: int, reason: str) -> None:
         """Ask the writer to close the websocket; the first request wins."""
         if self.closing is None:
@@ -182,7 +207,7 @@ class LiveConnections:
     max_per_key: int
     counters: LiveCounters = field(default_factory=LiveCounters)
     _open: dict[int, Outbox] = field(default_factory=dict)
-    _per_key: Counter[int] = field(default_factory=Counter)
+    _per_key: Counter[tuple[str, int]] = field(default_factory=Counter)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _empty: trio.Event = field(default_factory=trio.Event)
     _accepting: bool = True
@@ -196,18 +221,19 @@ class LiveConnections:
     def outboxes(self) -> list[Outbox]:
         return list(self._open.values())
 
-    def open(self, key_id: int) -> Outbox | Close:
+    def open(self, credential: Credential) -> Outbox | Close:
         """A new connection's outbox, or why it may not open."""
         if not self._accepting:
             return Close(GOING_AWAY, "the server is shutting down")
-        if self._per_key[key_id] >= self.max_per_key:
+        holder = credential.identity
+        if self._per_key[holder] >= self.max_per_key:
             self.counters.refused += 1
             return Close(
                 POLICY_VIOLATION, f"this key already holds {self.max_per_key} websocket connections"
             )
-        outbox = Outbox(self.queue_size, key_id, self.counters, next(self._numbers))
+        outbox = Outbox(self.queue_size, credential, self.counters, next(self._numbers))
         self._open[outbox.number] = outbox
-        self._per_key[key_id] += 1
+        self._per_key[holder] += 1
         self.counters.opened += 1
         self._empty = trio.Event()
         return outbox
@@ -216,9 +242,10 @@ class LiveConnections:
         if self._open.pop(outbox.number, None) is None:
             return
         outbox.close(GOING_AWAY, "closed")
-        self._per_key[outbox.key_id] -= 1
-        if self._per_key[outbox.key_id] <= 0:
-            del self._per_key[outbox.key_id]
+        holder = outbox.credential.identity
+        self._per_key[holder] -= 1
+        if self._per_key[holder] <= 0:
+            del self._per_key[holder]
         if not self._open:
             self._empty.set()
 

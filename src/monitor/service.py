@@ -26,6 +26,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from monitor.actors import (
+    credential_watch,
     fanout,
     ingest,
     key_usage,
@@ -45,6 +46,7 @@ from monitor.bus.redis_probe import redis_problem
 from monitor.config import Settings
 from monitor.connections import CLOSE_GRACE, GOING_AWAY, LiveConnections
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
+from monitor.domain.credentials import KEY
 from monitor.domain.limit_table import LimitTable
 from monitor.domain.partitions import partitions_ahead
 from monitor.messages import (
@@ -345,6 +347,16 @@ async def _serve(
                 heartbeat_interval=settings.ws_heartbeat_interval,
                 stall_timeout=settings.ws_stall_timeout,
                 close_grace=CLOSE_GRACE,
+            ),
+            drains=False,
+        ),
+        ActorSpec(
+            "credential_watch",
+            functools.partial(
+                credential_watch.run,
+                connections,
+                {KEY: functools.partial(key_store.standings, gateway)},
+                interval=settings.key_cache_ttl,
             ),
             drains=False,
         ),

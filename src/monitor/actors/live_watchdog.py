@@ -7,6 +7,11 @@ connection when one is due, closes (1013) a connection whose outbox has been
 overflowing for `stall_timeout` seconds, and aborts the TCP connection of one
 whose close has waited `close_grace` seconds on a write that does not return
 (a client that stopped reading with full kernel buffers: nothing else frees it).
+It also ends the handler of a websocket that the server's websocket layer has
+been closing on its own for `close_grace` seconds (Hypercorn's 1009 for a
+message too big, which the application is never told of, waits forever for
+a close from the client): the socket is closed once the handler returns, so
+after any close frame the TCP connection ends within a bound.
 
 Error handling: nothing here waits on the network; an error propagates and
 the supervisor restarts the actor. Resource handling: holds nothing between
@@ -30,9 +35,15 @@ def patrol(
 ) -> None:
     """Close the connections that stay behind; abort those stuck closing."""
     for outbox in connections.outboxes():
+        beneath = outbox.closing_beneath(now)
         if outbox.closing is None and outbox.behind_for(now) >= stall_timeout:
             connections.counters.slow_closed += 1
             outbox.close(TRY_AGAIN_LATER, "the client is not reading fast enough")
+        elif beneath is not None and beneath[1] >= close_grace:
+            # The websocket layer has already sent a close (or is answering
+            # the client's), so this sends nothing more: it records the close
+            # for the connection's log line and lets the handler return.
+            outbox.close(*beneath[0])
         elif outbox.stuck_closing(close_grace) and not outbox.aborted:
             found = outbox.abort()
             log.warning(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +10,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from monitor.domain.credentials import Standing
 from monitor.domain.keys import NewKey, Role, mint_key
 from monitor.storage.gateway import Connection, Gateway
 
@@ -194,6 +195,21 @@ async def find_by_prefix(gateway: Gateway, prefix: str) -> StoredKey | None:
                 """,
                 (prefix,),
             ).fetchone()
+
+    return await gateway.run(work)
+
+
+async def standings(gateway: Gateway, key_ids: Collection[int]) -> dict[int, Standing]:
+    """Revocation and expiry of many keys in one query; a key that no longer exists is absent."""
+    if not key_ids:
+        return {}
+
+    def work(connection: Connection) -> dict[int, Standing]:
+        rows = connection.execute(
+            "select id, revoked_at, expires_at from api_keys where id = any(%s)",
+            (list(key_ids),),
+        ).fetchall()
+        return {key_id: Standing(revoked_at, expires_at) for key_id, revoked_at, expires_at in rows}
 
     return await gateway.run(work)
 

@@ -24,6 +24,7 @@ import trio
 from quart import g, request
 from quart_schema import security_scheme
 
+from monitor.domain.credentials import KEY, Credential
 from monitor.domain.keys import PresentedKey, Refusal, Role, parse_key, refusal_for
 from monitor.messages import KeyUsed
 from monitor.storage import keys as key_store
@@ -50,10 +51,16 @@ class Principal:
     prefix: str
     role: Role
     rate_limit: int | None
+    expires_at: datetime | None = None
 
     @property
     def audit_name(self) -> str:
         return f"key:{self.key_id}:{self.prefix}"
+
+    @property
+    def credential(self) -> Credential:
+        """What a long-lived connection was admitted with, to be checked again while it lives."""
+        return Credential(KEY, self.key_id, self.expires_at)
 
 
 def _principal_of(stored: key_store.StoredKey) -> Principal:
@@ -63,6 +70,7 @@ def _principal_of(stored: key_store.StoredKey) -> Principal:
         prefix=stored.prefix,
         role=Role.parse(stored.role),
         rate_limit=stored.rate_limit,
+        expires_at=stored.expires_at,
     )
 
 

@@ -53,7 +53,45 @@ blueprint = Blueprint("live", __name__)
 AUTH_TIMEOUT = 10.0  # for the first message, when the key is not in the upgrade request
 HAND_OFF_TIMEOUT = 5.0  # waiting for room in the fan-out actor's inbox
 MAX_SUBSCRIPTION_NAME = 64
+# Protocol messages nest three levels at most; the limit keeps decoding and
+# echoing (a ping's id) well away from Python's recursion limit.
+MAX_MESSAGE_DEPTH = 16
 _decode = msgspec.json.Decoder().decode
+
+
+class Unparsable(ValueError):
+    """A client message that is not JSON, or nests deeper than MAX_MESSAGE_DEPTH."""
+
+
+def parse_message(raw: str | bytes) -> Any:
+    """The decoded client message, or Unparsable saying what is wrong with it."""
+    too_deep = f"a message may nest at most {MAX_MESSAGE_DEPTH} levels"
+    try:
+        message = _decode(raw)
+    except msgspec.DecodeError:
+        raise Unparsable("a message must be a JSON object") from None
+    except RecursionError:  # msgspec's own limit, reached sooner the deeper the caller's stack
+        raise Unparsable(too_deep) from None
+    if _depth_over(message, MAX_MESSAGE_DEPTH):
+        raise Unparsable(too_deep)
+    return message
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than `limit`; iterative, so any depth is safe."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 class Refused(Exception):
@@ -127,8 +165,8 @@ async def _first_message_key() -> str:
     with trio.move_on_after(AUTH_TIMEOUT):
         raw = await websocket.receive()
         try:
-            message = _decode(raw)
-        except msgspec.DecodeError:
+            message = parse_message(raw)
+        except Unparsable:
             raise Refused(POLICY_VIOLATION, expected) from None
         if not isinstance(message, dict) or message.get("type") != "auth":
             raise Refused(POLICY_VIOLATION, expected)
@@ -162,7 +200,7 @@ async def serve_connection(*, key_in_url: bool) -> Response | None:
             live.connections.counters.refused += 1
             outcome = refused.close
         else:
-            opened = live.connections.open(principal.key_id)
+            opened = live.connections.open(principal.credential)
             if isinstance(opened, Close):
                 outcome = opened
             else:
@@ -217,6 +255,9 @@ class QuartTransport:
     def abort(self) -> bool:
         return abort_connection(self._client, self._server)
 
+    def closed_beneath(self) -> Close | None:
+        return None  # out of sight through ASGI: a close only reaches us from the client
+
 
 def _transport(live: LiveDeps) -> FrameTransport:
     direct = DirectTransport.of(websocket.scope)
@@ -231,6 +272,7 @@ def _transport(live: LiveDeps) -> FrameTransport:
 async def _run(live: LiveDeps, outbox: Outbox) -> Close:
     transport = _transport(live)
     outbox.abort_connection = transport.abort
+    outbox.closed_beneath = transport.closed_beneath
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_read, live, outbox)
         close = await _write(live, outbox, transport)
@@ -298,9 +340,20 @@ async def _read(live: LiveDeps, outbox: Outbox) -> None:
     while True:
         raw = await websocket.receive()
         try:
-            message = _decode(raw)
-        except msgspec.DecodeError:
-            outbox.push(reply("error", reason="a message must be a JSON object"))
+            message = parse_message(raw)
+        except Unparsable as unparsable:
+            # Answered like any other protocol error (the connection stays);
+            # logged because a client sending these is broken or probing.
+            service_log.info(
+                "websocket message not parsed",
+                extra={
+                    "connection": outbox.number,
+                    "credential": f"{outbox.credential.kind}:{outbox.credential.id}",
+                    "problem": str(unparsable),
+                    "length": len(raw),
+                },
+            )
+            outbox.push(reply("error", reason=str(unparsable)))
             continue
         problem = await _handle(live, outbox, message)
         if problem is not None:

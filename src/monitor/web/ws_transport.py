@@ -32,6 +32,8 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope, WebsocketScope
 from wsproto.connection import ConnectionState
 
+from monitor.connections import MESSAGE_TOO_BIG, NORMAL_CLOSURE, Close
+
 SEND_KEY = "monitor.asgi_send"
 TEXT_FIN = 0x81
 
@@ -55,6 +57,8 @@ class FrameTransport(Protocol):
     async def send_text(self, payload: bytes) -> bool: ...
 
     def abort(self) -> bool: ...
+
+    def closed_beneath(self) -> Close | None: ...
 
 
 def frame_header(length: int) -> bytes:
@@ -130,6 +134,26 @@ class DirectTransport:
         finally:
             lock.release()
         return True
+
+    def closed_beneath(self) -> Close | None:
+        """The close Hypercorn's websocket went into without the application, or None while open.
+
+        Hypercorn answers a client message over `websocket_max_message_size`
+        with a 1009 close on its own and tells the application nothing; it
+        then waits for the client's close, which a hostile client never sends
+        (and which Hypercorn may leave unread in wsproto's buffer), so without
+        this the connection stayed open and counted. A close from the client
+        normally ends the handler at once; seen here, Hypercorn's answer to it
+        is stuck. Either way the handler should end, which closes the socket.
+        """
+        ws = self._ws
+        if not ws.closed and ws.connection.state == ConnectionState.OPEN:
+            return None
+        if ws.buffer.length > ws.buffer.max_length:
+            return Close(MESSAGE_TOO_BIG, "message too big")
+        if ws.connection.state == ConnectionState.LOCAL_CLOSING:
+            return Close(NORMAL_CLOSURE, "closed by the websocket layer")
+        return Close(NORMAL_CLOSURE, "closed by the client")
 
     def abort(self) -> bool:
         """End the TCP connection, which fails a write blocked on a client that stopped reading.
