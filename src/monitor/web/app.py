@@ -9,8 +9,10 @@ from monitor import __version__
 from monitor.resources import static_dir, templates_dir, vendor_versions
 from monitor.web import events, health, keys, live, metrics
 from monitor.web.auth import SECURITY_SCHEMES
+from monitor.web.body_limits import gate_request_bodies
 from monitor.web.deps import EXTENSION_NAME, WebDeps
 from monitor.web.errors import register_error_handlers
+from monitor.web.handled_errors import forget_handled_tracebacks
 from monitor.web.ratelimit import register_rate_limits
 from monitor.web.request_log import count_in_flight, register_request_log
 from monitor.web.ws_transport import capture_websocket_send
@@ -45,6 +47,9 @@ def create_app(deps: WebDeps) -> QuartTrio:
     register_rate_limits(app)
     count_in_flight(app, deps.counters)
     register_error_handlers(app)
+    forget_handled_tracebacks(app)
+    # A client that sent up to twice the limit still reads its 413 (or 404, 405).
+    gate_request_bodies(app, discard_limit=2 * deps.settings.max_request_bytes)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(keys.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(events.blueprint, url_prefix=API_PREFIX)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
@@ -15,6 +14,7 @@ from quart import Quart, Response, g, request
 from werkzeug.datastructures import Headers
 
 from monitor.logs import request_id as request_id_var
+from monitor.web.body_limits import drain
 from monitor.web.deps import RequestCounters, current_deps
 
 access_log = logging.getLogger("monitor.access")
@@ -88,15 +88,12 @@ def register_request_log(app: Quart) -> None:
             g.request_id = uuid.uuid4().hex
         response.headers["X-Request-ID"] = g.request_id
         if _has_body(request.headers):
-            # A response sent before the body was read (an error, or a route
-            # that takes no body, e.g. a GET sent with one) leaves it unread
-            # on the connection, and Hypercorn's keep-alive can then stall the
-            # next request: read what is left (bounded), and after an error or
-            # an unfinished read ask the client to open a new connection.
-            with trio.move_on_after(BODY_DRAIN_TIMEOUT) as drain:
-                with contextlib.suppress(Exception):
-                    await request.get_data()
-            if response.status_code >= 400 or drain.cancelled_caught:
+            drained = False
+            with trio.move_on_after(BODY_DRAIN_TIMEOUT):
+                drained = await drain(request)
+            if not drained:
+                # A body not read to its end (answered before it came, too
+                # large, or too slow) leaves the connection unusable.
                 response.headers["Connection"] = "close"
         current_deps().counters.finished(response.status_code)
         _log_line(response.status_code)
