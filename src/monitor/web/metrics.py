@@ -36,6 +36,7 @@ from monitor.web.metric_schemas import (
     IncrementIn,
     IncrementInDoc,
     LatestList,
+    LatestQueryDoc,
     MetricNames,
     MetricQueryDoc,
     MetricSources,
@@ -320,6 +321,7 @@ async def query() -> Response:
 @blueprint.get("/metrics/latest")
 @require_role(Role.READ)
 @tag(["metrics"])
+@document_querystring(LatestQueryDoc)
 @document_response(LatestList, 200)
 async def latest() -> Response:
     """The latest value of each series; filter by `name`, `source` and label matchers."""
