@@ -116,27 +116,44 @@ async def test_too_many_parameters_is_a_400(client: httpx.AsyncClient, admin_tok
     assert_refused(response, "type")
 
 
-async def test_a_value_past_the_request_head_limit_is_refused_before_the_application(
-    running: RunningService, admin_token: str
-) -> None:
-    # httpx refuses URLs over 64 KiB, so this one goes out by hand.
+async def raw_exchange(running: RunningService, head: bytes) -> tuple[bytes, bytes]:
+    """Send a request head by hand (httpx refuses URLs over 64 KiB); the answer's head and
+    body (Content-Length bytes of it)."""
     port = int(running.base_url.rsplit(":", 1)[1])
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    async with stream:
-        target = b"/api/v1/events?source=" + b"x" * 100_000
-        await stream.send_all(
-            b"GET "
-            + target
-            + b" HTTP/1.1\r\nHost: x\r\nX-API-Key: "
-            + admin_token.encode()
-            + b"\r\n\r\n"
-        )
-        answer = b""
+    answer = b""
+    async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+        await stream.send_all(head)
         with trio.fail_after(10):
             while chunk := await stream.receive_some(65536):
                 answer += chunk
+                response_head, _, body = answer.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length: *(\d+)", response_head)
+                if length and len(body) >= int(length[1]):
+                    break
+    response_head, _, body = answer.partition(b"\r\n\r\n")
+    return response_head, body
+
+
+async def test_a_websocket_upgrade_checks_its_query_string_too(running: RunningService) -> None:
+    head, body = await raw_exchange(
+        running,
+        b"GET /ws?apiKey=a%00b HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert json.loads(body)["errors"][0]["field"] == "apiKey"
+
+
+async def test_a_value_past_the_request_head_limit_is_refused_before_the_application(
+    running: RunningService, admin_token: str
+) -> None:
+    head, body = await raw_exchange(
+        running,
+        b"GET /api/v1/events?source=" + b"x" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n"
+        b"X-API-Key: " + admin_token.encode() + b"\r\n\r\n",
+    )
     # Hypercorn's limit on the request head (16 KiB): no body, so nothing to misread.
-    head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 431"), head
     assert body == b""
 
