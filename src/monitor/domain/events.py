@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from monitor.domain.query_values import json_number
+
 LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 LEVEL_NUMBER: dict[str, int] = {name: number for number, name in enumerate(LEVELS)}
 GROUPED_FROM = LEVEL_NUMBER["error"]  # error and critical events are grouped
@@ -73,7 +75,10 @@ def attributes_problem(attributes: Mapping[str, Any]) -> str | None:
 
 
 def attribute_match_candidates(value: str) -> list[Any]:
-    """JSON values whose text form is `value`: "500" → ["500", 500]; "true" → ["true", True]."""
+    """JSON values whose text form is `value`: "500" → ["500", 500]; "true" → ["true", True].
+
+    ValueError for a number no stored value can equal (see `json_number`).
+    """
     candidates: list[Any] = [value]
     if value == "true":
         candidates.append(True)
@@ -81,11 +86,9 @@ def attribute_match_candidates(value: str) -> list[Any]:
         candidates.append(False)
     elif value == "null":
         candidates.append(None)
-    elif re.fullmatch(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?", value):
-        number = float(value)
-        if number.is_integer() and re.fullmatch(r"-?\d+", value):
-            candidates.append(int(value))
-        else:
+    else:
+        number = json_number(value)
+        if number is not None:
             candidates.append(number)
     return candidates
 

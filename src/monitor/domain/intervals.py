@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -18,3 +19,38 @@ def parse_interval(text: str) -> timedelta:
     if seconds <= 0:
         raise ValueError("must be positive")
     return timedelta(seconds=seconds)
+
+
+def format_interval(seconds: int) -> str:
+    """The largest unit that writes `seconds` exactly: 90 → 90s, 7200 → 2h."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def too_many_buckets(
+    span: timedelta, interval: timedelta, limit: int, *, given: str | None, what: str = "buckets"
+) -> str | None:
+    """Why `interval` cuts `span` into more than `limit` buckets, saying what to change; or None.
+
+    `given` is the interval as the client wrote it, or None when it is the
+    route's default: then the advice is to give one.
+    """
+    count = span / interval
+    if count <= limit:
+        return None
+    # One that fits: the narrowest, rounded up to a whole day, hour or minute.
+    needed = math.ceil(span.total_seconds() / limit)
+    size = next(size for size in (86400, 3600, 60, 1) if needed >= size)
+    wider = format_interval(math.ceil(needed / size) * size)
+    if given is None:
+        return (
+            f"the default interval of {format_interval(int(interval.total_seconds()))} gives "
+            f"{int(count)} {what}, more than {limit}: give an `interval` such as {wider}, "
+            "or a shorter range"
+        )
+    return (
+        f"interval {given.strip()} gives {int(count)} {what}, more than {limit}: "
+        f"give a wider interval (such as {wider}) or a shorter range"
+    )

@@ -14,6 +14,7 @@ from monitor.web.deps import EXTENSION_NAME, WebDeps
 from monitor.web.errors import register_error_handlers
 from monitor.web.handled_errors import forget_handled_tracebacks
 from monitor.web.ratelimit import register_rate_limits
+from monitor.web.request_checks import register_request_checks
 from monitor.web.request_log import count_in_flight, register_request_log
 from monitor.web.ws_transport import capture_websocket_send
 
@@ -45,6 +46,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     )
     register_request_log(app)
     register_rate_limits(app)
+    register_request_checks(app)
     count_in_flight(app, deps.counters)
     register_error_handlers(app)
     forget_handled_tracebacks(app)

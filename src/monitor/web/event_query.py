@@ -9,16 +9,23 @@ from typing import Any
 from quart import request
 
 from monitor.domain.cursors import decode_cursor
-from monitor.domain.events import LEVEL_NUMBER, EventFilter
-from monitor.domain.intervals import parse_interval
+from monitor.domain.events import (
+    ATTRIBUTE_KEY_MAX_LENGTH,
+    LEVEL_NUMBER,
+    EventFilter,
+    attribute_match_candidates,
+)
+from monitor.domain.intervals import parse_interval, too_many_buckets
 from monitor.domain.query_times import parse_query_time
-from monitor.web.problems import ProblemError
+from monitor.domain.query_values import listed, whole_number
+from monitor.web.request_checks import invalid_query
 
 FILTER_PARAMETERS = frozenset({"type", "level", "min_level", "source", "from", "to", "q"})
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_BUCKETS = 10_000
-MAX_VALUE_LENGTH = 1000
+MAX_TEXT_LENGTH = 200
+DEFAULT_INTERVAL = "1h"
 DEFAULT_STATS_RANGE = timedelta(hours=24)
 GROUP_STATUSES = ("open", "resolved", "ignored")
 
@@ -32,23 +39,16 @@ class _Errors:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise ProblemError(
-                400, "the query is invalid", kind="validation-error", errors=self.items
-            )
+            raise invalid_query(self.items)
 
 
 def _values(name: str, errors: _Errors) -> tuple[str, ...]:
-    values: list[str] = []
-    for raw in request.args.getlist(name):
-        for part in raw.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if len(part) > MAX_VALUE_LENGTH or "\x00" in part:
-                errors.add(name, "is too long or contains NUL")
-                continue
-            values.append(part)
-    return tuple(values)
+    # Lengths and NUL were checked for every parameter at the edge (request_checks).
+    try:
+        return listed(request.args.getlist(name))
+    except ValueError as problem:
+        errors.add(name, str(problem))
+        return ()
 
 
 def _time(name: str, errors: _Errors) -> datetime | None:
@@ -74,14 +74,10 @@ def _int(name: str, default: int, low: int, high: int, errors: _Errors) -> int:
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        errors.add(name, "must be a whole number")
+        return whole_number(raw, low, high)
+    except ValueError as problem:
+        errors.add(name, str(problem))
         return default
-    if not low <= value <= high:
-        errors.add(name, f"must be between {low} and {high}")
-        return default
-    return value
 
 
 def _filter(errors: _Errors, allowed_extra: frozenset[str]) -> EventFilter:
@@ -90,12 +86,15 @@ def _filter(errors: _Errors, allowed_extra: frozenset[str]) -> EventFilter:
         if name.startswith("attr."):
             key = name[len("attr.") :]
             value = request.args.get(name, "")
-            if not key or len(key) > 128 or "\x00" in key:
-                errors.add(name, "attribute keys are 1 to 128 characters")
-            elif len(value) > MAX_VALUE_LENGTH or "\x00" in value:
-                errors.add(name, "is too long or contains NUL")
-            else:
-                attributes.append((key, value))
+            if not key or len(key) > ATTRIBUTE_KEY_MAX_LENGTH:
+                errors.add(name, f"attribute keys are 1 to {ATTRIBUTE_KEY_MAX_LENGTH} characters")
+                continue
+            try:
+                attribute_match_candidates(value)
+            except ValueError as problem:
+                errors.add(name, str(problem))
+                continue
+            attributes.append((key, value))
         elif name not in FILTER_PARAMETERS and name not in allowed_extra:
             errors.add(name, "is not a known parameter")
     levels = tuple(
@@ -106,8 +105,8 @@ def _filter(errors: _Errors, allowed_extra: frozenset[str]) -> EventFilter:
     min_level_raw = request.args.get("min_level")
     min_level = _level("min_level", min_level_raw, errors) if min_level_raw else None
     text = request.args.get("q") or None
-    if text is not None and (len(text) > 200 or "\x00" in text):
-        errors.add("q", "must be at most 200 characters, without NUL")
+    if text is not None and len(text) > MAX_TEXT_LENGTH:
+        errors.add("q", f"must be at most {MAX_TEXT_LENGTH} characters")
         text = None
     time_from = _time("from", errors)
     time_to = _time("to", errors)
@@ -159,19 +158,19 @@ def parse_stats_query() -> tuple[EventFilter, timedelta, str]:
     event_filter = _default_range(
         _filter(errors, frozenset({"interval"})), datetime.now(UTC), errors
     )
-    interval_text = request.args.get("interval") or "1h"
-    interval = timedelta(hours=1)
+    given = request.args.get("interval") or None
+    interval_text = given or DEFAULT_INTERVAL
     try:
         interval = parse_interval(interval_text)
-    except ValueError as problem:
-        errors.add("interval", str(problem))
+    except ValueError as refused:
+        errors.add("interval", str(refused))
+        errors.raise_if_any()
     assert event_filter.time_from is not None and event_filter.time_to is not None
-    buckets = (event_filter.time_to - event_filter.time_from) / interval
-    if buckets > MAX_BUCKETS:
-        errors.add(
-            "interval",
-            f"gives {int(buckets)} buckets; use a wider interval (at most {MAX_BUCKETS})",
-        )
+    problem = too_many_buckets(
+        event_filter.time_to - event_filter.time_from, interval, MAX_BUCKETS, given=given
+    )
+    if problem is not None:
+        errors.add("interval", problem)
     errors.raise_if_any()
     return event_filter, interval, interval_text
 

@@ -43,6 +43,7 @@ from monitor.web.event_schemas import (
 from monitor.web.ingest_client import submit
 from monitor.web.problems import ProblemError
 from monitor.web.request_body import read_json_body
+from monitor.web.request_checks import decodes_body_encoding
 
 blueprint = Blueprint("events", __name__)
 
@@ -127,6 +128,7 @@ def _decode_and_prepare(body: bytes, rules: EventRules, max_items: int) -> list[
 
 
 @blueprint.post("/events")
+@decodes_body_encoding
 @require_role(Role.WRITE)
 @tag(["events"])
 @document_request(EventInDoc)
@@ -165,6 +167,7 @@ async def ingest_one() -> Response:
 
 
 @blueprint.post("/events/bulk")
+@decodes_body_encoding
 @require_role(Role.WRITE)
 @tag(["events"])
 @document_request(EventsEnvelopeDoc)

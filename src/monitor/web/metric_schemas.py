@@ -124,6 +124,14 @@ class MetricQueryDoc(BaseModel):
     group_by: str | None = Field(None, description="Comma-separated label names.")
 
 
+class LatestQueryDoc(BaseModel):
+    """The query string of GET /api/v1/metrics/latest (label.<k>=v and label.<k>!=v also work)."""
+
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+    source: str | None = Field(None, max_length=200)
+    limit: int = Field(1000, ge=1, le=10_000)
+
+
 class LatestItem(BaseModel):
     series_id: int
     name: str

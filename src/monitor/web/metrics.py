@@ -12,7 +12,7 @@ import msgspec
 from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response, tag
 
-from monitor.domain.intervals import parse_interval
+from monitor.domain.intervals import parse_interval, too_many_buckets
 from monitor.domain.keys import Role
 from monitor.domain.metrics import (
     AGGREGATIONS,
@@ -22,6 +22,7 @@ from monitor.domain.metrics import (
     labels_problem,
 )
 from monitor.domain.query_times import parse_query_time
+from monitor.domain.query_values import listed, whole_number
 from monitor.messages import IncrementCounter, IngestSamples, SampleBatch
 from monitor.storage import metric_query
 from monitor.web.auth import require_role
@@ -35,6 +36,7 @@ from monitor.web.metric_schemas import (
     IncrementIn,
     IncrementInDoc,
     LatestList,
+    LatestQueryDoc,
     MetricNames,
     MetricQueryDoc,
     MetricSources,
@@ -48,7 +50,9 @@ from monitor.web.metric_schemas import (
 )
 from monitor.web.problems import ProblemError
 from monitor.web.request_body import read_json_body
+from monitor.web.request_checks import decodes_body_encoding, invalid_query
 from monitor.web.sample_batch import (
+    MAX_SOURCE_LENGTH,
     SampleRules,
     TimeWindow,
     build_batch,
@@ -64,6 +68,7 @@ _decode_increment = msgspec.json.Decoder(IncrementIn).decode
 MAX_POINTS = 11_000
 NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
 DEFAULT_RANGE = timedelta(hours=1)
+AUTO_POINTS = 300  # about this many points per series when no interval is given
 
 
 def _is_metric_name(name: str) -> bool:
@@ -99,6 +104,7 @@ def _invalid_or_bug(errors: list[dict[str, Any]]) -> ProblemError:
 
 
 @blueprint.post("/metrics")
+@decodes_body_encoding
 @require_role(Role.WRITE)
 @tag(["metrics"])
 @document_request(SampleInDoc)
@@ -120,6 +126,7 @@ async def ingest_one() -> Response:
 
 
 @blueprint.post("/metrics/bulk")
+@decodes_body_encoding
 @require_role(Role.WRITE)
 @tag(["metrics"])
 @document_request(SamplesEnvelopeDoc)
@@ -148,6 +155,7 @@ async def ingest_bulk() -> Response:
 
 
 @blueprint.post("/metrics/increment/<name>")
+@decodes_body_encoding
 @require_role(Role.WRITE)
 @tag(["metrics"])
 @document_request(IncrementInDoc)
@@ -164,9 +172,16 @@ async def increment(name: str) -> Response:
         change = _decode_increment(body)
     except msgspec.DecodeError as error:
         raise invalid([{"field": "(body)", "message": str(error)}]) from None
+    errors: list[dict[str, Any]] = []
     problem = labels_problem(change.labels)
-    if problem is not None or not math.isfinite(change.by) or "\x00" in change.source:
-        raise invalid([{"field": "labels" if problem else "by", "message": problem or "invalid"}])
+    if problem is not None:
+        errors.append({"field": "labels", "message": problem})
+    if not math.isfinite(change.by):
+        errors.append({"field": "by", "message": "must be a finite number"})
+    if "\x00" in change.source:
+        errors.append({"field": "source", "message": "must not contain NUL characters"})
+    if errors:
+        raise invalid(errors)
     now = datetime.now(UTC)
     key = series_key(name, change.source, change.labels)
     outcome = await submit(
@@ -186,15 +201,23 @@ async def increment(name: str) -> Response:
     )
 
 
-def _matchers_and_unknown(allowed: set[str]) -> tuple[tuple[LabelMatcher, ...], list[str]]:
+def _matchers_and_unknown(
+    allowed: set[str], errors: list[dict[str, Any]]
+) -> tuple[tuple[LabelMatcher, ...], list[str]]:
+    """`label.<k>=v` and `label.<k>!=v` matchers (each bad one named in `errors`), and the
+    parameters that are neither matchers nor in `allowed`."""
     matchers: list[LabelMatcher] = []
     unknown: list[str] = []
     for key in request.args:
         if key.startswith("label."):
             label = key[len("label.") :]
             equal = not label.endswith("!")
-            label = label.rstrip("!")
+            label = label.removesuffix("!")
             for value in request.args.getlist(key):
+                problem = labels_problem({label: value})
+                if problem is not None:
+                    errors.append({"field": key, "message": problem})
+                    break
                 matchers.append(LabelMatcher(label, value, equal))
         elif key not in allowed:
             unknown.append(key)
@@ -213,8 +236,11 @@ def _time(name: str, errors: list[dict[str, Any]]) -> datetime | None:
 
 
 def _auto_interval(span: timedelta) -> timedelta:
-    seconds = span.total_seconds() / 300
-    return timedelta(seconds=next((n for n in NICE_INTERVALS if n >= seconds), 86400))
+    """About AUTO_POINTS buckets: a round width, or whole days for long ranges (so the
+    default always fits within MAX_POINTS)."""
+    seconds = span.total_seconds() / AUTO_POINTS
+    nice = next((n for n in NICE_INTERVALS if n >= seconds), None)
+    return timedelta(seconds=nice) if nice else timedelta(days=math.ceil(seconds / 86400))
 
 
 @blueprint.get("/metrics")
@@ -230,7 +256,7 @@ async def query() -> Response:
     """
     errors: list[dict[str, Any]] = []
     matchers, unknown = _matchers_and_unknown(
-        {"name", "from", "to", "interval", "aggregation", "group_by"}
+        {"name", "from", "to", "interval", "aggregation", "group_by"}, errors
     )
     errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
     name = request.args.get("name", "")
@@ -241,33 +267,33 @@ async def query() -> Response:
         errors.append(
             {"field": "aggregation", "message": f"must be one of {', '.join(AGGREGATIONS)}"}
         )
-    group_by = tuple(
-        label.strip() for label in request.args.get("group_by", "").split(",") if label.strip()
-    )
+    try:
+        group_by = listed([request.args.get("group_by", "")])
+    except ValueError as refused:
+        errors.append({"field": "group_by", "message": str(refused)})
+        group_by = ()
     if labels_problem({label: "" for label in group_by}):
         errors.append({"field": "group_by", "message": "label names, comma-separated"})
-    if any(labels_problem({m.name: m.value}) for m in matchers):
-        errors.append({"field": "label", "message": "label.<name>=value with a valid name"})
     now = datetime.now(UTC)
     time_to = _time("to", errors) or now
     time_from = _time("from", errors) or time_to - DEFAULT_RANGE
     if time_from >= time_to:
         errors.append({"field": "to", "message": "must be after from"})
     interval = _auto_interval(time_to - time_from)
-    if request.args.get("interval"):
+    given = request.args.get("interval") or None
+    if given:
         try:
-            interval = parse_interval(request.args["interval"])
-        except ValueError as problem:
-            errors.append({"field": "interval", "message": str(problem)})
-    if not errors and (time_to - time_from) / interval > MAX_POINTS:
-        errors.append(
-            {
-                "field": "interval",
-                "message": f"gives more than {MAX_POINTS} points per series; use a wider interval",
-            }
+            interval = parse_interval(given)
+        except ValueError as refused:
+            errors.append({"field": "interval", "message": str(refused)})
+    if not errors:
+        too_many = too_many_buckets(
+            time_to - time_from, interval, MAX_POINTS, given=given, what="points per series"
         )
+        if too_many is not None:
+            errors.append({"field": "interval", "message": too_many})
     if errors:
-        raise invalid(errors)
+        raise invalid_query(errors)
     groups = await metric_query.query_series(
         current_deps().gateway,
         metric_query.SeriesQuery(
@@ -295,22 +321,30 @@ async def query() -> Response:
 @blueprint.get("/metrics/latest")
 @require_role(Role.READ)
 @tag(["metrics"])
+@document_querystring(LatestQueryDoc)
 @document_response(LatestList, 200)
 async def latest() -> Response:
     """The latest value of each series; filter by `name`, `source` and label matchers."""
-    matchers, unknown = _matchers_and_unknown({"name", "source", "limit"})
-    if unknown:
-        raise invalid([{"field": key, "message": "is not a known parameter"} for key in unknown])
+    errors: list[dict[str, Any]] = []
+    matchers, unknown = _matchers_and_unknown({"name", "source", "limit"}, errors)
+    errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
+    name = request.args.get("name") or None
+    if name is not None and not _is_metric_name(name):
+        errors.append({"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
+    source = request.args.get("source")
+    if source is not None and len(source) > MAX_SOURCE_LENGTH:
+        errors.append({"field": "source", "message": f"at most {MAX_SOURCE_LENGTH} characters"})
+    limit = 1000
     try:
-        limit = int(request.args.get("limit", "1000"))
-        if not 1 <= limit <= 10_000:
-            raise ValueError
-    except ValueError:
-        raise invalid([{"field": "limit", "message": "a whole number from 1 to 10000"}]) from None
+        limit = whole_number(request.args.get("limit", "1000"), 1, 10_000)
+    except ValueError as problem:
+        errors.append({"field": "limit", "message": str(problem)})
+    if errors:
+        raise invalid_query(errors)
     found = await metric_query.latest_values(
         current_deps().gateway,
-        name=request.args.get("name"),
-        source=request.args.get("source"),
+        name=name,
+        source=source,
         matchers=matchers,
         limit=limit,
     )

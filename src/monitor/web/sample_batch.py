@@ -210,8 +210,9 @@ class SampleRules:
         problem = labels_problem(sample.labels)
         if problem is not None:
             errors.append({**where, "field": "labels", "message": problem})
-        if "\x00" in sample.source or (sample.unit and "\x00" in sample.unit):
-            errors.append({**where, "field": "source", "message": "must not contain NUL"})
+        for field, text in (("source", sample.source), ("unit", sample.unit)):
+            if text is not None and "\x00" in text:
+                errors.append({**where, "field": field, "message": "must not contain NUL"})
         if sample.time is not None:
             if sample.time > self.window.latest:
                 errors.append({**where, "field": "time", "message": "is too far in the future"})
