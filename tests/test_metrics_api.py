@@ -445,3 +445,20 @@ async def test_committed_samples_reach_the_publish_hook(
         batch = await listener.receive()
     assert isinstance(batch, CommittedSamples)
     assert [(point.key.name, point.value) for _, point in batch.samples] == [(name, 3.5)]
+
+
+async def test_an_increment_that_would_overflow_is_refused_and_stores_nothing(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    name = metric_name()
+    first = await post(client, admin_token, f"/metrics/increment/{name}", {"by": 1e308})
+    assert first.status_code == 201, first.text
+    second = await post(client, admin_token, f"/metrics/increment/{name}", {"by": 1e308})
+    assert second.status_code == 422, second.text
+    assert "overflows" in second.json()["detail"]
+    latest = (
+        await client.get(
+            "/api/v1/metrics/latest", headers={"X-API-Key": admin_token}, params={"name": name}
+        )
+    ).json()
+    assert [s["value"] for s in latest["series"]] == [1e308]

@@ -8,6 +8,7 @@ request only); the accepted requests' samples are copied together.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -335,7 +336,13 @@ async def increment_counter(
             "order by time desc, value desc limit 1",
             (chosen,),
         ).fetchone()
-        value = (float(latest[1]) if latest else 0.0) + by
+        previous = float(latest[1]) if latest else 0.0
+        value = previous + by
+        if not math.isfinite(value):  # PostgreSQL would store Infinity, JSON cannot carry it
+            raise RowsRejected(
+                f"adding {by!r} to the counter's value {previous!r} overflows a double; "
+                "nothing was stored"
+            )
         # Keep the new sample the latest even if the clock stepped back.
         moment = at if latest is None or latest[0] < at else latest[0] + timedelta(microseconds=1)
         _copy_samples(connection, framed([encode_rows([chosen], [microseconds(moment)], [value])]))
