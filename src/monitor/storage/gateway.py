@@ -207,8 +207,8 @@ async def wait_for_database(url: str, *, connect_timeout: float, statement_timeo
     """Return once `url` accepts a connection; fail at once if it never will.
 
     Raises DatabaseRefused for a permanent refusal (wrong database, role,
-    password or parameter) and StorageUnavailable when `timeout` passes while
-    the database is unreachable or still starting. Logs one line, not one per
+    password or parameter) and StorageUnavailable when `connect_timeout` passes
+    while the database is unreachable or still starting. Logs one line, not one per
     attempt, while it waits.
     """
     began = trio.current_time()
