@@ -1,25 +1,30 @@
-"""The `monitor` command: serve (the default), migrate, config, keys."""
+"""The `monitor` command: serve (the default), migrate, config, keys.
+
+Only click and the settings are imported up front: `--help` and `--version`
+answer at once, and the service's own imports (Quart, Hypercorn, psycopg,
+coredis, trio: about a second) are paid only by the commands that use them.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import trio
 
-from monitor import __version__, logs, service
+from monitor import __version__, logs
 from monitor.config import SETTINGS, Settings, SettingsError, load_settings
-from monitor.domain.keys import Role
-from monitor.process_settings import tune_for_serving
-from monitor.storage import keys as key_store
+from monitor.storage.connect_errors import DatabaseRefused
 from monitor.storage.errors import DataDirBusy, StorageUnavailable
-from monitor.storage.gateway import Gateway
-from monitor.storage.migrate import apply_migrations
+
+if TYPE_CHECKING:
+    from monitor.storage.gateway import Gateway
+    from monitor.storage.keys import KeyRecord
 
 T = TypeVar("T")
 
@@ -43,8 +48,8 @@ def _fail(message: str) -> None:
 
 
 def _user_fixable(failure: BaseException) -> BaseException | None:
-    """The DataDirBusy, StorageUnavailable or OSError inside `failure`, however grouped."""
-    if isinstance(failure, DataDirBusy | StorageUnavailable | OSError):
+    """The failure a user can fix inside `failure`, however grouped."""
+    if isinstance(failure, DataDirBusy | DatabaseRefused | StorageUnavailable | OSError):
         return failure
     if isinstance(failure, BaseExceptionGroup):
         for inner in failure.exceptions:
@@ -65,6 +70,8 @@ def _describe_os_error(problem: OSError, settings: Settings | None) -> str:
 
 def _run(main: Callable[[], Awaitable[T]], settings: Settings | None = None) -> T:
     """trio.run with the failures a user can fix turned into one clear line."""
+    import trio
+
     try:
         return trio.run(main)
     except BaseException as failure:
@@ -73,6 +80,8 @@ def _run(main: Callable[[], Awaitable[T]], settings: Settings | None = None) -> 
             raise
         if isinstance(problem, DataDirBusy):
             _fail(str(problem))
+        elif isinstance(problem, DatabaseRefused):
+            _fail(f"cannot connect to the database: {problem}")
         elif isinstance(problem, StorageUnavailable):
             _fail(f"database unavailable: {problem}")
         elif isinstance(problem, OSError):
@@ -86,6 +95,74 @@ data_dir_option = click.option(
     default=None,
     help="Data directory (env MONITOR_DATA_DIR; default ./monitor-data).",
 )
+
+
+# click.ParamType is generic only from click 8.2 on; pyproject allows 8.1.
+class _ExpiryTime(click.ParamType):  # type: ignore[type-arg]
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            expires = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{text!r} is not an ISO 8601 time (e.g. 2027-01-31T00:00:00Z)", param, ctx)
+        if expires.tzinfo is None:
+            self.fail(
+                f"{text!r} has no time zone; add one, e.g. 2027-01-31T00:00:00Z or +02:00",
+                param,
+                ctx,
+            )
+        if expires <= datetime.now(UTC):
+            self.fail(f"{text!r} is not in the future", param, ctx)
+        if expires.astimezone(UTC).year >= 9000:
+            self.fail(f"{text!r} is not before the year 9000", param, ctx)
+        return expires
+
+
+class _WholeNumber(click.ParamType):  # type: ignore[type-arg]
+    """An integer in [low, high]; the message says what the number is for."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int, what: str) -> None:
+        self.low, self.high, self.what = low, high, what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            number = value
+        else:
+            text = str(value).strip()
+            if not re.fullmatch(r"[+-]?[0-9]+", text):
+                self.fail(f"{str(value)!r} is not {self.what}", param, ctx)
+            number = int(text)
+        if not self.low <= number <= self.high:
+            self.fail(f"{number} is not {self.what}", param, ctx)
+        return number
+
+
+class _KeyName(click.ParamType):  # type: ignore[type-arg]
+    name = "text"
+    # Printable, and not only spaces: the rule the API applies to names.
+    _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value)
+        if not 1 <= len(text) <= 200 or not self._PRINTABLE.fullmatch(text):
+            self.fail(
+                f"{text!r} is not a key name (1 to 200 printable characters, not only spaces)",
+                param,
+                ctx,
+            )
+        return text
+
+
+RATE_LIMIT = _WholeNumber(
+    0, 1_000_000_000, "a number of requests per hour (0 to 1000000000; 0 = unlimited)"
+)
+KEY_ID = _WholeNumber(1, 2**63 - 1, "a key id (a whole number from 1; see `monitor keys list`)")
 
 
 @click.group(invoke_without_command=True)
@@ -102,16 +179,44 @@ def main(context: click.Context) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (env MONITOR_HOST).")
-@click.option("--port", type=int, default=None, help="TCP port (env MONITOR_PORT or PORT).")
+@click.option(
+    "--port",
+    type=_WholeNumber(0, 65535, "a TCP port (0 to 65535; 0 picks a free one)"),
+    default=None,
+    help="TCP port (env MONITOR_PORT or PORT).",
+)
 @data_dir_option
 def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
     """Run the service until SIGINT or SIGTERM."""
     settings = _settings(host=host, port=port, data_dir=data_dir)
+    from monitor import service
+    from monitor.process_settings import tune_for_serving
+
     tune_for_serving()
     _run(lambda: service.run(settings), settings)
 
 
+def _require_database(settings: Settings) -> None:
+    """Refuse to run key commands against a database that does not exist yet.
+
+    Creating one here would make an embedded database holding only, say, a
+    write key, and hide the first admin key `serve` prints on a fresh start.
+    """
+    from monitor.storage.embedded import cluster_exists
+
+    if settings.database_url is None and not cluster_exists(settings.data_dir):
+        _fail(
+            f"no database in {settings.data_dir}; start `monitor serve` once "
+            "or set MONITOR_DATABASE_URL"
+        )
+
+
 async def _with_storage(settings: Settings, work: Callable[[Gateway], Awaitable[T]]) -> T:
+    import trio
+
+    from monitor import service
+    from monitor.storage.migrate import apply_migrations
+
     async with (
         service.open_database(settings, exclusive=False) as url,
         service.open_storage(settings, url) as gateway,
@@ -123,8 +228,19 @@ async def _with_storage(settings: Settings, work: Callable[[Gateway], Awaitable[
 @main.command()
 @data_dir_option
 def migrate(data_dir: str | None) -> None:
-    """Apply pending database migrations and exit."""
+    """Apply pending database migrations and exit.
+
+    Without MONITOR_DATABASE_URL, creates the embedded database in the data
+    directory if there is none: migrate is an explicit set-up step.
+    """
     settings = _settings(data_dir=data_dir)
+    import trio
+
+    from monitor import service
+    from monitor.storage.embedded import cluster_exists
+    from monitor.storage.migrate import apply_migrations
+
+    creates = settings.database_url is None and not cluster_exists(settings.data_dir)
 
     async def work() -> list[str]:
         async with service.open_database(settings, exclusive=False) as url:
@@ -132,6 +248,8 @@ def migrate(data_dir: str | None) -> None:
         return [f"{m.version:04d}_{m.name}" for m in applied]
 
     applied = _run(work)
+    if creates:
+        click.echo(f"created the embedded database in {settings.data_dir / 'postgres'}")
     click.echo(
         f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "")
     )
@@ -153,42 +271,32 @@ def keys() -> None:
     """Manage API keys."""
 
 
-def _parse_expiry(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        expires = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {text!r}") from None
-    if expires.tzinfo is None:
-        raise click.BadParameter("give a time zone, e.g. 2027-01-01T00:00:00Z")
-    if expires <= datetime.now(UTC):
-        raise click.BadParameter("must be in the future")
-    if expires.astimezone(UTC).year >= 9000:
-        raise click.BadParameter("must be before the year 9000")
-    return expires
-
-
 @keys.command("create")
-@click.option("--name", required=True, help="What the key is for.")
+@click.option("--name", required=True, type=_KeyName(), help="What the key is for.")
 @click.option(
     "--role", required=True, type=click.Choice(["read", "write", "admin"]), help="Permissions."
 )
 @click.option(
-    "--rate-limit", type=click.IntRange(0), default=None, help="Requests per hour (0 = unlimited)."
+    "--rate-limit", type=RATE_LIMIT, default=None, help="Requests per hour (0 = unlimited)."
 )
-@click.option("--expires", default=None, help="Expiry time, ISO 8601 with a time zone.")
+@click.option(
+    "--expires",
+    "expires_at",
+    type=_ExpiryTime(),
+    default=None,
+    help="Expiry time, ISO 8601 with a time zone (e.g. 2027-01-31T00:00:00Z).",
+)
 @data_dir_option
 def keys_create(
-    name: str, role: str, rate_limit: int | None, expires: str | None, data_dir: str | None
+    name: str, role: str, rate_limit: int | None, expires_at: datetime | None, data_dir: str | None
 ) -> None:
     """Create a key; the key itself is printed alone on the last line."""
-    expires_at = _parse_expiry(expires)
-    if not name.strip() or len(name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise click.BadParameter("1 to 200 printable characters", param_hint="--name")
     settings = _settings(data_dir=data_dir)
+    _require_database(settings)
+    from monitor.domain.keys import Role
+    from monitor.storage import keys as key_store
 
-    async def create(gateway: Gateway) -> tuple[key_store.KeyRecord, str]:
+    async def create(gateway: Gateway) -> tuple[KeyRecord, str]:
         return await key_store.create_key(
             gateway,
             name=name,
@@ -211,6 +319,9 @@ def keys_create(
 def keys_list(as_json: bool, data_dir: str | None) -> None:
     """List keys (never their secrets)."""
     settings = _settings(data_dir=data_dir)
+    _require_database(settings)
+    from monitor.storage import keys as key_store
+
     records = _run(lambda: _with_storage(settings, key_store.list_keys))
     now = datetime.now(UTC)
     if as_json:
@@ -239,13 +350,15 @@ def keys_list(as_json: bool, data_dir: str | None) -> None:
 
 
 @keys.command("revoke")
-@click.argument("key_id", type=click.IntRange(1, 2**63 - 1))
+@click.argument("key_id", type=KEY_ID)
 @data_dir_option
 def keys_revoke(key_id: int, data_dir: str | None) -> None:
     """Revoke a key by id (it stays listed as revoked)."""
     settings = _settings(data_dir=data_dir)
+    _require_database(settings)
+    from monitor.storage import keys as key_store
 
-    async def revoke(gateway: Gateway) -> key_store.KeyRecord | None:
+    async def revoke(gateway: Gateway) -> KeyRecord | None:
         return await key_store.revoke_key(gateway, key_id, actor="cli")
 
     record = _run(lambda: _with_storage(settings, revoke))

@@ -1,7 +1,7 @@
 """`monitor serve`: the root nursery that runs everything, and its graceful stop.
 
-Start-up order: database (embedded or DATABASE_URL) → migrations → the first
-admin key if there are no keys → storage gateway → supervisor with the actors →
+Start-up order: database (embedded or DATABASE_URL) → migrations → an admin
+key if no active one exists → storage gateway → supervisor with the actors →
 Hypercorn. Stop order (SIGINT/SIGTERM or `stop` set): Hypercorn stops accepting
 and finishes in-flight requests; then the actors' inboxes are closed so each
 drains and returns; whatever is still running after `shutdown_timeout` is
@@ -65,7 +65,7 @@ from monitor.storage import metric_ingest as metric_store
 from monitor.storage import partitions as partition_store
 from monitor.storage import rollups as rollup_store
 from monitor.storage.embedded import open_embedded_database, serve_lock
-from monitor.storage.gateway import Gateway, open_gateway
+from monitor.storage.gateway import Gateway, open_gateway, wait_for_database
 from monitor.storage.migrate import apply_migrations
 from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.app import create_app
@@ -97,10 +97,17 @@ class Running:
 async def open_database(settings: Settings, *, exclusive: bool) -> AsyncIterator[str]:
     """Yield a database URL: DATABASE_URL, or the embedded server in the data directory.
 
-    `exclusive` (for `serve`) also holds the data directory's serve lock, so a
-    second `serve` on the same directory fails instead of sharing it.
+    A DATABASE_URL is first waited for (up to the connect timeout), unless it
+    refuses us for good: then DatabaseRefused at once. `exclusive` (for
+    `serve`) also holds the data directory's serve lock, so a second `serve`
+    on the same directory fails instead of sharing it.
     """
     if settings.database_url is not None:
+        await wait_for_database(
+            settings.database_url,
+            connect_timeout=settings.db_connect_timeout,
+            statement_timeout=settings.db_statement_timeout,
+        )
         yield settings.database_url
         return
     if exclusive:
@@ -129,7 +136,7 @@ def announce_bootstrap_key(token: str) -> None:
     rule = "=" * 72
     print(
         f"{rule}\n"
-        "monitor: no API keys existed, so an admin key was created.\n"
+        "monitor: no active admin API key existed, so an admin key was created.\n"
         "It is shown only this once; store it now (e.g. in a password manager):\n\n"
         f"    {token}\n\n"
         "Create more with `monitor keys create` or POST /api/v1/keys.\n"

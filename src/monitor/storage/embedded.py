@@ -5,6 +5,9 @@ the processes using a data directory in `<pgdata>/.handle_pids.json` and stops
 the server when the last one exits. A SIGKILLed process never removes its PID,
 which would keep the server running forever, so dead PIDs are pruned first.
 
+Only `serve` and `migrate` create the cluster; `keys` commands refuse a data
+directory without one (see `cluster_exists`).
+
 `monitor serve` additionally takes an exclusive lock on `<data-dir>/serve.lock`
 so that a second `serve` on the same directory fails clearly; CLI commands
 (keys, migrate, config) skip that lock and share the running server.
@@ -63,6 +66,11 @@ def serve_lock(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+def cluster_exists(data_dir: Path) -> bool:
+    """Whether `<data-dir>/postgres` holds an initialised PostgreSQL cluster."""
+    return (data_dir / "postgres" / "PG_VERSION").is_file()
 
 
 def _holder_alive(pid: int) -> bool:

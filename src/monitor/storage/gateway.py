@@ -14,6 +14,11 @@ fail at once instead of each waiting out the acquire timeout; one call a
 second probes whether it is back. Other database errors propagate unchanged:
 they are bugs or constraint violations that the calling storage module handles.
 
+Start-up: `wait_for_database` tells a database that is not there yet (refused,
+timed out, still starting) from one that refuses us for good (wrong database,
+role or password): the first is retried with one progress line until the
+connect timeout, the second fails at once with the server's reason.
+
 Resource handling: at most `pool_size` connections, and as many worker threads
 plus those abandoned by a cancelled caller (the thread finishes on its own and
 returns its connection; nothing else touches it). Every statement is bounded
@@ -24,17 +29,19 @@ notice a database host that vanished.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import msgspec
 import psycopg
 import psycopg_pool
 import trio
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import set_json_loads
 
 from monitor.config import redact_url
+from monitor.storage.connect_errors import DatabaseRefused, classify
 from monitor.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,8 @@ Work = Callable[[Connection], T]
 
 
 PROBE_INTERVAL = 1.0  # seconds between attempts while the database is down
+FIRST_RETRY_DELAY = 0.1  # start-up: doubling up to MAX_RETRY_DELAY between attempts
+MAX_RETRY_DELAY = 2.0
 
 # jsonb values (labels, attributes) are parsed by msgspec: several times faster
 # than the standard library on the query paths that return many rows.
@@ -176,7 +185,8 @@ async def open_gateway(
 
     def open_pool() -> None:
         try:
-            pool.open(wait=True, timeout=connect_timeout)
+            with _quiet_pool_attempts():
+                pool.open(wait=True, timeout=connect_timeout)
         except psycopg_pool.PoolTimeout:
             pool.close()
             raise StorageUnavailable(
@@ -191,6 +201,90 @@ async def open_gateway(
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(pool.close)
+
+
+async def wait_for_database(url: str, *, connect_timeout: float, statement_timeout: float) -> None:
+    """Return once `url` accepts a connection; fail at once if it never will.
+
+    Raises DatabaseRefused for a permanent refusal (wrong database, role,
+    password or parameter) and StorageUnavailable when `connect_timeout` passes
+    while the database is unreachable or still starting. Logs one line, not one per
+    attempt, while it waits.
+    """
+    began = trio.current_time()
+    deadline = began + connect_timeout
+    delay = FIRST_RETRY_DELAY
+    waited = False
+
+    def attempt(seconds: int) -> None:
+        options = {**connection_options(statement_timeout), "connect_timeout": seconds}
+        psycopg.connect(url, autocommit=True, **options).close()  # type: ignore[arg-type]
+
+    last_reason = "no answer"
+    while True:
+        # libpq counts connect_timeout in whole seconds, at least 2; the
+        # deadline itself is kept here (a slow DNS lookup is abandoned too).
+        seconds = max(2, min(5, int(deadline - trio.current_time()) + 1))
+        with trio.move_on_at(deadline) as attempt_scope:
+            try:
+                await trio.to_thread.run_sync(attempt, seconds, abandon_on_cancel=True)
+            except psycopg.Error as failure:
+                problem = classify(failure, url)
+                if problem.permanent:
+                    raise DatabaseRefused(f"{problem.reason} ({redact_url(url)})") from None
+                last_reason = problem.reason
+            else:
+                if waited:
+                    log.info(
+                        "the database is reachable",
+                        extra={"waited_s": round(trio.current_time() - began, 1)},
+                    )
+                return
+        if attempt_scope.cancelled_caught or trio.current_time() + delay >= deadline:
+            raise StorageUnavailable(
+                f"could not connect to the database at {redact_url(url)} "
+                f"within {connect_timeout:g} s: {last_reason}"
+            )
+        if not waited:
+            log.warning(
+                f"waiting for the database at {_where(url)}",
+                extra={"reason": last_reason, "gives_up_after_s": connect_timeout},
+            )
+            waited = True
+        await trio.sleep(delay)
+        delay = min(delay * 2, MAX_RETRY_DELAY)
+
+
+def _where(url: str) -> str:
+    """host:port (or the socket directory) of a connection URL, for messages."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return redact_url(url)
+    host = str(params.get("host") or "the local socket")
+    port = params.get("port") or "5432"
+    return host if host.startswith("/") or host == "the local socket" else f"{host}:{port}"
+
+
+class _DropConnectAttempts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("error connecting")
+
+
+@contextmanager
+def _quiet_pool_attempts() -> Iterator[None]:
+    """Silence psycopg_pool's warning per failed connection attempt while the pool opens.
+
+    A start-up that fails says why in one line of its own; the pool's
+    background reconnections after start-up still log as before.
+    """
+    pool_log = logging.getLogger("psycopg.pool")
+    quiet = _DropConnectAttempts()
+    pool_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        pool_log.removeFilter(quiet)
 
 
 def connect(url: str, statement_timeout: float = 60) -> Connection:

@@ -122,13 +122,32 @@ async def create_key(
     return await gateway.run(work), minted.token
 
 
+_ACTIVE_ADMIN_EXISTS = """
+select exists (
+    select 1 from api_keys
+    where role = 'admin' and revoked_at is null and (expires_at is null or expires_at > now())
+)
+"""
+
+
+def active_admin_exists(connection: Connection) -> bool:
+    """Whether some admin key works right now (neither revoked nor expired)."""
+    return connection.execute(_ACTIVE_ADMIN_EXISTS).fetchone() == (True,)
+
+
 async def create_bootstrap_key(gateway: Gateway) -> tuple[KeyRecord, str] | None:
-    """Create an admin key if the table has no keys at all; None otherwise."""
+    """Create an admin key if no active one exists; None otherwise.
+
+    Not only on an empty table: after `monitor keys create --role write`, or
+    once every admin key is revoked or expired, nobody could manage keys over
+    the API any more. The advisory lock makes instances starting together
+    create one key between them, not one each.
+    """
     minted = mint_key()
 
     def work(connection: Connection) -> KeyRecord | None:
         connection.execute("select pg_advisory_xact_lock(%s)", (BOOTSTRAP_LOCK_ID,))
-        if connection.execute("select exists (select 1 from api_keys)").fetchone() == (True,):
+        if active_admin_exists(connection):
             return None
         return _insert(
             connection,
