@@ -60,9 +60,15 @@ MAX_RETRY_DELAY = 2.0
 set_json_loads(msgspec.json.decode)
 
 
-def connection_options(statement_timeout: float) -> dict[str, object]:
-    return {
-        "options": f"-c statement_timeout={int(statement_timeout * 1000)} -c TimeZone=UTC",
+def connection_options(url: str, statement_timeout: float) -> dict[str, object]:
+    """Our connection parameters, beneath those the URL sets itself.
+
+    psycopg lets keyword arguments override the URL, so a parameter the URL
+    gives is left out here, and the URL's `options` come after ours
+    (PostgreSQL takes the last `-c` of a setting): the operator's URL wins.
+    """
+    given = conninfo_to_dict(url)
+    ours: dict[str, object] = {
         "application_name": "monitor",
         "connect_timeout": 5,
         "keepalives": 1,
@@ -71,6 +77,10 @@ def connection_options(statement_timeout: float) -> dict[str, object]:
         "keepalives_count": 3,
         "tcp_user_timeout": int((statement_timeout + 30) * 1000),
     }
+    options = f"-c statement_timeout={int(statement_timeout * 1000)} -c TimeZone=UTC"
+    if given.get("options"):
+        options = f"{options} {given['options']}"
+    return {"options": options, **{k: v for k, v in ours.items() if k not in given}}
 
 
 def _is_outage(failure: Exception) -> bool:
@@ -176,7 +186,7 @@ async def open_gateway(
         url,
         min_size=1,
         max_size=pool_size,
-        kwargs=connection_options(statement_timeout),
+        kwargs=connection_options(url, statement_timeout),
         check=psycopg_pool.ConnectionPool.check_connection,
         open=False,
         timeout=acquire_timeout,
@@ -217,7 +227,7 @@ async def wait_for_database(url: str, *, connect_timeout: float, statement_timeo
     waited = False
 
     def attempt(seconds: int) -> None:
-        options = {**connection_options(statement_timeout), "connect_timeout": seconds}
+        options = {**connection_options(url, statement_timeout), "connect_timeout": seconds}
         psycopg.connect(url, autocommit=True, **options).close()  # type: ignore[arg-type]
 
     last_reason = "no answer"
@@ -290,7 +300,7 @@ def _quiet_pool_attempts() -> Iterator[None]:
 def connect(url: str, statement_timeout: float = 60) -> Connection:
     """A single autocommit connection, for migrations and administrative work."""
     try:
-        return psycopg.connect(url, autocommit=True, **connection_options(statement_timeout))  # type: ignore[arg-type]
+        return psycopg.connect(url, autocommit=True, **connection_options(url, statement_timeout))  # type: ignore[arg-type]
     except psycopg.OperationalError as failure:
         raise StorageUnavailable(
             f"could not connect to the database at {redact_url(url)}: {failure}"
