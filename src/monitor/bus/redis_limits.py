@@ -35,9 +35,15 @@ log = logging.getLogger(__name__)
 # KEYS[1]: the identity's key. ARGV: emission interval and tolerance (µs).
 # Returns {1 if allowed else 0, TAT - now after the decision (µs)}.
 # string.format('%d') because Lua's tostring would round a 16-digit number.
+# ARGV[3], optional and for tests only (tests/test_gcra_lua_agrees.py): `now`
+# in µs instead of Redis's TIME. Production calls never pass it, so every
+# instance keeps deciding on Redis's one clock.
 GCRA_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local now = tonumber(ARGV[3])
+if now == nil then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+end
 local emission = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]))
