@@ -24,11 +24,13 @@ from psycopg import sql
 
 from monitor import service
 from monitor.config import Settings, load_settings
+from monitor.connections import LiveCounters
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import Gateway, open_gateway
 from monitor.storage.migrate import apply_migrations
 from monitor.supervisor import ActorSpec
+from monitor.web.ws_transport import DirectTransport
 
 SERVER_URL = os.environ.get("MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MONITOR_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -126,9 +128,17 @@ StartService = Callable[..., Awaitable[RunningService]]
 
 
 @pytest.fixture
-async def start_service(nursery: trio.Nursery) -> AsyncIterator[StartService]:
+def started_services() -> list[RunningService]:
+    """Every service `start_service` started in this test."""
+    return []
+
+
+@pytest.fixture
+async def start_service(
+    nursery: trio.Nursery, started_services: list[RunningService]
+) -> AsyncIterator[StartService]:
     """Start the real service on port 0; stopped gracefully after the test."""
-    started: list[RunningService] = []
+    started = started_services
 
     async def start(
         settings: Settings, *, extra_actors: list[ActorSpec] | None = None
@@ -158,6 +168,43 @@ async def start_service(nursery: trio.Nursery) -> AsyncIterator[StartService]:
     for handle in started:
         if not handle.finished.is_set():
             await handle.shutdown()
+
+
+@dataclass(frozen=True)
+class Transport:
+    """The path websocket frames take in a test: `direct` (to the socket) or `fallback` (Quart)."""
+
+    name: str
+
+    def assert_used(self, opened: int, fallbacks: int) -> None:
+        """Each of `opened` admitted websockets took this path (`fallbacks` of them took Quart)."""
+        assert opened > 0, "no websocket was admitted: no transport was chosen"
+        assert fallbacks == (0 if self.name == "direct" else opened), (self.name, opened, fallbacks)
+
+    def assert_used_by(self, counters: list[LiveCounters]) -> None:
+        self.assert_used(sum(c.opened for c in counters), sum(c.asgi_fallbacks for c in counters))
+
+
+@pytest.fixture(params=["direct", "fallback"], ids=lambda name: f"transport={name}")
+def transport(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    started_services: list[RunningService],
+) -> Iterator[Transport]:
+    """Run a websocket test on both frame paths; checks at its end that the path was taken.
+
+    The fallback is forced as it happens for real: the socket cannot be
+    reached from the ASGI scope (another server, HTTP/2, a changed Hypercorn),
+    so every connection writes through Quart and is counted in `asgi_fallbacks`.
+    Services started with `start_service` (or `running`) are checked here; a
+    test on another service calls `assert_used` itself.
+    """
+    chosen = Transport(str(request.param))
+    if chosen.name == "fallback":
+        monkeypatch.setattr(DirectTransport, "of", classmethod(lambda cls, scope: None))
+    yield chosen
+    if started_services:
+        chosen.assert_used_by([s.running.connections.counters for s in started_services])
 
 
 @pytest.fixture
@@ -216,6 +263,7 @@ class ThreadedService:
 
     base_url: str
     admin_token: str
+    counters: LiveCounters  # the websockets' (plain integers: read from the test's thread)
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +319,9 @@ def threaded_service(
             )
         return token
 
-    yield ThreadedService(f"http://127.0.0.1:{ready[0].port}", trio.run(admin))
+    yield ThreadedService(
+        f"http://127.0.0.1:{ready[0].port}", trio.run(admin), ready[0].connections.counters
+    )
     trio.from_thread.run_sync(stop_holder[0].set, trio_token=token_holder[0])
     thread.join(30)
     assert not thread.is_alive()

@@ -279,7 +279,10 @@ async def test_stats_count_by_level_type_source_and_interval(
     client: httpx.AsyncClient, admin_token: str
 ) -> None:
     source = tag()
-    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+    # Hour-aligned, so the events at +5, +65 and +66 minutes fall in two hourly
+    # buckets whatever the time of day (from the minute, +65 and +66 straddled
+    # an hour in the 54th minute).
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     events = [
         {
             "type": "a",

@@ -11,7 +11,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
-from conftest import MakeKey, RunningService, StartService
+from conftest import MakeKey, RunningService, StartService, Transport
 from monitor.config import Settings
 from monitor.logs import JsonFormatter
 from monitor.messages import AlertTransitions
@@ -51,7 +51,7 @@ async def closed_with(connection: Any) -> tuple[int, str]:
 
 
 async def test_an_ingested_event_reaches_a_subscriber_as_the_rest_api_shows_it(
-    running: RunningService, read_token: str, write_token: str
+    running: RunningService, read_token: str, write_token: str, transport: Transport
 ) -> None:
     async with connect(running.base_url, read_token) as ws:
         await subscribe(ws, "events:realtime")
@@ -78,7 +78,7 @@ async def test_an_ingested_event_reaches_a_subscriber_as_the_rest_api_shows_it(
 
 
 async def test_a_bulk_request_arrives_batched_in_few_frames(
-    running: RunningService, read_token: str, write_token: str
+    running: RunningService, read_token: str, write_token: str, transport: Transport
 ) -> None:
     events = [{"type": "t", "source": "s", "message": f"m{i}"} for i in range(300)]
     async with connect(running.base_url, read_token) as ws:
@@ -97,7 +97,7 @@ async def test_a_bulk_request_arrives_batched_in_few_frames(
 
 
 async def test_samples_stream_with_name_and_label_filters(
-    running: RunningService, read_token: str, write_token: str
+    running: RunningService, read_token: str, write_token: str, transport: Transport
 ) -> None:
     async with connect(running.base_url, read_token) as ws:
         await subscribe(
@@ -126,7 +126,7 @@ async def test_samples_stream_with_name_and_label_filters(
 
 
 async def test_the_first_message_can_authenticate(
-    running: RunningService, read_token: str, write_token: str
+    running: RunningService, read_token: str, write_token: str, transport: Transport
 ) -> None:
     async with connect(running.base_url) as ws:
         await send(ws, {"type": "auth", "apiKey": read_token})
@@ -138,9 +138,7 @@ async def test_the_first_message_can_authenticate(
 
 
 async def test_the_key_in_the_url_works_and_is_never_logged(
-    running: RunningService,
-    read_token: str,
-    caplog: pytest.LogCaptureFixture,
+    running: RunningService, read_token: str, caplog: pytest.LogCaptureFixture, transport: Transport
 ) -> None:
     caplog.set_level(logging.INFO, logger="monitor.access")
     async with connect(running.base_url, path=f"/ws/authenticated?apiKey={read_token}") as ws:
@@ -183,7 +181,7 @@ async def test_a_bad_header_key_is_closed_with_1008(running: RunningService) -> 
 
 
 async def test_bad_messages_get_an_error_and_the_connection_stays_up(
-    running: RunningService, read_token: str
+    running: RunningService, read_token: str, transport: Transport
 ) -> None:
     bad: list[tuple[str | dict[str, Any], str]] = [
         ("not json", "a message must be a JSON object"),
@@ -217,7 +215,7 @@ async def test_bad_messages_get_an_error_and_the_connection_stays_up(
 
 
 async def test_unsubscribe_stops_delivery(
-    running: RunningService, read_token: str, write_token: str
+    running: RunningService, read_token: str, write_token: str, transport: Transport
 ) -> None:
     async with connect(running.base_url, read_token) as ws:
         await subscribe(ws, "events:realtime", name="a")
@@ -231,7 +229,7 @@ async def test_unsubscribe_stops_delivery(
 
 
 async def test_alert_transitions_published_on_the_hook_reach_alerts_subscribers(
-    running: RunningService, read_token: str
+    running: RunningService, read_token: str, transport: Transport
 ) -> None:
     transition = {"rule_id": 3, "state": "firing", "labels": {"host": "a"}}
     async with connect(running.base_url, read_token) as ws:
@@ -247,7 +245,7 @@ async def test_alert_transitions_published_on_the_hook_reach_alerts_subscribers(
 
 
 async def test_stats_and_heartbeats_are_pushed(
-    start_service: StartService, settings: Settings, read_token: str
+    start_service: StartService, settings: Settings, read_token: str, transport: Transport
 ) -> None:
     service = await start_service(
         settings.replace(ws_stats_interval=0.1, ws_heartbeat_interval=0.1)
@@ -268,7 +266,7 @@ async def test_stats_and_heartbeats_are_pushed(
 
 
 async def test_limits_on_subscriptions_and_connections_per_key(
-    start_service: StartService, settings: Settings, read_token: str
+    start_service: StartService, settings: Settings, read_token: str, transport: Transport
 ) -> None:
     service = await start_service(
         settings.replace(ws_max_subscriptions=2, ws_max_connections_per_key=1)
@@ -290,7 +288,7 @@ async def test_limits_on_subscriptions_and_connections_per_key(
 
 
 async def test_a_graceful_stop_closes_websockets_with_1001(
-    start_service: StartService, settings: Settings, read_token: str
+    start_service: StartService, settings: Settings, read_token: str, transport: Transport
 ) -> None:
     service = await start_service(settings)
     async with connect(service.base_url, read_token) as ws:
@@ -303,7 +301,7 @@ async def test_a_graceful_stop_closes_websockets_with_1001(
 
 
 async def test_stats_shows_realtime_figures(
-    running: RunningService, client: httpx.AsyncClient, read_token: str
+    running: RunningService, client: httpx.AsyncClient, read_token: str, transport: Transport
 ) -> None:
     async with connect(running.base_url, read_token) as ws:
         await subscribe(ws, "events:realtime")

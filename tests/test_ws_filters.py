@@ -10,7 +10,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ThreadedService
+from conftest import ThreadedService, Transport
 from monitor.domain.events import LEVEL_NUMBER, LEVELS
 from monitor.domain.live_filters import EventStreamFilter, parse_filter
 from ws_helpers import barrier, connect, items_until, subscribe
@@ -86,10 +86,14 @@ async def deliver(
 @given(events=events_strategy, filters=st.lists(filter_strategy, min_size=1, max_size=4))
 def test_each_subscription_gets_exactly_the_events_its_filter_matches(
     threaded_service: ThreadedService,
+    transport: Transport,
     events: list[dict[str, Any]],
     filters: list[dict[str, Any]],
 ) -> None:
+    counters = threaded_service.counters
+    opened, fallbacks = counters.opened, counters.asgi_fallbacks
     ids, got = trio.run(deliver, threaded_service, filters, [dict(e) for e in events])
+    transport.assert_used(counters.opened - opened, counters.asgi_fallbacks - fallbacks)
     assert got["all"] == ids
     for number, event_filter in enumerate(filters):
         expected = [i for i, e in zip(ids, events, strict=True) if model_matches(event_filter, e)]

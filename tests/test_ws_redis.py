@@ -8,7 +8,7 @@ import httpx
 import trio
 
 import redis_server
-from conftest import RUN_ID, MakeKey, StartService
+from conftest import RUN_ID, MakeKey, StartService, Transport
 from monitor.config import Settings
 from ws_helpers import connect, items_until, receive, subscribe
 
@@ -22,7 +22,11 @@ def shared_redis(settings: Settings, redis_url: str) -> Settings:
 
 
 async def test_an_event_ingested_on_one_instance_reaches_clients_of_both(
-    start_service: StartService, settings: Settings, redis_url: str, make_key: MakeKey
+    start_service: StartService,
+    settings: Settings,
+    redis_url: str,
+    make_key: MakeKey,
+    transport: Transport,
 ) -> None:
     read_token = (await make_key("read"))[1]
     write_token = (await make_key("write"))[1]
@@ -52,7 +56,7 @@ async def test_an_event_ingested_on_one_instance_reaches_clients_of_both(
 
 
 async def test_without_redis_ingest_still_acknowledges_and_readiness_says_why(
-    start_service: StartService, settings: Settings, make_key: MakeKey
+    start_service: StartService, settings: Settings, make_key: MakeKey, transport: Transport
 ) -> None:
     write_token = (await make_key("write"))[1]
     read_token = (await make_key("read"))[1]
@@ -78,7 +82,7 @@ async def test_without_redis_ingest_still_acknowledges_and_readiness_says_why(
 
 
 async def test_a_redis_outage_mid_stream_pauses_streaming_and_it_resumes_by_itself(
-    start_service: StartService, settings: Settings, make_key: MakeKey
+    start_service: StartService, settings: Settings, make_key: MakeKey, transport: Transport
 ) -> None:
     read_token = (await make_key("read"))[1]
     write_token = (await make_key("write"))[1]

@@ -10,9 +10,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
-from conftest import MakeKey, StartService
+from conftest import MakeKey, StartService, Transport
 from monitor.config import Settings
-from monitor.web.ws_transport import DirectTransport
 from ws_helpers import connect, connect_with_small_buffer, receive, subscribe
 
 QUEUE = 8
@@ -24,7 +23,7 @@ MESSAGE = (
 
 
 async def test_a_client_that_stops_reading_does_not_hold_back_a_fast_one(
-    start_service: StartService, settings: Settings, make_key: MakeKey
+    start_service: StartService, settings: Settings, make_key: MakeKey, transport: Transport
 ) -> None:
     read_token = (await make_key("read"))[1]
     write_token = (await make_key("write"))[1]
@@ -91,16 +90,8 @@ async def test_a_client_that_stops_reading_does_not_hold_back_a_fast_one(
         assert got < len(ids)
 
 
-@pytest.fixture(params=["direct", "through Quart"])
-def frame_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Frames written to the socket directly, or through Quart (the fallback)."""
-    if request.param != "direct":
-        monkeypatch.setattr(DirectTransport, "of", classmethod(lambda cls, scope: None))
-    return str(request.param)
-
-
 async def test_a_client_that_never_reads_again_does_not_hold_the_stop(
-    start_service: StartService, settings: Settings, make_key: MakeKey, frame_path: str
+    start_service: StartService, settings: Settings, make_key: MakeKey, transport: Transport
 ) -> None:
     read_token = (await make_key("read"))[1]
     write_token = (await make_key("write"))[1]
@@ -125,5 +116,3 @@ async def test_a_client_that_never_reads_again_does_not_hold_the_stop(
         # A write to the stalled socket cannot be interrupted; the
         # connection was aborted so the stop did not wait for the client.
         assert trio.current_time() - started < settings.shutdown_timeout
-        fallbacks = service.running.connections.counters.asgi_fallbacks
-        assert fallbacks == (0 if frame_path == "direct" else 1)

@@ -12,6 +12,10 @@ from conftest import MakeKey, RunningService
 from monitor.web.ws_transport import frame_header
 from ws_helpers import connect, receive, subscribe
 
+# The direct transport only, by nature: these are about its frames and its
+# lock. The other websocket test modules run on both transports (the
+# `transport` fixture in conftest.py).
+
 # Lengths around each change of the header's length field (7 bits, 16 bits, 64 bits).
 lengths = st.sampled_from([0, 1, 125, 126, 127, 65535, 65536, 70000]) | st.integers(0, 300_000)
 
