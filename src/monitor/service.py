@@ -23,7 +23,6 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from monitor.actors import (
     fanout,
@@ -47,6 +46,8 @@ from monitor.connections import CLOSE_GRACE, GOING_AWAY, LiveConnections
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.domain.limit_table import LimitTable
 from monitor.domain.partitions import partitions_ahead
+from monitor.http_server import ConnectionCounts
+from monitor.http_server import serve as http_serve
 from monitor.messages import (
     FanoutMessage,
     IncrementCounter,
@@ -395,6 +396,7 @@ async def _serve(
         ),
         limiter=Limiter(limiter_send, settings),
         limiter_counters=limiter_counters,
+        tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
     )
     app = create_app(deps)
     async with trio.open_nursery() as root:
@@ -402,7 +404,12 @@ async def _serve(
         async with trio.open_nursery() as http:
             binds: list[str] = await http.start(
                 functools.partial(
-                    hypercorn_serve, app, _hypercorn_config(settings), shutdown_trigger=stop.wait
+                    http_serve,
+                    app,
+                    _hypercorn_config(settings),
+                    deps.tcp,
+                    header_timeout=settings.header_timeout,
+                    shutdown_trigger=stop.wait,
                 )
             )
             log.info("listening", extra={"binds": binds})
@@ -470,7 +477,8 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.websocket_ping_interval = 20
     config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_BYTES
-    config.keep_alive_timeout = 75
+    # Idle keep-alive connections; the request-head deadline is http_server's.
+    config.keep_alive_timeout = settings.keepalive_timeout
     return config
 
 
