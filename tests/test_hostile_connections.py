@@ -8,12 +8,15 @@ wait for the server is a read inside `trio.fail_after`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from conftest import RunningService, StartService
@@ -101,6 +104,23 @@ async def test_http_1_0_and_connection_close_end_the_connection_at_once(
             await closed_by_server(stream, SERVER_CLOSE_WITHIN)
 
 
+async def test_a_request_right_after_a_closing_response_is_no_server_error(
+    running: RunningService, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server closes from two tasks at once here (the one answering and
+    # the one reading the next request); that used to raise into the app.
+    caplog.set_level(logging.ERROR)
+    for _ in range(20):
+        async with await connect(running) as stream:
+            await stream.send_all(HEALTH[:-2] + b"Connection: close\r\n\r\n")
+            assert (await read_response(stream))[0] == 200
+            with contextlib.suppress(trio.BrokenResourceError):
+                await stream.send_all(HEALTH)
+            await closed_by_server(stream, SERVER_CLOSE_WITHIN)
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors == []
+
+
 async def test_a_head_sent_one_byte_at_a_time_is_cut_off_at_the_header_timeout(
     start_service: StartService, settings: Settings
 ) -> None:
@@ -143,10 +163,10 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_keepalive_timeo
     assert waited >= 0.9
 
 
-async def figures_when(
+async def stats_when(
     service: RunningService, token: str, wanted: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
-    """Poll /stats until its `connections` figures (counting the asking one) are `wanted`.
+    """Poll /stats until it is `wanted` (its figures count the asking request too).
 
     A poll may be refused while the address is at its limit; it is retried.
     """
@@ -161,10 +181,19 @@ async def figures_when(
             if response is not None:
                 status, _, body = response
                 assert status == 200, body
-                figures: dict[str, Any] = json.loads(body)["connections"]
-                if wanted(figures):
-                    return figures
+                stats: dict[str, Any] = json.loads(body)
+                if wanted(stats):
+                    return stats
             await trio.sleep(0.05)
+
+
+async def figures_when(
+    service: RunningService, token: str, wanted: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Poll /stats until its `connections` figures are `wanted`."""
+    stats = await stats_when(service, token, lambda stats: wanted(stats["connections"]))
+    figures: dict[str, Any] = stats["connections"]
+    return figures
 
 
 async def test_connections_over_the_per_address_limit_are_refused_and_all_are_released(
@@ -211,6 +240,37 @@ async def test_a_connection_the_client_closes_is_released_at_once(
                 assert (await read_response(stream))[0] == 200
         # Not held until the keep-alive or header timer fires.
         await figures_when(service, admin_token, lambda f: f["open"] == 1)
+
+
+BIG = b"GET /static/vendor/swagger-ui-5.35.0/swagger-ui-bundle.js HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+async def unread_response(service: RunningService) -> trio.SocketStream:
+    """A connection whose client asks for 1.4 MB and reads none of it."""
+    stream = await connect(service)
+    await stream.send_all(BIG)
+    return stream
+
+
+async def test_a_client_that_reads_nothing_is_disconnected_after_the_send_timeout(
+    start_service: StartService, settings: Settings, admin_token: str
+) -> None:
+    service = await start_service(settings.replace(send_timeout=1.0))
+    async with await unread_response(service):
+        figures = await figures_when(service, admin_token, lambda f: f["send_timeouts"] >= 1)
+        assert figures["open"] == 1, figures  # its connection is gone though never closed by it
+
+
+async def test_a_client_that_reads_nothing_does_not_hold_the_graceful_stop(
+    start_service: StartService, settings: Settings, admin_token: str
+) -> None:
+    service = await start_service(settings.replace(send_timeout=600, shutdown_timeout=1.0))
+    async with await unread_response(service):
+        # Its response is being written (besides the /stats request asking).
+        await stats_when(service, admin_token, lambda stats: stats["requests"]["in_flight"] == 2)
+        service.stop.set()
+        with trio.fail_after(1.0 + 5):
+            await service.finished.wait()
 
 
 async def test_a_doubled_slash_is_not_redirected_to_the_host_header(

@@ -210,6 +210,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds an idle keep-alive connection is kept open waiting for its next request.",
     ),
     SettingSpec(
+        "send_timeout",
+        ("MONITOR_SEND_TIMEOUT",),
+        "30",
+        _parse_float(0.1, 3600),
+        "Seconds a write to a client may make no progress (it reads nothing) before the "
+        "connection is closed.",
+    ),
+    SettingSpec(
         "max_connections_per_ip",
         ("MONITOR_MAX_CONNECTIONS_PER_IP",),
         "128",
@@ -453,6 +461,7 @@ class Settings:
     shutdown_timeout: float
     header_timeout: float
     keepalive_timeout: float
+    send_timeout: float
     max_connections_per_ip: int
     key_usage_flush_interval: float
     events_retention_days: int

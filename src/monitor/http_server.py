@@ -1,4 +1,4 @@
-"""Hypercorn's Trio server with two rules applied below HTTP, where hostile clients wait.
+"""Hypercorn's Trio server with rules applied below HTTP, where hostile clients wait.
 
 - **Connections per client address**: a listener wrapper closes a connection
   at accept, before anything is read, when its address (IPv6: its /64)
@@ -9,13 +9,17 @@
   complete head. Hypercorn's own `read_timeout` restarts with every byte (a
   drip of one byte a second never trips it); its keep-alive timer
   (`keep_alive_timeout`) closes idle connections and is left to do that.
+- **A bound on each write**: `MONITOR_SEND_TIMEOUT` for a write to make
+  progress; a client that reads nothing is disconnected, and a graceful stop
+  is not held by it (Hypercorn's writes cannot be cancelled).
 
 Relies on Hypercorn 0.18's internals, as `web/ws_transport.py` does: `serve`
 mirrors `hypercorn.trio.run.worker_serve` for plain TCP listeners (no TLS, no
 QUIC, one worker) so that the listener and the per-connection class are ours;
 `HeadDeadlineServer` subclasses `hypercorn.trio.tcp_server.TCPServer`,
 watches the `Updated` events its protocol sends (idle=False: a request head is
-complete; idle=True: its response is done) and replaces its `_read_data` loop.
+complete; idle=True: its response is done) and replaces its `_read_data` loop
+its writes (`protocol_send` of `RawData`) and its `_close` (see each).
 tests/test_hostile_connections.py fails if any of this stops holding.
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +44,8 @@ from hypercorn.utils import repr_socket_addr, wrap_app
 
 from monitor.domain.client_ip import TrustedProxies, limit_identity
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class ConnectionCounts:
@@ -49,6 +56,7 @@ class ConnectionCounts:
     open: int = 0
     refused: int = 0  # closed at accept: their address held the maximum already
     head_timeouts: int = 0  # closed without a complete request head in time
+    send_timeouts: int = 0  # closed because the client read nothing of a response
     by_address: dict[str, int] = field(default_factory=dict)
     _held: dict[trio.SocketStream, str] = field(default_factory=dict)
 
@@ -88,6 +96,7 @@ class ConnectionCounts:
             "max_per_address": self.max_per_address,
             "refused_over_limit": self.refused,
             "header_timeouts": self.head_timeouts,
+            "send_timeouts": self.send_timeouts,
         }
 
 
@@ -126,17 +135,22 @@ class HeadDeadlineServer(TCPServer):
         stream: trio.SocketStream,
         *,
         header_timeout: float,
+        send_timeout: float,
         counts: ConnectionCounts,
     ) -> None:
         # Hypercorn annotates the stream as SSLStream but serves plain SocketStreams too.
         super().__init__(app, config, context, state, stream)  # type: ignore[arg-type]
         self._header_timeout = header_timeout
+        self._send_timeout = send_timeout
         self._counts = counts
         self._idle = False  # after a response, until the next request's first byte
         self._head_deadline = trio.current_time() + header_timeout
         self._reading: trio.CancelScope | None = None
 
     async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, RawData):
+            await self._write(event.data)
+            return
         if isinstance(event, Updated):
             # Either a head is complete (the request runs without this
             # deadline) or a response is done and the connection waits
@@ -144,6 +158,40 @@ class HeadDeadlineServer(TCPServer):
             self._idle = event.idle
             self._set_head_deadline(math.inf)
         await super().protocol_send(event)
+
+    async def _write(self, data: bytes) -> None:
+        # Hypercorn shields its writes from cancellation (half a message
+        # would corrupt the stream), so a client that reads nothing held
+        # its connection, and a graceful stop, for ever. Here a write that
+        # times out or is cancelled ends the connection instead: nothing can
+        # follow half a message.
+        async with self.send_lock:
+            try:
+                with trio.fail_after(self._send_timeout):
+                    await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.protocol.handle(Closed())
+            except trio.TooSlowError:
+                self._counts.send_timeouts += 1
+                await self._abandon()
+                await self.protocol.handle(Closed())
+            except BaseException:
+                await self._abandon()  # the reader sees the close and ends the rest
+                raise
+
+    async def _abandon(self) -> None:
+        with trio.CancelScope(shield=True):
+            await self.stream.aclose()
+
+    async def _close(self) -> None:
+        # Hypercorn half-closes first (`send_eof`, a checkpoint inside the
+        # stream's send guard). Both the reader and the app's task close a
+        # `Connection: close` connection when the client sends again right
+        # after its response, so the app's last `send_all` met that guard and
+        # raised BusyResourceError into the app. Closing the socket alone
+        # sends the same FIN after what was written and wakes a pending
+        # `send_all` with ClosedResourceError, which Hypercorn handles.
+        await self.stream.aclose()
 
     def _set_head_deadline(self, deadline: float) -> None:
         self._head_deadline = deadline
@@ -184,6 +232,7 @@ async def serve(
     counts: ConnectionCounts,
     *,
     header_timeout: float,
+    send_timeout: float,
     shutdown_trigger: Callable[[], Awaitable[None]],
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -219,9 +268,14 @@ async def serve(
                         state,
                         stream,
                         header_timeout=header_timeout,
+                        send_timeout=send_timeout,
                         counts=counts,
                     )
                     await server.run()
+                except Exception:
+                    # One connection's failure must not end the server (and
+                    # with it every other connection).
+                    log.exception("HTTP connection failed")
                 finally:
                     counts.release(stream)
 

@@ -409,6 +409,7 @@ async def _serve(
                     _hypercorn_config(settings),
                     deps.tcp,
                     header_timeout=settings.header_timeout,
+                    send_timeout=settings.send_timeout,
                     shutdown_trigger=stop.wait,
                 )
             )

@@ -81,6 +81,7 @@ class ConnectionStats(BaseModel):
     max_per_address: int
     refused_over_limit: int
     header_timeouts: int
+    send_timeouts: int
 
 
 class ServiceStats(BaseModel):
