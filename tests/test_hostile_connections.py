@@ -257,8 +257,10 @@ async def test_a_client_that_reads_nothing_is_disconnected_after_the_send_timeou
 ) -> None:
     service = await start_service(settings.replace(send_timeout=1.0))
     async with await unread_response(service):
-        figures = await figures_when(service, admin_token, lambda f: f["send_timeouts"] >= 1)
-        assert figures["open"] == 1, figures  # its connection is gone though never closed by it
+        # Its connection is gone, though the client never closed it.
+        await figures_when(
+            service, admin_token, lambda f: f["send_timeouts"] == 1 and f["open"] == 1
+        )
 
 
 async def test_a_client_that_reads_nothing_does_not_hold_the_graceful_stop(
