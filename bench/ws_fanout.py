@@ -145,6 +145,7 @@ async def start_server(url: str, args: argparse.Namespace, nursery: trio.Nursery
         "MONITOR_LOG_LEVEL": "info",
         "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
         "MONITOR_WS_MAX_CONNECTIONS_PER_KEY": str(args.subscribers + 10),
+        "MONITOR_MAX_CONNECTIONS_PER_IP": "0",  # every subscriber comes from 127.0.0.1
         "MONITOR_WS_COALESCE_WINDOW": str(args.coalesce),
     }
     process = await trio.lowlevel.open_process(

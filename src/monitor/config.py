@@ -195,6 +195,37 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds a graceful stop may take in all; then what is left is cancelled.",
     ),
     SettingSpec(
+        "header_timeout",
+        ("MONITOR_HEADER_TIMEOUT",),
+        "10",
+        _parse_float(0.1, 3600),
+        "Seconds a client has to send a whole request head (from connecting, or from the "
+        "first byte after an idle keep-alive wait); then the connection is closed.",
+    ),
+    SettingSpec(
+        "keepalive_timeout",
+        ("MONITOR_KEEPALIVE_TIMEOUT",),
+        "15",
+        _parse_float(0.1, 3600),
+        "Seconds an idle keep-alive connection is kept open waiting for its next request.",
+    ),
+    SettingSpec(
+        "send_timeout",
+        ("MONITOR_SEND_TIMEOUT",),
+        "30",
+        _parse_float(0.1, 3600),
+        "Seconds a write to a client may make no progress (it reads nothing) before the "
+        "connection is closed.",
+    ),
+    SettingSpec(
+        "max_connections_per_ip",
+        ("MONITOR_MAX_CONNECTIONS_PER_IP",),
+        "128",
+        _parse_int(0, 10_000_000),
+        "Most open connections from one client address (IPv6: one /64); more are closed at "
+        "accept; 0: unlimited. Trusted proxies are exempt.",
+    ),
+    SettingSpec(
         "key_usage_flush_interval",
         ("MONITOR_KEY_USAGE_FLUSH_INTERVAL",),
         "15",
@@ -428,6 +459,10 @@ class Settings:
     db_acquire_timeout: float
     max_request_bytes: int
     shutdown_timeout: float
+    header_timeout: float
+    keepalive_timeout: float
+    send_timeout: float
+    max_connections_per_ip: int
     key_usage_flush_interval: float
     events_retention_days: int
     events_max_future_skew: float

@@ -23,7 +23,6 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from monitor.actors import (
     credential_watch,
@@ -49,6 +48,8 @@ from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounte
 from monitor.domain.credentials import KEY
 from monitor.domain.limit_table import LimitTable
 from monitor.domain.partitions import partitions_ahead
+from monitor.http_server import ConnectionCounts
+from monitor.http_server import serve as http_serve
 from monitor.messages import (
     FanoutMessage,
     IncrementCounter,
@@ -414,6 +415,7 @@ async def _serve(
         ),
         limiter=Limiter(limiter_send, settings),
         limiter_counters=limiter_counters,
+        tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
     )
     app = create_app(deps)
     async with trio.open_nursery() as root:
@@ -421,7 +423,13 @@ async def _serve(
         async with trio.open_nursery() as http:
             binds: list[str] = await http.start(
                 functools.partial(
-                    hypercorn_serve, app, _hypercorn_config(settings), shutdown_trigger=stop.wait
+                    http_serve,
+                    app,
+                    _hypercorn_config(settings),
+                    deps.tcp,
+                    header_timeout=settings.header_timeout,
+                    send_timeout=settings.send_timeout,
+                    shutdown_trigger=stop.wait,
                 )
             )
             log.info("listening", extra={"binds": binds})
@@ -489,7 +497,8 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.websocket_ping_interval = 20
     config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_BYTES
-    config.keep_alive_timeout = 75
+    # Idle keep-alive connections; the request-head deadline is http_server's.
+    config.keep_alive_timeout = settings.keepalive_timeout
     return config
 
 

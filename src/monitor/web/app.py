@@ -16,6 +16,8 @@ from monitor.web.handled_errors import forget_handled_tracebacks
 from monitor.web.ratelimit import register_rate_limits
 from monitor.web.request_checks import register_request_checks
 from monitor.web.request_log import count_in_flight, register_request_log
+from monitor.web.response_end import hold_disconnect_after_response
+from monitor.web.security_headers import security_headers
 from monitor.web.ws_transport import capture_websocket_send
 
 API_PREFIX = "/api/v1"
@@ -58,4 +60,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(metrics.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(live.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
+    app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
+    app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]
+    app.url_map.merge_slashes = False  # `//` is a 404, not a redirect built from Host
     return app

@@ -13,6 +13,7 @@ from monitor.bus.base import BusState
 from monitor.config import Settings
 from monitor.connections import LiveConnections
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
+from monitor.http_server import ConnectionCounts
 from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
@@ -85,6 +86,7 @@ class WebDeps:
     limiter_counters: LimiterCounters
     counters: RequestCounters = field(default_factory=RequestCounters)
     series_keys: SeriesKeys = field(default_factory=SeriesKeys)
+    tcp: ConnectionCounts = field(default_factory=ConnectionCounts)  # open connections, for /stats
 
 
 def current_deps() -> WebDeps:

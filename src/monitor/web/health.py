@@ -75,6 +75,15 @@ class RateLimitStats(BaseModel):
     unanswered: int
 
 
+class ConnectionStats(BaseModel):
+    open: int
+    addresses: int
+    max_per_address: int
+    refused_over_limit: int
+    header_timeouts: int
+    send_timeouts: int
+
+
 class ServiceStats(BaseModel):
     version: str
     uptime_s: float
@@ -84,6 +93,7 @@ class ServiceStats(BaseModel):
     key_usage_dropped: int
     realtime: dict[str, Any]
     rate_limit: RateLimitStats
+    connections: ConnectionStats
 
 
 @blueprint.get("/")
@@ -186,4 +196,5 @@ async def stats() -> dict[str, Any]:
         rate_limit=RateLimitStats(
             **dataclasses.asdict(deps.limiter_counters), unanswered=deps.limiter.unanswered
         ),
+        connections=ConnectionStats(**deps.tcp.figures()),
     ).model_dump(mode="json")
