@@ -77,10 +77,20 @@ def test_secrets_are_redacted_but_hosts_stay_visible() -> None:
     assert redact_url("postgresql://db/monitor") == "postgresql://db/monitor"
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
+def test_every_setting_is_documented_in_the_readme_with_its_default_and_aliases() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`MONITOR_"):
+            rows[cells[0].strip("`")] = cells
     for spec in SETTINGS:
-        assert f"`{spec.env[0]}`" in readme, f"README does not document {spec.env[0]}"
+        assert spec.env[0] in rows, f"README does not document {spec.env[0]}"
+        _, aliases, default, _ = rows[spec.env[0]]
+        assert aliases == ", ".join(f"`{name}`" for name in spec.env[1:]), spec.env[0]
+        shown = f"`{spec.default}`" if spec.default else "(empty)"
+        assert default == shown, (spec.env[0], default, shown)
+    assert set(rows) == {spec.env[0] for spec in SETTINGS}, "README documents unknown settings"
 
 
 def test_passwords_in_the_query_string_are_redacted_too() -> None:
