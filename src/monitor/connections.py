@@ -7,25 +7,45 @@ so a slow client costs bounded memory and never slows anyone else. How long an
 outbox has stayed overflowing tells the connection when to give up on its
 client (closed with 1013).
 
-`LiveConnections` is the web edge's registry: it enforces connections per key
-and lets the service close every websocket (1001) before it stops Hypercorn.
-Each outbox records the credential its connection was admitted with, which
-the `credential_watch` actor checks again while the connection lives.
-Everything here is touched only on the Trio thread.
+`LiveConnections` is the registry of open connections: it enforces
+connections per key and subscriptions per connection, and lets the service
+close every websocket (1001) before it stops Hypercorn.
+
+Ownership. Several tasks act on a connection (its reader and writer, the
+fan-out, the watchdog, the credential watch), so each piece of its state has
+one writer, and it is a method, not a task:
+- what a connection subscribes to is written only by `LiveConnections`
+  (`subscribe`, `unsubscribe`, `hold`, `release`), which its reader calls; it
+  is published as an immutable mapping, `Outbox.subscriptions`, the truth the
+  fan-out actor builds its routing index from (and rebuilds it from after a
+  restart);
+- the credential a connection was admitted with (checked again by the
+  `credential_watch` actor) is changed only by `Outbox.renew`, and only its
+  expiry can change;
+- an outbox's traffic figures are written only by its own methods (`push`,
+  `sent`), the registry's (opened, refused, slow closes, ASGI fallbacks) only
+  by `LiveConnections` methods; `LiveConnections.counters` adds them up into
+  an immutable `LiveCounters` for readers.
+Everything here runs on the Trio thread, and no method awaits except
+`Outbox.take` and `LiveConnections.wait_empty`, so each method's changes are
+seen whole.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
 from typing import NamedTuple
 
 import msgspec
 import trio
 
 from monitor.domain.credentials import Credential
+from monitor.domain.live_filters import StreamFilter
 
 NORMAL_CLOSURE = 1000
 GOING_AWAY = 1001
@@ -82,11 +102,18 @@ def reply(kind: str, **fields: object) -> bytes:
 
 
 Entry = bytes | DataChunk  # a ready text frame (a reply) or data to frame
+# A subscription: its channel and filter; a connection's subscriptions by name.
+Subscription = tuple[str, StreamFilter | None]
+Held = Mapping[str, Subscription]
+NOTHING_HELD: Held = MappingProxyType({})
 
 
-@dataclass
+@dataclass(frozen=True)
 class LiveCounters:
-    """Totals over every connection since start, for /stats and the `stats` channel."""
+    """Totals over every connection since start, for /stats and the `stats` channel.
+
+    A snapshot made by `LiveConnections.counters`; nobody writes to it.
+    """
 
     opened: int = 0
     refused: int = 0  # authentication failures and connection limits
@@ -99,14 +126,31 @@ class LiveCounters:
     asgi_fallbacks: int = 0  # connections written through Quart: the socket was out of reach
 
 
+@dataclass
+class Traffic:
+    """One outbox's figures, written only by its own methods."""
+
+    frames_sent: int = 0
+    items_sent: int = 0
+    frames_dropped: int = 0
+    items_dropped: int = 0
+    high_water: int = 0  # the deepest the outbox has been
+
+    def add(self, other: Traffic) -> None:
+        self.frames_sent += other.frames_sent
+        self.items_sent += other.items_sent
+        self.frames_dropped += other.frames_dropped
+        self.items_dropped += other.items_dropped
+        self.high_water = max(self.high_water, other.high_water)
+
+
 class Outbox:
-    def __init__(
-        self, capacity: int, credential: Credential, counters: LiveCounters, number: int
-    ) -> None:
+    def __init__(self, capacity: int, credential: Credential, number: int) -> None:
         self.capacity = capacity
-        self.credential = credential
+        self._credential = credential
         self.number = number  # unique per process; names the connection
-        self._counters = counters
+        self.traffic = Traffic()  # read by LiveConnections; written by the methods below
+        self._subscriptions: Held = NOTHING_HELD  # written by LiveConnections only
         self._queue: deque[Entry] = deque()
         self._wakeup = trio.Event()
         self._overflow_since: float | None = None
@@ -125,6 +169,24 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
+    @property
+    def credential(self) -> Credential:
+        return self._credential
+
+    def renew(self, expires_at: datetime | None) -> None:
+        """Storage moved the credential's expiry (a session extended): follow it."""
+        self._credential = replace(self._credential, expires_at=expires_at)
+
+    @property
+    def subscriptions(self) -> Held:
+        """What the connection subscribes to: an immutable mapping, replaced on each change."""
+        return self._subscriptions
+
+    def sent(self, items: int) -> None:
+        """The writer sent one frame carrying `items` data items (0 for a reply)."""
+        self.traffic.frames_sent += 1
+        self.traffic.items_sent += items
+
     def push(self, entry: Entry) -> None:
         """Queue `entry` without waiting; when full, drop the oldest data first."""
         if self.closing is not None:
@@ -134,19 +196,19 @@ class Outbox:
             if self._overflow_since is None:
                 self._overflow_since = trio.current_time()
         self._queue.append(entry)
-        if len(self._queue) > self._counters.queue_high_water:
-            self._counters.queue_high_water = len(self._queue)
+        if len(self._queue) > self.traffic.high_water:
+            self.traffic.high_water = len(self._queue)
         self._wakeup.set()
 
     def _drop_oldest(self) -> None:
         for index, entry in enumerate(self._queue):
             if isinstance(entry, DataChunk):
                 del self._queue[index]
-                self._counters.items_dropped += entry.items_count
+                self.traffic.items_dropped += entry.items_count
                 break
         else:
             self._queue.popleft()
-        self._counters.frames_dropped += 1
+        self.traffic.frames_dropped += 1
 
     async def take(self) -> list[Entry] | Close:
         """Everything queued (at least one entry), or the Close once one is requested."""
@@ -205,12 +267,18 @@ class Outbox:
 class LiveConnections:
     queue_size: int
     max_per_key: int
-    counters: LiveCounters = field(default_factory=LiveCounters)
+    max_subscriptions: int
     _open: dict[int, Outbox] = field(default_factory=dict)
     _per_key: Counter[tuple[str, int]] = field(default_factory=Counter)
+    _listeners: Counter[str] = field(default_factory=Counter)  # subscriptions per channel
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _empty: trio.Event = field(default_factory=trio.Event)
     _accepting: bool = True
+    _opened: int = 0
+    _refused: int = 0
+    _slow_closed: int = 0
+    _asgi_fallbacks: int = 0
+    _released: Traffic = field(default_factory=Traffic)  # of connections no longer open
 
     def __post_init__(self) -> None:
         self._empty.set()
@@ -221,27 +289,97 @@ class LiveConnections:
     def outboxes(self) -> list[Outbox]:
         return list(self._open.values())
 
+    @property
+    def counters(self) -> LiveCounters:
+        """The totals since start, added up now."""
+        traffic = Traffic()
+        traffic.add(self._released)
+        for outbox in self._open.values():
+            traffic.add(outbox.traffic)
+        return LiveCounters(
+            opened=self._opened,
+            refused=self._refused,
+            frames_sent=traffic.frames_sent,
+            items_sent=traffic.items_sent,
+            frames_dropped=traffic.frames_dropped,
+            items_dropped=traffic.items_dropped,
+            slow_closed=self._slow_closed,
+            queue_high_water=traffic.high_water,
+            asgi_fallbacks=self._asgi_fallbacks,
+        )
+
     def open(self, credential: Credential) -> Outbox | Close:
         """A new connection's outbox, or why it may not open."""
         if not self._accepting:
             return Close(GOING_AWAY, "the server is shutting down")
         holder = credential.identity
         if self._per_key[holder] >= self.max_per_key:
-            self.counters.refused += 1
+            self._refused += 1
             return Close(
                 POLICY_VIOLATION, f"this key already holds {self.max_per_key} websocket connections"
             )
-        outbox = Outbox(self.queue_size, credential, self.counters, next(self._numbers))
+        outbox = Outbox(self.queue_size, credential, next(self._numbers))
         self._open[outbox.number] = outbox
         self._per_key[holder] += 1
-        self.counters.opened += 1
+        self._opened += 1
         self._empty = trio.Event()
         return outbox
 
+    def refuse(self) -> None:
+        """Count a connection refused before it opened (authentication, rate limit)."""
+        self._refused += 1
+
+    def fell_back_to_asgi(self) -> int:
+        """Count a connection written through Quart; how many have been, this one included."""
+        self._asgi_fallbacks += 1
+        return self._asgi_fallbacks
+
+    def close_slow(self, outbox: Outbox) -> None:
+        """Close (1013) a connection whose client does not read fast enough."""
+        if outbox.closing is None:
+            self._slow_closed += 1
+            outbox.close(TRY_AGAIN_LATER, "the client is not reading fast enough")
+
+    def subscribe(
+        self, outbox: Outbox, name: str, channel: str, filter: StreamFilter | None
+    ) -> str | None:
+        """Add (or replace) subscription `name`; why it may not be added, or None."""
+        held = outbox.subscriptions
+        if name not in held and len(held) >= self.max_subscriptions:
+            return f"at most {self.max_subscriptions} subscriptions per connection"
+        self.hold(outbox, {**held, name: (channel, filter)})
+        return None
+
+    def unsubscribe(self, outbox: Outbox, name: str | None, channel: str | None) -> list[str]:
+        """Drop subscription `name` and every subscription to `channel`; the names dropped."""
+        held = outbox.subscriptions
+        dropped = [n for n, (c, _) in held.items() if n == name or c == channel]
+        if dropped:
+            self.hold(outbox, {n: s for n, s in held.items() if n not in dropped})
+        return dropped
+
+    def hold(self, outbox: Outbox, subscriptions: Held) -> None:
+        """Make `subscriptions` what the connection holds (also to undo a change)."""
+        if outbox.number not in self._open:
+            return  # released: a closed connection holds nothing
+        self._listeners.subtract(channel for channel, _ in outbox.subscriptions.values())
+        self._listeners.update(channel for channel, _ in subscriptions.values())
+        outbox._subscriptions = MappingProxyType(dict(subscriptions))
+
+    def listened(self, channel: str) -> bool:
+        """Whether any open connection subscribes to `channel`."""
+        return self._listeners[channel] > 0
+
+    def subscription_count(self) -> int:
+        return sum(self._listeners.values())
+
     def release(self, outbox: Outbox) -> None:
-        if self._open.pop(outbox.number, None) is None:
+        if outbox.number not in self._open:
             return
+        self.hold(outbox, NOTHING_HELD)
+        del self._open[outbox.number]
         outbox.close(GOING_AWAY, "closed")
+        self._released.add(outbox.traffic)
         holder = outbox.credential.identity
         self._per_key[holder] -= 1
         if self._per_key[holder] <= 0:

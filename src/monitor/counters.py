@@ -1,6 +1,13 @@
 """Counters an actor owns and the web edge reads for /stats and /metrics.
 
-Each is written by exactly one actor, on the Trio thread; readers only read.
+Each dataclass here is written by exactly one actor, on the Trio thread:
+`IngestCounters` by `ingest`, `MetricIngestCounters` by `metric_ingest`,
+`LimiterCounters` by `ratelimit` (its decision loop, and the `RedisLimits`
+it runs, whose reconnecting `maintain` task is a second task of that actor).
+Readers only read. The websocket figures are not here: several tasks act on
+a connection, so `LiveCounters` (connections.py) is an immutable sum made on
+demand by `LiveConnections`, whose methods and its outboxes' are their only
+writers.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from monitor.domain.gcra import Decision, Rate
 
 if TYPE_CHECKING:
     from monitor.connections import Outbox
-    from monitor.domain.live_filters import StreamFilter
 
 
 @dataclass(frozen=True)
@@ -216,22 +215,16 @@ LiveBatch = EventBatch | LiveSampleBatch | AlertBatch
 
 
 @dataclass(frozen=True)
-class Subscribe:
-    """Add (or replace) subscription `name` of a connection; the actor answers on its outbox."""
+class SubscriptionsChanged:
+    """The connection's `subscriptions` changed: route by them, then push `replies`.
+
+    The subscriptions themselves are not carried: the actor reads the
+    connection's current ones, so a message that arrives after a restart
+    already rebuilt the index cannot take it back to an older state.
+    """
 
     outbox: Outbox
-    name: str
-    channel: str
-    filter: StreamFilter | None
-
-
-@dataclass(frozen=True)
-class Unsubscribe:
-    """Drop subscription `name`, or every subscription to `channel` when name is None."""
-
-    outbox: Outbox
-    name: str | None
-    channel: str | None
+    replies: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -239,7 +232,7 @@ class Disconnect:
     outbox: Outbox
 
 
-FanoutMessage = LiveBatch | Subscribe | Unsubscribe | Disconnect
+FanoutMessage = LiveBatch | SubscriptionsChanged | Disconnect
 
 
 @dataclass(frozen=True)

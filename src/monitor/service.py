@@ -240,10 +240,13 @@ async def _serve(
     redis_url = settings.redis_url
     bus: Bus = MemoryBus() if redis_url is None else RedisBus(redis_url, settings.redis_prefix)
     fanout_send, fanout_receive = trio.open_memory_channel[FanoutMessage](settings.bus_queue_size)
+    # Each connection's subscriptions live with it; the fan-out's index is
+    # rebuilt from them when the actor (re)starts.
     connections = LiveConnections(
-        queue_size=settings.ws_queue_size, max_per_key=settings.ws_max_connections_per_key
+        queue_size=settings.ws_queue_size,
+        max_per_key=settings.ws_max_connections_per_key,
+        max_subscriptions=settings.ws_max_subscriptions,
     )
-    subscriptions = fanout.Subscriptions()
 
     def deliver(batch: LiveBatch) -> None:
         try:
@@ -256,7 +259,7 @@ async def _serve(
     def live_figures() -> dict[str, Any]:
         return {
             "connections": len(connections),
-            "subscriptions": subscriptions.count(),
+            "subscriptions": connections.subscription_count(),
             "events_ingested": ingest_counters.rows,
             "samples_ingested": metric_counters.samples,
             **dataclasses.asdict(connections.counters),
@@ -340,10 +343,9 @@ async def _serve(
             functools.partial(
                 fanout.run,
                 fanout_receive,
-                subscriptions,
+                connections,
                 live_figures,
                 coalesce_window=settings.ws_coalesce_window,
-                max_subscriptions=settings.ws_max_subscriptions,
                 stats_interval=settings.ws_stats_interval,
             ),
         ),
@@ -377,7 +379,7 @@ async def _serve(
                 bus,
                 # Through Redis, other instances may be listening; in-process,
                 # only this instance's subscriptions count.
-                (lambda _: True) if redis_url is not None else subscriptions.listened,
+                (lambda _: True) if redis_url is not None else connections.listened,
             ),
             drains=False,
         ),

@@ -17,7 +17,8 @@ says nothing about a credential; expiry, known locally, still applies): each
 failed check is logged as a warning and retried at the next tick, and the
 recovery is logged as info. Any other error propagates and the
 supervisor restarts the actor; the connections are not its own and the next
-run checks them all again.
+run checks them all again. It changes a connection only through the
+connection's methods: `close`, and `renew` for a moved expiry.
 
 Resource handling: holds nothing between ticks but a failure count; the
 connections belong to `LiveConnections`. One query per tick, and none while
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import trio
@@ -84,7 +84,7 @@ async def check(connections: LiveConnections, lookups: Mapping[str, Lookup], now
             outbox.close(POLICY_VIOLATION, reason)
         elif standing is not None and standing.expires_at != credential.expires_at:
             # Storage is the truth: an expiry moved (a session extended) moves here too.
-            outbox.credential = replace(credential, expires_at=standing.expires_at)
+            outbox.renew(standing.expires_at)
 
 
 def _close(connection: int, credential: Credential, reason: str) -> None:

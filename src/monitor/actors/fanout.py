@@ -1,26 +1,44 @@
-"""The fan-out actor: owns every live subscription and feeds each connection's outbox.
+"""The fan-out actor: routes live data to the subscribed connections' outboxes.
 
-Its inbox carries batches from the bus and subscription changes from the
-websocket connections. Batches are gathered for `coalesce_window` seconds, so
-a busy stream costs few frames; then each item is encoded once, each distinct
-filter of a channel selects its items once, and the resulting chunk (shared
-text) is pushed to every subscription with that filter. Every
-`stats_interval` it pushes service figures to `stats` subscribers.
+Its inbox carries batches from the bus and, from the websocket connections,
+notice that a connection's subscriptions changed. Batches are gathered for
+`coalesce_window` seconds, so a busy stream costs few frames; then each item
+is encoded once, each distinct filter of a channel selects its items once,
+and the resulting chunk (shared text) is pushed to every subscription with
+that filter. Every `stats_interval` it pushes service figures to `stats`
+subscribers.
+
+Who owns the subscriptions, and why. Each connection's subscriptions are the
+truth; they live with the connection (`Outbox.subscriptions`, an immutable
+mapping written only through `LiveConnections`, on behalf of the connection's
+reader, which also checks the per-connection limit). This actor owns only
+`Routes`, an index derived from them (channel → filter → subscribers), which
+it creates when it starts and rebuilds from the open connections. So a
+restarted actor starts from what the connections hold now, not from state a
+crashed incarnation left behind: a connection that closed or unsubscribed
+while the actor was down gets nothing, one that subscribed gets its data.
+The alternative, an index the service creates so it survives restarts, kept
+that index alive past its owner, and it could only be trusted as far as
+every message that changed it had been applied exactly once. Here a
+`SubscriptionsChanged` message only says "look again" (the actor reads the
+connection's current subscriptions), so applying one twice, late, or after a
+rebuild is harmless, and a lost one (a `Disconnect` dropped on a full inbox)
+is corrected at the next stats tick, when the index is reconciled with the
+open connections again.
 
 Error handling: pushing never waits (an outbox drops its oldest data when
-full), so a slow client cannot slow ingest or other clients. A crash restarts
-the actor with the subscriptions intact: they live in `Subscriptions`, which
-the service creates once.
+full), so a slow client cannot slow ingest or other clients. A crash loses
+the batches of the current window and the replies of the change being
+handled; the supervisor restarts the actor, which rebuilds its index.
 
 Resource handling: holds at most one window of batches (bounded by the inbox
-size) and one entry per subscription. Subscriptions of a closed connection are
-forgotten on `Disconnect`, or at the next stats tick if that message was lost.
+size) and one index entry per subscription of an open connection.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +46,14 @@ from typing import Any
 import msgspec
 import trio
 
-from monitor.connections import MAX_FRAME_BYTES, DataChunk, Outbox, reply
+from monitor.connections import (
+    MAX_FRAME_BYTES,
+    NOTHING_HELD,
+    DataChunk,
+    Held,
+    LiveConnections,
+    Outbox,
+)
 from monitor.domain.events import LEVEL_NUMBER
 from monitor.domain.live_filters import (
     ALERTS,
@@ -47,8 +72,7 @@ from monitor.messages import (
     LiveEvent,
     LiveSample,
     LiveSampleBatch,
-    Subscribe,
-    Unsubscribe,
+    SubscriptionsChanged,
 )
 
 log = logging.getLogger(__name__)
@@ -57,52 +81,65 @@ _encode = msgspec.json.Encoder().encode
 Subscriber = tuple[Outbox, str]  # a connection's outbox and the subscription's name
 
 
-@dataclass
-class Subscriptions:
-    """Who listens to what. Written only by the fan-out actor; outlives its restarts."""
+class Routes:
+    """Who listens to what: the fan-out's index of the connections' subscriptions.
 
-    by_connection: dict[Outbox, dict[str, tuple[str, StreamFilter | None]]] = field(
-        default_factory=dict
-    )
-    # channel → filter → subscribers; equal filters share one encoded chunk
-    by_channel: dict[str, dict[StreamFilter | None, set[Subscriber]]] = field(default_factory=dict)
+    Created by each run of the actor and written only by it. Invariant, after
+    `reconcile(open outboxes)`: for every open, not closing connection and
+    each (name, (channel, filter)) it holds, (outbox, name) is in
+    `by_channel[channel][filter]`, and nothing else is.
+    """
 
-    def count(self) -> int:
-        return sum(len(names) for names in self.by_connection.values())
+    def __init__(self) -> None:
+        # the subscriptions each connection was routed by (the very mapping it held)
+        self._held: dict[Outbox, Held] = {}
+        # channel → filter → subscribers; equal filters share one encoded chunk
+        self.by_channel: dict[str, dict[StreamFilter | None, set[Subscriber]]] = {}
 
-    def listened(self, channel: str) -> bool:
-        """Whether any connection subscribes to `channel`."""
-        return bool(self.by_channel.get(channel))
+    @classmethod
+    def of(cls, outboxes: Iterable[Outbox]) -> Routes:
+        """The index of what the open connections `outboxes` hold: where a run starts."""
+        routes = cls()
+        routes.reconcile(outboxes)
+        return routes
 
-    def add(self, outbox: Outbox, name: str, channel: str, filter: StreamFilter | None) -> None:
-        self.remove(outbox, name)
-        self.by_connection.setdefault(outbox, {})[name] = (channel, filter)
-        self.by_channel.setdefault(channel, {}).setdefault(filter, set()).add((outbox, name))
+    def update(self, outbox: Outbox) -> None:
+        """Route by what `outbox` holds now (nothing once it is closing)."""
+        held = outbox.subscriptions if outbox.closing is None else NOTHING_HELD
+        before = self._held.get(outbox, NOTHING_HELD)
+        if held is before:
+            return
+        self.forget(outbox)
+        for name, (channel, filter) in held.items():
+            self.by_channel.setdefault(channel, {}).setdefault(filter, set()).add((outbox, name))
+        if held:
+            self._held[outbox] = held
 
-    def remove(self, outbox: Outbox, name: str) -> bool:
-        names = self.by_connection.get(outbox, {})
-        found = names.pop(name, None)
-        if found is None:
-            return False
-        channel, filter = found
-        filters = self.by_channel[channel]
-        filters[filter].discard((outbox, name))
-        if not filters[filter]:
-            del filters[filter]
-        if not names:
-            del self.by_connection[outbox]
-        return True
-
-    def names_on(self, outbox: Outbox, channel: str) -> list[str]:
-        return [n for n, (c, _) in self.by_connection.get(outbox, {}).items() if c == channel]
+    def reconcile(self, outboxes: Iterable[Outbox]) -> None:
+        """Make the index match what the open connections `outboxes` hold."""
+        current = list(outboxes)
+        gone = self._held.keys() - set(current)
+        for outbox in gone:
+            self.forget(outbox)
+        for outbox in current:
+            self.update(outbox)
 
     def forget(self, outbox: Outbox) -> None:
-        for name in list(self.by_connection.get(outbox, {})):
-            self.remove(outbox, name)
+        before = self._held.pop(outbox, NOTHING_HELD)
+        for name, (channel, filter) in before.items():
+            filters = self.by_channel[channel]
+            filters[filter].discard((outbox, name))
+            if not filters[filter]:
+                del filters[filter]
 
-    def forget_closed(self) -> None:
-        for outbox in [o for o in self.by_connection if o.closing is not None]:
-            self.forget(outbox)
+    def routed(self) -> set[tuple[Outbox, str, str, StreamFilter | None]]:
+        """Every (outbox, name, channel, filter) the index routes to; for checks."""
+        return {
+            (outbox, name, channel, filter)
+            for channel, filters in self.by_channel.items()
+            for filter, subscribers in filters.items()
+            for outbox, name in subscribers
+        }
 
 
 @dataclass
@@ -157,12 +194,12 @@ def _select_samples(items: Sequence[LiveSample], filter: StreamFilter | None) ->
 
 
 def fan_out(
-    subscriptions: Subscriptions,
+    routes: Routes,
     channel: str,
     items: Sequence[Any],
     select: Callable[[Sequence[Any], StreamFilter | None], list[int]],
 ) -> None:
-    filters = subscriptions.by_channel.get(channel)
+    filters = routes.by_channel.get(channel)
     if not items or not filters:
         return
     encoded = [_encode(item) for item in items]
@@ -179,57 +216,41 @@ def fan_out(
                 outbox.push(chunk)
 
 
-def flush(subscriptions: Subscriptions, pending: Pending) -> None:
-    fan_out(subscriptions, EVENTS, pending.events, _select_events)
-    fan_out(subscriptions, METRICS, pending.samples, _select_samples)
-    fan_out(subscriptions, ALERTS, pending.alerts, lambda items, _: list(range(len(items))))
-
-
-def handle_control(
-    subscriptions: Subscriptions,
-    message: Subscribe | Unsubscribe | Disconnect,
-    max_subscriptions: int,
-) -> None:
-    outbox = message.outbox
-    if isinstance(message, Disconnect) or outbox.closing is not None:
-        subscriptions.forget(outbox)
-        return
-    if isinstance(message, Subscribe):
-        held = subscriptions.by_connection.get(outbox, {})
-        if message.name not in held and len(held) >= max_subscriptions:
-            outbox.push(
-                reply(
-                    "error",
-                    reason=f"at most {max_subscriptions} subscriptions per connection",
-                    subscription=message.name,
-                )
-            )
-            return
-        subscriptions.add(outbox, message.name, message.channel, message.filter)
-        outbox.push(reply("subscribed", channel=message.channel, subscription=message.name))
-        return
-    names = ([message.name] if message.name is not None else []) + subscriptions.names_on(
-        outbox, message.channel or ""
-    )
-    removed = [name for name in dict.fromkeys(names) if subscriptions.remove(outbox, name)]
-    if not removed:
-        outbox.push(reply("error", reason="no such subscription", subscription=message.name))
-        return
-    for name in removed:
-        outbox.push(reply("unsubscribed", subscription=name))
+def flush(routes: Routes, pending: Pending) -> None:
+    fan_out(routes, EVENTS, pending.events, _select_events)
+    fan_out(routes, METRICS, pending.samples, _select_samples)
+    fan_out(routes, ALERTS, pending.alerts, lambda items, _: list(range(len(items))))
 
 
 StatsSource = Callable[[], Mapping[str, float | int | str | None]]
 RATE_FIGURES = ("events_ingested", "samples_ingested")
 
 
-async def push_stats(subscriptions: Subscriptions, source: StatsSource, interval: float) -> None:
-    """Every `interval` seconds: the service's figures, with ingest rates, to `stats`."""
+def handle_change(routes: Routes, message: SubscriptionsChanged | Disconnect) -> None:
+    outbox = message.outbox
+    if isinstance(message, Disconnect):
+        routes.forget(outbox)
+        return
+    routes.update(outbox)
+    # Pushed once the index routes by the change, so that data published
+    # after the client reads `subscribed` reaches it.
+    for answer in message.replies:
+        outbox.push(answer)
+
+
+async def push_stats(
+    routes: Routes, connections: LiveConnections, source: StatsSource, interval: float
+) -> None:
+    """Every `interval` seconds: the service's figures, with ingest rates, to `stats`.
+
+    Each tick also reconciles the index with the open connections, which
+    undoes the effect of any lost `Disconnect` or `SubscriptionsChanged`.
+    """
     previous: dict[str, float] = {}
     previous_at = trio.current_time()
     while True:
         await trio.sleep(interval)
-        subscriptions.forget_closed()
+        routes.reconcile(connections.outboxes())
         figures = dict(source())
         now = trio.current_time()
         elapsed = now - previous_at
@@ -241,9 +262,8 @@ async def push_stats(subscriptions: Subscriptions, source: StatsSource, interval
                 )
             previous[name] = total
         previous_at = now
-        figures["subscriptions"] = subscriptions.count()
         figures["time"] = datetime.now(UTC).isoformat()
-        subscribers = subscriptions.by_channel.get(STATS, {}).get(None, set())
+        subscribers = routes.by_channel.get(STATS, {}).get(None, set())
         if subscribers:
             encoded = _encode(figures)
             for outbox, name in subscribers:
@@ -252,16 +272,17 @@ async def push_stats(subscriptions: Subscriptions, source: StatsSource, interval
 
 async def run(
     inbox: trio.MemoryReceiveChannel[FanoutMessage],
-    subscriptions: Subscriptions,
+    connections: LiveConnections,
     stats: StatsSource,
     *,
     coalesce_window: float,
-    max_subscriptions: int,
     stats_interval: float,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    # A restart starts from what the open connections hold now.
+    routes = Routes.of(connections.outboxes())
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(push_stats, subscriptions, stats, stats_interval)
+        nursery.start_soon(push_stats, routes, connections, stats, stats_interval)
         task_status.started()
         pending = Pending()
         flush_at = float("inf")
@@ -280,11 +301,11 @@ async def run(
                     elif isinstance(message, AlertBatch):
                         pending.alerts.extend(message.items)
                     else:
-                        handle_control(subscriptions, message, max_subscriptions)
+                        handle_change(routes, message)
                     if pending and flush_at == float("inf"):
                         flush_at = trio.current_time() + coalesce_window
             if pending and (trio.current_time() >= flush_at or not inbox_open):
-                flush(subscriptions, pending)
+                flush(routes, pending)
                 pending = Pending()
                 flush_at = float("inf")
         nursery.cancel_scope.cancel()

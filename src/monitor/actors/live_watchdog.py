@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 import trio
 
-from monitor.connections import TRY_AGAIN_LATER, LiveConnections, reply
+from monitor.connections import LiveConnections, reply
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,7 @@ def patrol(
     for outbox in connections.outboxes():
         beneath = outbox.closing_beneath(now)
         if outbox.closing is None and outbox.behind_for(now) >= stall_timeout:
-            connections.counters.slow_closed += 1
-            outbox.close(TRY_AGAIN_LATER, "the client is not reading fast enough")
+            connections.close_slow(outbox)
         elif beneath is not None and beneath[1] >= close_grace:
             # The websocket layer has already sent a close (or is answering
             # the client's), so this sends nothing more: it records the close

@@ -35,7 +35,7 @@ from monitor.connections import (
 )
 from monitor.domain.keys import Role
 from monitor.domain.live_filters import CHANNELS, parse_filter
-from monitor.messages import Disconnect, FanoutMessage, Subscribe, Unsubscribe
+from monitor.messages import Disconnect, SubscriptionsChanged
 from monitor.storage.errors import StorageUnavailable
 from monitor.web.auth import Principal
 from monitor.web.credentials import presented_token
@@ -186,7 +186,7 @@ async def serve_connection(*, key_in_url: bool) -> Response | None:
     )
     refusal = await _refuse_upgrade(client)
     if refusal is not None:
-        live.connections.counters.refused += 1
+        live.connections.refuse()
         _log_connection(started, None, Close(TRY_AGAIN_LATER, "rate limited"))
         return refusal
     outbox: Outbox | None = None
@@ -197,7 +197,7 @@ async def serve_connection(*, key_in_url: bool) -> Response | None:
         try:
             principal = await admit(key_in_url=key_in_url, client=client)
         except Refused as refused:
-            live.connections.counters.refused += 1
+            live.connections.refuse()
             outcome = refused.close
         else:
             opened = live.connections.open(principal.credential)
@@ -263,9 +263,8 @@ def _transport(live: LiveDeps) -> FrameTransport:
     direct = DirectTransport.of(websocket.scope)
     if direct is not None:
         return direct
-    if not live.connections.counters.asgi_fallbacks:
+    if live.connections.fell_back_to_asgi() == 1:
         service_log.warning("websocket frames go through Quart: the direct transport was not found")
-    live.connections.counters.asgi_fallbacks += 1
     return QuartTransport()
 
 
@@ -282,7 +281,6 @@ async def _run(live: LiveDeps, outbox: Outbox) -> Close:
 
 async def _write(live: LiveDeps, outbox: Outbox, transport: FrameTransport) -> Close:
     """Send what the outbox holds until a close is asked for; then send the close."""
-    counters = live.connections.counters
     while True:
         taken = await outbox.take()
         if isinstance(taken, Close):
@@ -292,8 +290,7 @@ async def _write(live: LiveDeps, outbox: Outbox, transport: FrameTransport) -> C
             sent = await transport.send_text(payload)
             outbox.sending_since = None
             if sent:
-                counters.frames_sent += 1
-                counters.items_sent += items
+                outbox.sent(items)
     outbox.sending_since = trio.current_time()
     await websocket.close(taken.code, taken.reason)
     outbox.sending_since = None
@@ -380,7 +377,13 @@ async def _handle(live: LiveDeps, outbox: Outbox, message: Any) -> str | None:
         return f"subscription must be a string of 1 to {MAX_SUBSCRIPTION_NAME} characters"
     if channel is not None and channel not in CHANNELS:
         return f"unknown channel {str(channel)[:60]!r}; one of {', '.join(CHANNELS)}"
-    request: FanoutMessage
+    # The connection's subscriptions change first (they are the truth a
+    # restarted fan-out rebuilds from), then the fan-out is told to route by
+    # them and answers once it does; refusals go the same way, so that the
+    # answers keep the order of the requests. If it cannot be told, the
+    # change is undone.
+    held = outbox.subscriptions
+    answers: list[bytes] = []
     if kind == "subscribe":
         if channel is None or name is None:
             return f"subscribe needs a channel: one of {', '.join(CHANNELS)}"
@@ -388,15 +391,26 @@ async def _handle(live: LiveDeps, outbox: Outbox, message: Any) -> str | None:
             stream_filter = parse_filter(channel, message.get("filter"))
         except ValueError as problem:
             return str(problem)
-        request = Subscribe(outbox, name, channel, stream_filter)
+        refused = live.connections.subscribe(outbox, name, channel, stream_filter)
+        if refused is None:
+            answers.append(reply("subscribed", channel=channel, subscription=name))
+        else:
+            answers.append(reply("error", reason=refused, subscription=name))
     else:
         if name is None and channel is None:
             return "unsubscribe needs a subscription or a channel"
-        request = Unsubscribe(outbox, name, channel)
+        dropped = live.connections.unsubscribe(outbox, name, channel)
+        answers.extend(reply("unsubscribed", subscription=each) for each in dropped)
+        if not dropped:
+            answers.append(reply("error", reason="no such subscription", subscription=name))
+    stopping = False
     with trio.move_on_after(HAND_OFF_TIMEOUT):
         try:
-            await live.fanout.send(request)
+            await live.fanout.send(SubscriptionsChanged(outbox, tuple(answers)))
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return "the service is stopping"
-        return None
-    return "the service is busy; try again"
+            stopping = True
+        else:
+            return None
+    if outbox.subscriptions is not held:
+        live.connections.hold(outbox, held)
+    return "the service is stopping" if stopping else "the service is busy; try again"
