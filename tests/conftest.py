@@ -24,7 +24,7 @@ from psycopg import sql
 
 from monitor import service
 from monitor.config import Settings, load_settings
-from monitor.connections import LiveCounters
+from monitor.connections import LiveConnections, LiveCounters
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import Gateway, open_gateway
@@ -263,7 +263,15 @@ class ThreadedService:
 
     base_url: str
     admin_token: str
-    counters: LiveCounters  # the websockets' (plain integers: read from the test's thread)
+    connections: LiveConnections
+    trio_token: trio.lowlevel.TrioToken
+
+    @property
+    def counters(self) -> LiveCounters:
+        """The websockets' counters now, added up on the service's own thread."""
+        return trio.from_thread.run_sync(
+            lambda: self.connections.counters, trio_token=self.trio_token
+        )
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +328,10 @@ def threaded_service(
         return token
 
     yield ThreadedService(
-        f"http://127.0.0.1:{ready[0].port}", trio.run(admin), ready[0].connections.counters
+        f"http://127.0.0.1:{ready[0].port}",
+        trio.run(admin),
+        ready[0].connections,
+        token_holder[0],
     )
     trio.from_thread.run_sync(stop_holder[0].set, trio_token=token_holder[0])
     thread.join(30)

@@ -90,10 +90,12 @@ def test_each_subscription_gets_exactly_the_events_its_filter_matches(
     events: list[dict[str, Any]],
     filters: list[dict[str, Any]],
 ) -> None:
-    counters = threaded_service.counters
-    opened, fallbacks = counters.opened, counters.asgi_fallbacks
+    before = threaded_service.counters
     ids, got = trio.run(deliver, threaded_service, filters, [dict(e) for e in events])
-    transport.assert_used(counters.opened - opened, counters.asgi_fallbacks - fallbacks)
+    after = threaded_service.counters
+    transport.assert_used(
+        after.opened - before.opened, after.asgi_fallbacks - before.asgi_fallbacks
+    )
     assert got["all"] == ids
     for number, event_filter in enumerate(filters):
         expected = [i for i, e in zip(ids, events, strict=True) if model_matches(event_filter, e)]
