@@ -200,7 +200,10 @@ def test_gunzip_inflates_every_member_up_to_the_limit_and_refuses_the_rest(
     members: list[bytes], limit: int, cut: int
 ) -> None:
     whole = b"".join(members)
-    body = b"".join(gzip.compress(member) for member in members)
+    compressed = [gzip.compress(member) for member in members]
+    body = b"".join(compressed)
+    # Cut inside the last member: cutting it off whole leaves a valid body.
+    cut = min(cut, len(compressed[-1]) - 1)
     inflated = _gunzip(body, limit)
     if len(whole) <= limit:
         assert inflated == whole

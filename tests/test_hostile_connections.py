@@ -345,3 +345,27 @@ async def test_every_kind_of_response_carries_security_headers(
         assert_security_headers(response)
         # Data may load nothing when opened as a page.
         assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+async def test_a_big_body_nobody_reads_is_not_received_the_answer_closes_instead(
+    running: RunningService,
+) -> None:
+    """9 MB announced to a route that takes no body: a 404/405/401 after a small part.
+
+    The server answers once it has drained a bounded part (256 KiB), and closes
+    the connection rather than wait for megabytes it would throw away; the
+    client here stops sending after 512 KiB, so a server that waited for the
+    rest (up to its 2 s drain timeout) would not answer in time.
+    """
+    part = b"x" * (512 * 1024)
+    for request_line in (b"POST /nowhere", b"POST /health", b"POST /api/v1/keys"):
+        async with await connect(running) as stream:
+            await stream.send_all(
+                request_line + b" HTTP/1.1\r\nHost: monitor.test\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 9437184\r\n\r\n" + part
+            )
+            with trio.fail_after(1.5):
+                status, headers, _ = await read_response(stream)
+            assert status in (404, 405, 401), request_line
+            assert headers["connection"] == "close"
+            await closed_by_server(stream, SERVER_CLOSE_WITHIN)

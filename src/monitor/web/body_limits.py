@@ -14,8 +14,10 @@ the body ends) when:
   view did not read is of no use any more, e.g. after a 401 or a 429.
 
 Draining lets the client finish sending and read the answer on a connection
-that stays usable. It is bounded in bytes (the request size limit) and in
-time (the caller's); past either the connection is closed instead.
+that stays usable. It is bounded in time (the caller's) and in bytes: 256 KiB
+for a body nobody wanted, and twice the request size limit for the rest of a
+body answered 413 (so that client can still read its 413). Past either bound
+the answer closes the connection instead of receiving megabytes to discard.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
 GATE_KEY = "monitor.body_gate"
+# A body sent to a route that takes none (404, 405, a GET with a body) is
+# drained up to this, so a small one leaves the connection reusable; past it
+# the answer closes the connection rather than receive megabytes nobody wants.
+UNWANTED_BODY_DRAIN_BYTES = 256 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -86,9 +92,11 @@ def gate_request_bodies(app: Quart, discard_limit: int) -> None:
         if scope["type"] != "http":
             await inner(scope, receive, send)
             return
-        gate = BodyGate(discard_limit)
         path = scope["path"] if scope["path"].startswith("/") else urlparse(scope["path"]).path
-        gate.discarding = not takes_body(app, scope["method"], path)
+        if takes_body(app, scope["method"], path):
+            gate = BodyGate(discard_limit)
+        else:
+            gate = BodyGate(UNWANTED_BODY_DRAIN_BYTES, discarding=True)
         scope[GATE_KEY] = gate
 
         async def gated_receive() -> Any:
@@ -99,11 +107,17 @@ def gate_request_bodies(app: Quart, discard_limit: int) -> None:
     app.asgi_app = gated  # type: ignore[method-assign]
 
 
-async def drain(request: Request) -> bool:
-    """Discard the rest of the body; whether it was read to its end (bound the wait outside)."""
+async def drain(request: Request, *, limit: int | None = None) -> bool:
+    """Discard the rest of the body; whether it was read to its end (bound the wait outside).
+
+    `limit` lowers the bytes still drained from here on (the gate's own bound
+    otherwise); past it the connection is closed instead.
+    """
     gate = request.scope.get(GATE_KEY)
     if not isinstance(gate, BodyGate):
         raise RuntimeError("drain() needs gate_request_bodies() in front of the app")
+    if limit is not None:
+        gate.discard_limit = min(gate.discard_limit, gate.discarded + limit)
     gate.discarding = True
     request.body.clear()  # what Quart stored before the answer was decided
     await gate.finished.wait()

@@ -14,7 +14,7 @@ from quart import Quart, Response, g, request
 from werkzeug.datastructures import Headers
 
 from monitor.logs import request_id as request_id_var
-from monitor.web.body_limits import drain
+from monitor.web.body_limits import UNWANTED_BODY_DRAIN_BYTES, drain
 from monitor.web.deps import RequestCounters, current_deps
 
 access_log = logging.getLogger("monitor.access")
@@ -89,8 +89,12 @@ def register_request_log(app: Quart) -> None:
         response.headers["X-Request-ID"] = g.request_id
         if _has_body(request.headers):
             drained = False
+            # A client told 413 should still read it, so the rest of a body
+            # over the limit is drained (up to the gate's bound); any other
+            # answer given before the body was read needs none of it.
+            limit = None if response.status_code == 413 else UNWANTED_BODY_DRAIN_BYTES
             with trio.move_on_after(BODY_DRAIN_TIMEOUT):
-                drained = await drain(request)
+                drained = await drain(request, limit=limit)
             if not drained:
                 # A body not read to its end (answered before it came, too
                 # large, or too slow) leaves the connection unusable.
