@@ -4,14 +4,16 @@ One `monitor serve` process (its own throw-away database) gets a steady,
 open-loop stream of normal traffic from 127.0.0.1 for the whole run: small
 event batches (POST /api/v1/events/bulk) and queries (GET /api/v1/events,
 GET /api/v1/metrics/latest), at a fixed rate so that latency, not
-throughput, is what changes. The run has three phases:
+throughput, is what changes. After a warm-up, quiet and hostile windows
+alternate (15 s each, 60 s of hostile traffic in all), so both are measured
+on the same growing database and the same machine:
 
-1. quiet: normal traffic alone (the baseline, in the same run);
-2. hostile: normal traffic plus, from other loopback addresses (as an
-   attacker's would be), big bodies to routes that refuse them (404, 405,
-   invalid JSON 400, over-size 413), gzip bombs, slow-header and silent
-   connections, and floods of bad keys;
-3. after: normal traffic alone again (does memory come back?).
+- quiet: normal traffic alone (the baseline, in the same run);
+- hostile: normal traffic plus, from other loopback addresses (as an
+  attacker's would be), big bodies to routes that refuse them (404, 405,
+  invalid JSON 400, over-size 413), gzip bombs, slow-header and silent
+  connections, and floods of bad keys;
+- after: normal traffic alone again at the end (does memory come back?).
 
 The server's RSS is sampled every half second throughout. The last line is
 one JSON object: RSS at start, peak and end, the normal traffic's p50/p99 per
@@ -185,7 +187,9 @@ async def normal_traffic(
                 status = response.status_code
             except httpx.HTTPError:
                 status = 0
-            normal.latencies[phase].append(time.perf_counter() - sent)
+            took = time.perf_counter() - sent
+            normal.latencies[phase].append(took)
+            normal.latencies[f"{phase} {method} {path.split('?')[0]}"].append(took)
             normal.statuses[phase][status] += 1
 
         async with trio.open_nursery() as nursery:
@@ -306,6 +310,27 @@ async def slow_headers(server: Server, hostile: Hostile, stop: trio.Event, *, si
         hostile.slow_header_lifetimes.append(trio.current_time() - opened)
 
 
+async def attack(server: Server, token: str, hostile: Hostile, args: argparse.Namespace) -> None:
+    """Every kind of hostile traffic at once, for one window of `args.window` seconds."""
+    stop = trio.Event()
+    async with trio.open_nursery() as attackers:
+        for kind, rate, *extra in (
+            (big_bodies, args.big_body_rate, token),
+            (gzip_bombs, args.bomb_rate, token),
+            (bad_keys, args.bad_key_rate),
+        ):
+            if rate > 0:  # 0 leaves that kind out, to see what each one costs
+                attackers.start_soon(kind, server, *extra, hostile, rate, stop)
+        for number in range(args.slow_connections):
+            silent = number % 2 == 1
+            attackers.start_soon(
+                functools.partial(slow_headers, silent=silent), server, hostile, stop
+            )
+        await trio.sleep(args.window)
+        stop.set()
+        attackers.cancel_scope.cancel()
+
+
 async def watch_rss(server: Server, samples: list[tuple[float, str, float]], normal: Normal):
     started = trio.current_time()
     while True:
@@ -315,11 +340,17 @@ async def watch_rss(server: Server, samples: list[tuple[float, str, float]], nor
 
 def phase_figures(normal: Normal, phase: str) -> dict[str, Any]:
     latencies = sorted(normal.latencies[phase])
+    by_route = {
+        name.split(" ", 1)[1]: round(percentile(sorted(values), 0.99) * 1000, 1)
+        for name, values in normal.latencies.items()
+        if name.startswith(f"{phase} ")
+    }
     return {
         "requests": len(latencies),
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+        "p99_ms_by_route": by_route,
         "statuses": dict(normal.statuses[phase]),
     }
 
@@ -334,36 +365,26 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
         server = await start_server(url, outer)
         say(f"server pid {server.process.pid} on port {server.port}, RSS {server.rss_mb():.0f} MB")
         stop_normal = trio.Event()
-        stop_hostile = trio.Event()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch_rss, server, rss, normal)
             nursery.start_soon(normal_traffic, server, token, normal, args.rate, stop_normal)
-            say(f"quiet phase: {args.quiet} s")
-            await trio.sleep(args.quiet)
+            normal.phase = "warm-up"
+            say(f"warm-up: {args.warmup} s")
+            await trio.sleep(args.warmup)
             rss_start = server.rss_mb()
-            normal.phase = "hostile"
-            say(f"hostile phase: {args.hostile} s")
-            async with trio.open_nursery() as attackers:
-                for attack, rate, *extra in (
-                    (big_bodies, args.big_body_rate, token),
-                    (gzip_bombs, args.bomb_rate, token),
-                    (bad_keys, args.bad_key_rate),
-                ):
-                    if rate > 0:  # 0 leaves that kind out, to see what each one costs
-                        attackers.start_soon(attack, server, *extra, hostile, rate, stop_hostile)
-                for number in range(args.slow_connections):
-                    silent = number % 2 == 1
-                    attackers.start_soon(
-                        functools.partial(slow_headers, silent=silent),
-                        server,
-                        hostile,
-                        stop_hostile,
-                    )
-                await trio.sleep(args.hostile)
-                stop_hostile.set()
-                attackers.cancel_scope.cancel()
+            # Quiet and hostile windows alternate, so that both see the same
+            # database (its tables grow all along) and the same machine.
+            windows = max(1, round(args.hostile / args.window))
+            for window in range(windows):
+                normal.phase = "quiet"
+                say(
+                    f"window {window + 1}/{windows}: quiet {args.window} s, hostile {args.window} s"
+                )
+                await trio.sleep(args.window)
+                normal.phase = "hostile"
+                await attack(server, token, hostile, args)
             normal.phase = "after"
-            say(f"after phase: {args.after} s")
+            say(f"after: {args.after} s")
             await trio.sleep(args.after)
             stop_normal.set()
             nursery.cancel_scope.cancel()
@@ -402,8 +423,11 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quiet", type=float, default=20, help="seconds of normal traffic alone")
+    parser.add_argument("--warmup", type=float, default=10, help="seconds before measuring")
     parser.add_argument("--hostile", type=float, default=60, help="seconds of hostile traffic")
+    parser.add_argument(
+        "--window", type=float, default=15, help="seconds of each quiet and hostile window"
+    )
     parser.add_argument("--after", type=float, default=15, help="seconds of normal traffic after")
     parser.add_argument("--rate", type=float, default=30, help="normal requests per second")
     parser.add_argument("--big-body-rate", type=float, default=2, help="9 MB bodies per second")
