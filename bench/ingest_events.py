@@ -75,8 +75,8 @@ from common import (
 from load import CopyResult, HttpResult, post_bodies, run_copy, serving
 from monitor.config import Settings
 from monitor.storage.events import COPY_COLUMNS, COPY_TYPES
-from monitor.web.event_rows import EventRules, prepare_rows
-from monitor.web.event_schemas import EventIn
+from monitor.web.api.events.rows import EventRules, prepare_rows
+from monitor.web.api.events.schemas import EventIn
 
 COPY_STATEMENT = sql.SQL("copy events ({}) from stdin (format binary)").format(
     sql.SQL(", ").join(sql.Identifier(column) for column in COPY_COLUMNS)

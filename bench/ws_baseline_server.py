@@ -27,7 +27,7 @@ import time
 import msgspec
 import trio
 
-from monitor.web.ws_transport import frame_header
+from monitor.web.ws.direct import frame_header
 
 TICK = 0.05
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B85"

@@ -24,13 +24,13 @@ from psycopg import sql
 
 from monitor import service
 from monitor.config import Settings, load_settings
-from monitor.connections import LiveConnections, LiveCounters
 from monitor.domain.keys import Role
+from monitor.live_connections import LiveConnections, LiveCounters
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import Gateway, open_gateway
 from monitor.storage.migrate import apply_migrations
 from monitor.supervisor import ActorSpec
-from monitor.web.ws_transport import DirectTransport
+from monitor.web.ws.direct import DirectTransport
 
 SERVER_URL = os.environ.get("MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MONITOR_TEST_REDIS", "redis://127.0.0.1:6379")

@@ -33,9 +33,9 @@ def test_only_storage_imports_psycopg() -> None:
         }, path
 
 
-def test_only_bus_imports_coredis() -> None:
+def test_only_the_redis_package_imports_coredis() -> None:
     for path in modules_under(""):
-        if path.relative_to(SOURCE).parts[0] == "bus":
+        if path.relative_to(SOURCE).parts[0] == "redis":
             continue
         assert not {i for i in imports_of(path) if i.startswith("coredis")}, path
 

@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import RUN_ID
-from monitor.bus.redis_limits import GCRA_SCRIPT
 from monitor.domain.gcra import MICROSECONDS, Decision, Rate, decide, outcome
+from monitor.redis.limits import GCRA_SCRIPT
 
 HOUR = 3600 * MICROSECONDS
 # After each check the key's real expiry is replaced by this one, so that only

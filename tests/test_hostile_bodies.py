@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import MakeKey
-from monitor.web.request_body import Refusal, _gunzip
+from monitor.web.edge.request_body import Refusal, _gunzip
 from processes import ServeProcess, clean_environment, serving
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024

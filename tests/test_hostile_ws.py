@@ -22,12 +22,12 @@ from wsproto.events import AcceptConnection, CloseConnection, Event, Request, Te
 
 from conftest import MakeKey, StartService, Transport
 from monitor.config import Settings
-from monitor.connections import CLOSE_GRACE
 from monitor.domain.keys import Role
+from monitor.live_connections import CLOSE_GRACE
 from monitor.service import WEBSOCKET_MAX_MESSAGE_BYTES
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
-from monitor.web.live import MAX_MESSAGE_DEPTH, Unparsable, parse_message
+from monitor.web.ws.routes import MAX_MESSAGE_DEPTH, Unparsable, parse_message
 from ws_helpers import connect, receive, send, subscribe
 
 TTL = 1.0  # MONITOR_KEY_CACHE_TTL for these tests
@@ -160,7 +160,7 @@ async def test_a_database_outage_closes_nothing_and_a_revocation_is_noticed_afte
         record, token = await key_store.create_key(
             own_gateway, name="outage", role=Role.READ, rate_limit=None, expires_at=None, actor="t"
         )
-    with counting("monitor.actors.credential_watch", "could not check") as failed:
+    with counting("monitor.actors.live.credential_watch", "could not check") as failed:
         async with connect(service.base_url, token) as ws:
             await subscribe(ws, "events:realtime")
             _set_connections_allowed(empty_database_url, allowed=False)
@@ -267,7 +267,7 @@ async def test_a_deeply_nested_message_gets_an_error_and_the_connection_stays(
 ) -> None:
     token = (await make_key("read"))[1]
     service = await start_service(settings)
-    with counting("monitor.web.live", "websocket message not parsed") as logged:
+    with counting("monitor.web.ws.routes", "websocket message not parsed") as logged:
         async with connect(service.base_url, token) as ws:
             await ws.send_message('{"type":"ping","id":' + nested(depth) + "}")
             answer = await receive(ws)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import trio
 import trio.testing
 
-from monitor.actors import ingest
+from monitor.actors.ingest import events as ingest
 from monitor.counters import IngestCounters
 from monitor.domain.partitions import DayPartition
 from monitor.messages import CommittedEvents, EventRow, IngestEvents, IngestOutcome

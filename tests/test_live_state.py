@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import MakeKey, StartService
-from monitor.actors import fanout
+from monitor.actors.live import fanout
 from monitor.config import Settings
-from monitor.connections import DataChunk, Entry, LiveConnections, Outbox
 from monitor.domain.credentials import KEY, Credential
 from monitor.domain.live_filters import EVENTS, METRICS, STATS, EventStreamFilter, StreamFilter
+from monitor.live_connections import DataChunk, Entry, LiveConnections, Outbox
 from monitor.messages import Disconnect, LiveEvent, SubscriptionsChanged
 from monitor.supervisor import ActorStatus
 from ws_helpers import Message, barrier, connect, items_until, receive, send, subscribe

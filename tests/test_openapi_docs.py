@@ -40,7 +40,7 @@ async def test_every_schema_reference_resolves(client: httpx.AsyncClient) -> Non
 def test_the_documented_event_matches_the_decoded_one() -> None:
     import msgspec
 
-    from monitor.web.event_schemas import EventIn, EventInDoc
+    from monitor.web.api.events.schemas import EventIn, EventInDoc
 
     struct_fields = {f.name: f.required for f in msgspec.structs.fields(EventIn)}
     doc_fields = {name: field.is_required() for name, field in EventInDoc.model_fields.items()}
@@ -50,7 +50,7 @@ def test_the_documented_event_matches_the_decoded_one() -> None:
 def test_the_documented_sample_matches_the_decoded_one() -> None:
     import msgspec
 
-    from monitor.web.metric_schemas import IncrementIn, IncrementInDoc, SampleIn, SampleInDoc
+    from monitor.web.api.metrics.schemas import IncrementIn, IncrementInDoc, SampleIn, SampleInDoc
 
     for struct, doc in ((SampleIn, SampleInDoc), (IncrementIn, IncrementInDoc)):
         struct_fields = {f.name: f.required for f in msgspec.structs.fields(struct)}

@@ -8,11 +8,11 @@ import uuid
 import trio
 
 from monitor.actors import ratelimit
-from monitor.bus.redis_limits import RedisLimits
 from monitor.counters import LimiterCounters
 from monitor.domain.gcra import Decision, Rate
 from monitor.domain.limit_table import LimitTable
 from monitor.messages import LimitQuery
+from monitor.redis.limits import RedisLimits
 from redis_server import free_port
 
 ONE_HOUR = Rate.per_hour(3)

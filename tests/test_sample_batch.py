@@ -16,9 +16,15 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import load_settings
-from monitor.web.bulk_json import every_item_error
-from monitor.web.metric_schemas import BulkSamplesIn, SampleIn, SamplesEnvelope
-from monitor.web.sample_batch import SampleRules, SeriesKeys, TimeWindow, build_batch, series_key
+from monitor.web.api.bulk_json import every_item_error
+from monitor.web.api.metrics.samples import (
+    SampleRules,
+    SeriesKeys,
+    TimeWindow,
+    build_batch,
+    series_key,
+)
+from monitor.web.api.metrics.schemas import BulkSamplesIn, SampleIn, SamplesEnvelope
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 WINDOW = TimeWindow.at(NOW, load_settings({}))

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol
 
 from conftest import MakeKey, RunningService
-from monitor.web.ws_transport import frame_header
+from monitor.web.ws.direct import frame_header
 from ws_helpers import connect, receive, subscribe
 
 # The direct transport only, by nature: these are about its frames and its

@@ -5,7 +5,7 @@ Each dataclass here is written by exactly one actor, on the Trio thread:
 `LimiterCounters` by `ratelimit` (its decision loop, and the `RedisLimits`
 it runs, whose reconnecting `maintain` task is a second task of that actor).
 Readers only read. The websocket figures are not here: several tasks act on
-a connection, so `LiveCounters` (connections.py) is an immutable sum made on
+a connection, so `LiveCounters` (live_connections.py) is an immutable sum made on
 demand by `LiveConnections`, whose methods and its outboxes' are their only
 writers.
 """

@@ -14,7 +14,7 @@ import trio
 from monitor.domain.gcra import Decision, Rate
 
 if TYPE_CHECKING:
-    from monitor.connections import Outbox
+    from monitor.live_connections import Outbox
 
 
 @dataclass(frozen=True)

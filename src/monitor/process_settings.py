@@ -13,8 +13,8 @@ it takes to walk every tracked object: with 1,000 websockets open that was
 - Under error traffic (9 MB bodies to 404/405/400/413, gzip bombs) these
   settings once kept every refused body: each sat in a reference cycle
   through an exception's traceback, and those cycles were seldom collected
-  (60 such requests: +540 MB). The cycles are gone now (web/handled_errors.py,
-  web/body_limits.py, web/request_body.py): bodies are freed by reference
+  (60 such requests: +540 MB). The cycles are gone now (web/edge/handled_errors.py,
+  web/edge/body_limits.py, web/edge/request_body.py): bodies are freed by reference
   counting whatever the thresholds, so they stay. Measured over 240 such
   requests: +2 MB with these settings, +2 MB with the defaults.
 

@@ -24,32 +24,21 @@ from typing import Any
 import trio
 from hypercorn.config import Config as HypercornConfig
 
-from monitor.actors import (
-    credential_watch,
-    fanout,
-    ingest,
-    key_usage,
-    live_publisher,
-    live_watchdog,
-    maintenance,
-    metric_ingest,
-    ratelimit,
-    rollup,
-)
+from monitor.actors import key_usage, maintenance, ratelimit, rollup
+from monitor.actors.ingest import events as ingest
+from monitor.actors.ingest import metrics as metric_ingest
+from monitor.actors.live import credential_watch, fanout
+from monitor.actors.live import publisher as live_publisher
+from monitor.actors.live import watchdog as live_watchdog
 from monitor.bus.base import Bus
 from monitor.bus.hook import PublishHook
 from monitor.bus.memory import MemoryBus
-from monitor.bus.redis_bus import RedisBus
-from monitor.bus.redis_limits import RedisLimits
-from monitor.bus.redis_probe import redis_problem
 from monitor.config import Settings
-from monitor.connections import CLOSE_GRACE, GOING_AWAY, LiveConnections
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.domain.credentials import KEY
 from monitor.domain.limit_table import LimitTable
 from monitor.domain.partitions import partitions_ahead
-from monitor.http_server import ConnectionCounts
-from monitor.http_server import serve as http_serve
+from monitor.live_connections import CLOSE_GRACE, GOING_AWAY, LiveConnections
 from monitor.messages import (
     FanoutMessage,
     IncrementCounter,
@@ -60,6 +49,9 @@ from monitor.messages import (
     LiveBatch,
     Publishable,
 )
+from monitor.redis.bus import RedisBus
+from monitor.redis.limits import RedisLimits
+from monitor.redis.probe import redis_problem
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
 from monitor.storage import metric_ingest as metric_store
@@ -70,9 +62,11 @@ from monitor.storage.gateway import Gateway, open_gateway, wait_for_database
 from monitor.storage.migrate import apply_migrations
 from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.app import create_app
-from monitor.web.auth import Authenticator
 from monitor.web.deps import LiveDeps, WebDeps
-from monitor.web.ratelimit import Limiter
+from monitor.web.edge.auth import Authenticator
+from monitor.web.edge.rate_limits import Limiter
+from monitor.web.server import ConnectionCounts
+from monitor.web.server import serve as http_serve
 
 log = logging.getLogger(__name__)
 

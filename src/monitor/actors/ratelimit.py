@@ -25,11 +25,11 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from monitor.bus.redis_limits import RedisLimits, RedisUnavailable
 from monitor.counters import LimiterCounters
 from monitor.domain.gcra import Decision
 from monitor.domain.limit_table import LimitTable
 from monitor.messages import LimitQuery
+from monitor.redis.limits import RedisLimits, RedisUnavailable
 
 BATCH_LIMIT = 512
 

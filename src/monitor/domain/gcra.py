@@ -7,7 +7,7 @@ at `now` is allowed when TAT - now ≤ τ, with τ = (N - 1)·T, and then moves 
 to max(TAT, now) + T. Over any window W at most N + W/T requests pass.
 
 Times are whole microseconds so that this code, the Redis script that mirrors
-it (`bus/redis_limits.py`) and the tests agree exactly: T is rounded *up* to a
+it (`redis/limits.py`) and the tests agree exactly: T is rounded *up* to a
 whole microsecond, so the limit is never looser than asked (at most one
 microsecond per request stricter).
 """

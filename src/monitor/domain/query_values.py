@@ -3,7 +3,7 @@
 Two layers use this module, so that no route can forget a rule:
 
 - `query_string_problems` checks the raw query string of every request before
-  any route runs (web/request_checks.py): UTF-8 once percent-decoded, no NUL
+  any route runs (web/edge/query_checks.py): UTF-8 once percent-decoded, no NUL
   (PostgreSQL text cannot hold it), bounded lengths, a bounded number of
   parameters. What passes can reach any SQL parameter without a 500.
 - Route parsers turn values into types only through `listed`, `whole_number`

@@ -7,18 +7,22 @@ from quart_trio import QuartTrio
 
 from monitor import __version__
 from monitor.resources import static_dir, templates_dir, vendor_versions
-from monitor.web import events, health, keys, live, metrics
-from monitor.web.auth import SECURITY_SCHEMES
-from monitor.web.body_limits import gate_request_bodies
+from monitor.web.api.events import routes as events
+from monitor.web.api.health import routes as health
+from monitor.web.api.keys import routes as keys
+from monitor.web.api.metrics import routes as metrics
 from monitor.web.deps import EXTENSION_NAME, WebDeps
-from monitor.web.errors import register_error_handlers
-from monitor.web.handled_errors import forget_handled_tracebacks
-from monitor.web.ratelimit import register_rate_limits
-from monitor.web.request_checks import register_request_checks
-from monitor.web.request_log import count_in_flight, register_request_log
-from monitor.web.response_end import hold_disconnect_after_response
-from monitor.web.security_headers import security_headers
-from monitor.web.ws_transport import capture_websocket_send
+from monitor.web.edge.auth import SECURITY_SCHEMES
+from monitor.web.edge.body_limits import gate_request_bodies
+from monitor.web.edge.errors import register_error_handlers
+from monitor.web.edge.handled_errors import forget_handled_tracebacks
+from monitor.web.edge.query_checks import register_request_checks
+from monitor.web.edge.rate_limits import register_rate_limits
+from monitor.web.edge.request_log import count_in_flight, register_request_log
+from monitor.web.edge.response_end import hold_disconnect_after_response
+from monitor.web.edge.security_headers import security_headers
+from monitor.web.ws import routes as live
+from monitor.web.ws.direct import capture_websocket_send
 
 API_PREFIX = "/api/v1"
 

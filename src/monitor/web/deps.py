@@ -11,17 +11,17 @@ from quart import current_app
 
 from monitor.bus.base import BusState
 from monitor.config import Settings
-from monitor.connections import LiveConnections
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
-from monitor.http_server import ConnectionCounts
+from monitor.live_connections import LiveConnections
 from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
-from monitor.web.sample_batch import SeriesKeys
+from monitor.web.api.metrics.samples import SeriesKeys
+from monitor.web.server import ConnectionCounts
 
 if TYPE_CHECKING:
-    from monitor.web.auth import Authenticator
-    from monitor.web.ratelimit import Limiter
+    from monitor.web.edge.auth import Authenticator
+    from monitor.web.edge.rate_limits import Limiter
 
 EXTENSION_NAME = "monitor"
 

@@ -1,0 +1,200 @@
+"""Operational routes at the root: liveness, readiness and service statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, Literal
+
+import trio
+from pydantic import BaseModel
+from quart import Blueprint, Response, jsonify, redirect
+from quart_schema import document_response, hide, tag
+
+from monitor import __version__
+from monitor.domain.keys import Role
+from monitor.storage.errors import StorageUnavailable
+from monitor.web.deps import current_deps
+from monitor.web.edge.auth import require_role
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("health", __name__)
+
+ComponentStatus = Literal["ok", "degraded", "down"]
+DATABASE_CHECK_TIMEOUT = 2.0
+REDIS_CHECK_TIMEOUT = 1.0
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Component(BaseModel):
+    status: ComponentStatus
+    detail: str | None = None
+
+
+class Readiness(BaseModel):
+    status: ComponentStatus
+    components: dict[str, Component]
+
+
+class ActorStats(BaseModel):
+    status: str
+    restarts: int
+    last_error: str | None
+    last_error_at: float | None
+
+
+class RequestStats(BaseModel):
+    total: int
+    in_flight: int
+    by_status: dict[str, int]
+
+
+class IngestStats(BaseModel):
+    requests: int
+    rows: int
+    transactions: int
+    rejected_requests: int
+    unavailable_requests: int
+    replies_dropped: int
+
+
+class RateLimitStats(BaseModel):
+    decisions: int
+    refused: int
+    redis_decisions: int
+    redis_round_trips: int
+    fallback_decisions: int
+    redis_outages: int
+    redis_degraded: bool
+    tracked_identities: int
+    evicted_identities: int
+    unanswered: int
+
+
+class ConnectionStats(BaseModel):
+    open: int
+    addresses: int
+    max_per_address: int
+    refused_over_limit: int
+    header_timeouts: int
+    send_timeouts: int
+
+
+class ServiceStats(BaseModel):
+    version: str
+    uptime_s: float
+    requests: RequestStats
+    actors: dict[str, ActorStats]
+    ingest: IngestStats
+    key_usage_dropped: int
+    realtime: dict[str, Any]
+    rate_limit: RateLimitStats
+    connections: ConnectionStats
+
+
+@blueprint.get("/")
+@hide
+async def root() -> Response:
+    return redirect("/docs")  # type: ignore[return-value]
+
+
+@blueprint.get("/health")
+@tag(["operations"])
+@document_response(Liveness, 200)
+async def health() -> dict[str, Any]:
+    """Liveness: the process is up and serving HTTP. No authentication."""
+    return {"status": "ok"}
+
+
+async def _database_component() -> Component:
+    deps = current_deps()
+    try:
+        with trio.fail_after(DATABASE_CHECK_TIMEOUT):
+            await deps.gateway.ping()
+    except trio.TooSlowError:
+        return Component(status="down", detail="no answer in time")
+    except StorageUnavailable:
+        return Component(status="down", detail="unreachable")
+    return Component(status="ok")
+
+
+@blueprint.get("/health/ready")
+@tag(["operations"])
+@document_response(Readiness, 200)
+@document_response(Readiness, 503)
+async def ready() -> tuple[Response, int]:
+    """Readiness of each component: database, Redis and the rate limiter (when
+    Redis is configured) and every actor.
+
+    503 when the database or an actor is down; 200 with `degraded` when only
+    Redis is unreachable (the rate limiter then counts in this process), since
+    the service keeps serving without it.
+    """
+    deps = current_deps()
+    components: dict[str, Component] = {"database": await _database_component()}
+    if deps.redis_problem is not None:
+        problem: str | None = f"no answer within {REDIS_CHECK_TIMEOUT:g} s"
+        with trio.move_on_after(REDIS_CHECK_TIMEOUT):
+            problem = await deps.redis_problem()
+        components["redis"] = (
+            Component(status="ok")
+            if problem is None
+            else Component(status="degraded", detail=problem)
+        )
+        components["rate_limiter"] = (
+            Component(status="degraded", detail="counting in this process; Redis unreachable")
+            if deps.limiter_counters.redis_degraded
+            else Component(status="ok")
+        )
+    bus = deps.live.bus
+    if bus.kind != "memory":
+        components["live_bus"] = (
+            Component(status="ok")
+            if bus.connected
+            else Component(status="degraded", detail=bus.detail or "disconnected")
+        )
+    for actor in deps.actor_states():
+        components[f"actor:{actor.name}"] = (
+            Component(status="ok")
+            if actor.healthy
+            else Component(status="down", detail=actor.status.value)
+        )
+    statuses = {component.status for component in components.values()}
+    overall: ComponentStatus = (
+        "down" if "down" in statuses else "degraded" if "degraded" in statuses else "ok"
+    )
+    body = Readiness(status=overall, components=components)
+    return jsonify(body.model_dump(mode="json", exclude_none=True)), (
+        503 if overall == "down" else 200
+    )
+
+
+@blueprint.get("/stats")
+@require_role(Role.READ)
+@tag(["operations"])
+@document_response(ServiceStats, 200)
+async def stats() -> dict[str, Any]:
+    """Uptime, version, request counts, each actor's state and the rate limiter's counts."""
+    deps = current_deps()
+    counters = deps.counters
+    return ServiceStats(
+        version=__version__,
+        uptime_s=round(time.time() - deps.started_at, 3),
+        requests=RequestStats(
+            total=counters.total,
+            in_flight=counters.in_flight,
+            by_status={str(status): count for status, count in sorted(counters.by_status.items())},
+        ),
+        actors={actor.name: ActorStats(**actor.as_dict()) for actor in deps.actor_states()},
+        ingest=IngestStats(**dataclasses.asdict(deps.ingest_counters)),
+        key_usage_dropped=deps.authenticator.usage_dropped,
+        realtime=deps.live.figures(),
+        rate_limit=RateLimitStats(
+            **dataclasses.asdict(deps.limiter_counters), unanswered=deps.limiter.unanswered
+        ),
+        connections=ConnectionStats(**deps.tcp.figures()),
+    ).model_dump(mode="json")

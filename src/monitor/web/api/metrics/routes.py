@@ -1,0 +1,395 @@
+"""Metric routes: ingest (acknowledged after commit), increments, queries, deletion."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from quart import Blueprint, Response, request
+from quart_schema import document_querystring, document_request, document_response, tag
+
+from monitor.domain.intervals import parse_interval, too_many_buckets
+from monitor.domain.keys import Role
+from monitor.domain.metrics import (
+    AGGREGATIONS,
+    MAX_NAME_LENGTH,
+    NAME_PATTERN,
+    LabelMatcher,
+    labels_problem,
+)
+from monitor.domain.query_times import parse_query_time
+from monitor.domain.query_values import listed, whole_number
+from monitor.messages import IncrementCounter, IngestSamples, SampleBatch
+from monitor.storage import metric_query
+from monitor.web.api.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
+from monitor.web.api.ingest_client import submit
+from monitor.web.api.metrics.samples import (
+    MAX_SOURCE_LENGTH,
+    SampleRules,
+    TimeWindow,
+    build_batch,
+    series_key,
+)
+from monitor.web.api.metrics.schemas import (
+    Accepted,
+    BulkSamplesIn,
+    Incremented,
+    IncrementIn,
+    IncrementInDoc,
+    LatestList,
+    LatestQueryDoc,
+    MetricNames,
+    MetricQueryDoc,
+    MetricSources,
+    MetricStats,
+    SampleIn,
+    SampleInDoc,
+    SamplesEnvelope,
+    SamplesEnvelopeDoc,
+    SampleWire,
+    SeriesResult,
+)
+from monitor.web.deps import current_deps
+from monitor.web.edge.auth import require_role
+from monitor.web.edge.problems import ProblemError
+from monitor.web.edge.query_checks import decodes_body_encoding, invalid_query
+from monitor.web.edge.request_body import read_json_body
+
+blueprint = Blueprint("metrics", __name__)
+
+_decode_one = msgspec.json.Decoder(SampleIn).decode
+_decode_wire = msgspec.json.Decoder(SampleWire).decode
+_decode_bulk = msgspec.json.Decoder(BulkSamplesIn).decode
+_decode_increment = msgspec.json.Decoder(IncrementIn).decode
+MAX_POINTS = 11_000
+NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
+DEFAULT_RANGE = timedelta(hours=1)
+AUTO_POINTS = 300  # about this many points per series when no interval is given
+
+
+def _is_metric_name(name: str) -> bool:
+    return len(name) <= MAX_NAME_LENGTH and re.fullmatch(NAME_PATTERN, name) is not None
+
+
+def _every_item_error(body: bytes, window: TimeWindow) -> list[dict[str, Any]]:
+    return every_item_error(body, "samples", _decode_one, SampleRules(window).errors)
+
+
+def _errors_of_one(body: bytes, window: TimeWindow) -> list[dict[str, Any]]:
+    try:
+        sample = _decode_one(body)
+    except msgspec.DecodeError as error:
+        _, field, message = split_msgspec_error(error)
+        return [{"field": field, "message": message}]
+    return SampleRules(window).errors(None, sample)
+
+
+async def _commit(batch: SampleBatch) -> None:
+    deps = current_deps()
+    await submit(
+        deps.metric_writes,
+        lambda reply: IngestSamples(batch, reply),
+        deps.settings.ingest_timeout,
+    )
+
+
+def _invalid_or_bug(errors: list[dict[str, Any]]) -> ProblemError:
+    if not errors:  # build_batch refused what SampleRules accepts: the two disagree
+        raise RuntimeError("a sample was refused without a reason")
+    return invalid(errors)
+
+
+@blueprint.post("/metrics")
+@decodes_body_encoding
+@require_role(Role.WRITE)
+@tag(["metrics"])
+@document_request(SampleInDoc)
+@document_response(Accepted, 201)
+async def ingest_one() -> Response:
+    """Store one sample; answered after it is committed."""
+    deps = current_deps()
+    body = await read_json_body(deps.settings.max_decompressed_bytes)
+    window = TimeWindow.at(datetime.now(UTC), deps.settings)
+    try:
+        sample = _decode_wire(body)
+    except msgspec.DecodeError:
+        raise invalid(_errors_of_one(body, window)) from None
+    batch = build_batch([sample], window, deps.series_keys)
+    if batch is None:
+        raise _invalid_or_bug(_errors_of_one(body, window))
+    await _commit(batch)
+    return json_response({"accepted": 1}, 201)
+
+
+@blueprint.post("/metrics/bulk")
+@decodes_body_encoding
+@require_role(Role.WRITE)
+@tag(["metrics"])
+@document_request(SamplesEnvelopeDoc)
+@document_response(Accepted, 201)
+async def ingest_bulk() -> Response:
+    """Store many samples (an array or `{"samples": [...]}`), all or nothing."""
+    deps = current_deps()
+    settings = deps.settings
+    body = await read_json_body(settings.max_decompressed_bytes)
+    window = TimeWindow.at(datetime.now(UTC), settings)
+    try:
+        decoded = _decode_bulk(body)
+    except msgspec.DecodeError:
+        raise invalid(_every_item_error(body, window)) from None
+    samples = decoded.samples if isinstance(decoded, SamplesEnvelope) else decoded
+    if len(samples) > settings.max_batch_items:
+        raise ProblemError(
+            413, f"{len(samples)} samples in one request; the limit is {settings.max_batch_items}"
+        )
+    if samples:
+        batch = build_batch(samples, window, deps.series_keys)
+        if batch is None:
+            raise _invalid_or_bug(_every_item_error(body, window))
+        await _commit(batch)
+    return json_response({"accepted": len(samples)}, 201)
+
+
+@blueprint.post("/metrics/increment/<name>")
+@decodes_body_encoding
+@require_role(Role.WRITE)
+@tag(["metrics"])
+@document_request(IncrementInDoc)
+@document_response(Incremented, 201)
+async def increment(name: str) -> Response:
+    """Record a counter sample at now: the series' previous value plus `by`, atomically."""
+    deps = current_deps()
+    if not _is_metric_name(name):
+        raise invalid(
+            [{"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"}]
+        ) from None
+    body = await read_json_body(4096) if await request.get_data() else b"{}"  # body optional
+    try:
+        change = _decode_increment(body)
+    except msgspec.DecodeError as error:
+        raise invalid([{"field": "(body)", "message": str(error)}]) from None
+    errors: list[dict[str, Any]] = []
+    problem = labels_problem(change.labels)
+    if problem is not None:
+        errors.append({"field": "labels", "message": problem})
+    if not math.isfinite(change.by):
+        errors.append({"field": "by", "message": "must be a finite number"})
+    if "\x00" in change.source:
+        errors.append({"field": "source", "message": "must not contain NUL characters"})
+    if errors:
+        raise invalid(errors)
+    now = datetime.now(UTC)
+    key = series_key(name, change.source, change.labels)
+    outcome = await submit(
+        deps.metric_writes,
+        lambda reply: IncrementCounter(key, change.by, now, reply),
+        deps.settings.ingest_timeout,
+    )
+    return json_response(
+        {
+            "name": name,
+            "labels": dict(key.labels),
+            "source": key.source,
+            "value": outcome.value,
+            "time": now,
+        },
+        201,
+    )
+
+
+def _matchers_and_unknown(
+    allowed: set[str], errors: list[dict[str, Any]]
+) -> tuple[tuple[LabelMatcher, ...], list[str]]:
+    """`label.<k>=v` and `label.<k>!=v` matchers (each bad one named in `errors`), and the
+    parameters that are neither matchers nor in `allowed`."""
+    matchers: list[LabelMatcher] = []
+    unknown: list[str] = []
+    for key in request.args:
+        if key.startswith("label."):
+            label = key[len("label.") :]
+            equal = not label.endswith("!")
+            label = label.removesuffix("!")
+            for value in request.args.getlist(key):
+                problem = labels_problem({label: value})
+                if problem is not None:
+                    errors.append({"field": key, "message": problem})
+                    break
+                matchers.append(LabelMatcher(label, value, equal))
+        elif key not in allowed:
+            unknown.append(key)
+    return tuple(sorted(matchers, key=lambda m: (m.name, m.value, m.equal))), unknown
+
+
+def _time(name: str, errors: list[dict[str, Any]]) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_query_time(raw)
+    except ValueError as problem:
+        errors.append({"field": name, "message": str(problem)})
+        return None
+
+
+def _auto_interval(span: timedelta) -> timedelta:
+    """About AUTO_POINTS buckets: a round width, or whole days for long ranges (so the
+    default always fits within MAX_POINTS)."""
+    seconds = span.total_seconds() / AUTO_POINTS
+    nice = next((n for n in NICE_INTERVALS if n >= seconds), None)
+    return timedelta(seconds=nice) if nice else timedelta(days=math.ceil(seconds / 86400))
+
+
+@blueprint.get("/metrics")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_querystring(MetricQueryDoc)
+@document_response(SeriesResult, 200)
+async def query() -> Response:
+    """Aggregated points per group, buckets aligned to the Unix epoch.
+
+    Label matchers: `label.<k>=v`, and `label.<k>!=v` (which also matches
+    series without the label). More than 11,000 points per series → 400.
+    """
+    errors: list[dict[str, Any]] = []
+    matchers, unknown = _matchers_and_unknown(
+        {"name", "from", "to", "interval", "aggregation", "group_by"}, errors
+    )
+    errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
+    name = request.args.get("name", "")
+    if not _is_metric_name(name):
+        errors.append({"field": "name", "message": "required; must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
+    aggregation = request.args.get("aggregation", "avg")
+    if aggregation not in AGGREGATIONS:
+        errors.append(
+            {"field": "aggregation", "message": f"must be one of {', '.join(AGGREGATIONS)}"}
+        )
+    try:
+        group_by = listed([request.args.get("group_by", "")])
+    except ValueError as refused:
+        errors.append({"field": "group_by", "message": str(refused)})
+        group_by = ()
+    if labels_problem({label: "" for label in group_by}):
+        errors.append({"field": "group_by", "message": "label names, comma-separated"})
+    now = datetime.now(UTC)
+    time_to = _time("to", errors) or now
+    time_from = _time("from", errors) or time_to - DEFAULT_RANGE
+    if time_from >= time_to:
+        errors.append({"field": "to", "message": "must be after from"})
+    interval = _auto_interval(time_to - time_from)
+    given = request.args.get("interval") or None
+    if given:
+        try:
+            interval = parse_interval(given)
+        except ValueError as refused:
+            errors.append({"field": "interval", "message": str(refused)})
+    if not errors:
+        too_many = too_many_buckets(
+            time_to - time_from, interval, MAX_POINTS, given=given, what="points per series"
+        )
+        if too_many is not None:
+            errors.append({"field": "interval", "message": too_many})
+    if errors:
+        raise invalid_query(errors)
+    groups = await metric_query.query_series(
+        current_deps().gateway,
+        metric_query.SeriesQuery(
+            name=name,
+            matchers=matchers,
+            time_from=time_from,
+            time_to=time_to,
+            interval=interval,
+            aggregation=aggregation,
+            group_by=group_by,
+        ),
+    )
+    return json_response(
+        {
+            "name": name,
+            "aggregation": aggregation,
+            "interval_s": int(interval.total_seconds()),
+            "from": time_from,
+            "to": time_to,
+            "series": [{"labels": g.labels, "points": g.points} for g in groups],
+        }
+    )
+
+
+@blueprint.get("/metrics/latest")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_querystring(LatestQueryDoc)
+@document_response(LatestList, 200)
+async def latest() -> Response:
+    """The latest value of each series; filter by `name`, `source` and label matchers."""
+    errors: list[dict[str, Any]] = []
+    matchers, unknown = _matchers_and_unknown({"name", "source", "limit"}, errors)
+    errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
+    name = request.args.get("name") or None
+    if name is not None and not _is_metric_name(name):
+        errors.append({"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
+    source = request.args.get("source")
+    if source is not None and len(source) > MAX_SOURCE_LENGTH:
+        errors.append({"field": "source", "message": f"at most {MAX_SOURCE_LENGTH} characters"})
+    limit = 1000
+    try:
+        limit = whole_number(request.args.get("limit", "1000"), 1, 10_000)
+    except ValueError as problem:
+        errors.append({"field": "limit", "message": str(problem)})
+    if errors:
+        raise invalid_query(errors)
+    found = await metric_query.latest_values(
+        current_deps().gateway,
+        name=name,
+        source=source,
+        matchers=matchers,
+        limit=limit,
+    )
+    return json_response({"series": found})  # msgspec encodes the dataclasses directly
+
+
+@blueprint.get("/metrics/names")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_response(MetricNames, 200)
+async def names() -> Response:
+    found = await metric_query.metric_names(current_deps().gateway)
+    return json_response(
+        {"metrics": [{"name": n, "type": t, "unit": u, "series": c} for n, t, u, c in found]}
+    )
+
+
+@blueprint.get("/metrics/sources")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_response(MetricSources, 200)
+async def sources() -> Response:
+    return json_response({"sources": await metric_query.metric_sources(current_deps().gateway)})
+
+
+@blueprint.get("/metrics/stats")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_response(MetricStats, 200)
+async def stats() -> Response:
+    deps = current_deps()
+    counts = await metric_query.metric_stats(deps.gateway)
+    uptime = max(1.0, (datetime.now(UTC).timestamp() - deps.started_at))
+    ingest = dataclasses.asdict(deps.metric_counters)
+    ingest["samples_per_s_since_start"] = round(ingest["samples"] / uptime, 1)
+    return json_response({**counts, "ingest": ingest})
+
+
+@blueprint.delete("/metrics/<int:series_id>")
+@require_role(Role.ADMIN)
+@tag(["metrics"])
+async def delete(series_id: int) -> Response:
+    """Delete a series and its samples (admin). No instance serves it from a cache after."""
+    if series_id > 2**31 - 1 or not await metric_query.delete_series(
+        current_deps().gateway, series_id
+    ):
+        raise ProblemError(404, f"no series with id {series_id}", kind="not-found")
+    return Response(b"", status=204)
