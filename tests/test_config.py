@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import SETTINGS, SettingsError, load_settings, redact_url
+from monitor.config import SETTINGS, SettingsError, load_settings
+from monitor.domain.urls import redact_url
 
 
 def test_defaults_need_no_environment() -> None:

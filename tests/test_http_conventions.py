@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 import httpx
 import pytest
@@ -192,7 +193,7 @@ async def test_keys_are_scrubbed_from_any_log_line(caplog: pytest.LogCaptureFixt
     from monitor.domain.keys import mint_key
     from monitor.logs import JsonFormatter
 
-    token = mint_key().token
+    token = mint_key(secrets.choice).token
     record = logging.LogRecord("x", logging.INFO, "f", 1, f"odd place {token}", None, None)
     record.path = f"/stats?x={token}"
     line = JsonFormatter().format(record)

@@ -12,7 +12,8 @@ import trio.testing
 from monitor.actors.ingest import events as ingest
 from monitor.counters import IngestCounters
 from monitor.domain.partitions import DayPartition
-from monitor.messages import CommittedEvents, EventRow, IngestEvents, IngestOutcome
+from monitor.domain.rows import EventRow
+from monitor.messages import CommittedEvents, IngestEvents, IngestOutcome
 from monitor.storage.errors import RowsRejected, StorageUnavailable
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)

@@ -7,7 +7,8 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.supervisor import ActorSpec, ActorStatus, Supervisor, backoff_delay
+from monitor.retry import backoff_delay
+from monitor.supervisor import ActorSpec, ActorStatus, Supervisor
 
 
 class FlakyActor:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from monitor.domain.client_ip import TrustedProxies
+from monitor.domain.urls import redact_url
 
 
 class SettingsError(ValueError):
@@ -518,20 +519,6 @@ class Settings:
             text = "" if value is None else str(value)
             shown[spec.field] = redact_url(text) if spec.secret else text
         return shown
-
-
-def redact_url(url: str) -> str:
-    """Mask the password of a URL, keeping what helps an operator (host, database)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.query:
-        query = re.sub(r"(?i)((?:^|&)password=)[^&]*", r"\1***", parts.query)
-        parts = parts._replace(query=query)
-    if parts.password is not None:
-        host = parts.netloc.rsplit("@", 1)[-1]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    return urlunsplit(parts)
 
 
 def load_settings(

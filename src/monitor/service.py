@@ -63,8 +63,8 @@ from monitor.storage.migrate import apply_migrations
 from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.app import create_app
 from monitor.web.deps import LiveDeps, WebDeps
-from monitor.web.edge.auth import Authenticator
-from monitor.web.edge.rate_limits import Limiter
+from monitor.web.edge.authenticator import Authenticator
+from monitor.web.edge.limiter import Limiter
 from monitor.web.server import ConnectionCounts
 from monitor.web.server import serve as http_serve
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
+
+from monitor.retry import backoff_delay, describe
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +76,6 @@ class _ActorState:
     last_error: str | None = None
     last_error_at: float | None = None
     first_attempt_done: trio.Event = field(default_factory=trio.Event)
-
-
-def describe(failure: BaseException) -> str:
-    """A one-line description, looking through single-exception groups."""
-    while isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
-        failure = failure.exceptions[0]
-    return f"{type(failure).__name__}: {failure}"
-
-
-def backoff_delay(consecutive_failures: int, initial: float, cap: float) -> float:
-    """initial, 2·initial, 4·initial, … never more than cap."""
-    if consecutive_failures <= 0:
-        return 0.0
-    exponent = min(consecutive_failures - 1, 62)
-    return min(cap, initial * math.pow(2, exponent))
 
 
 class Supervisor:

@@ -53,20 +53,3 @@ class Bus(Protocol):
     async def subscribe(
         self, deliver: Deliver, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None: ...
-
-
-class Backoff:
-    """Capped exponential delays: 0.1 s, 0.2 s, ... up to `cap`; reset after a success."""
-
-    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
-        self._first = first
-        self._cap = cap
-        self._next = first
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._cap, self._next * 2)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self._first

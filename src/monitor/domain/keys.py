@@ -11,8 +11,8 @@ import enum
 import hashlib
 import hmac
 import re
-import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,9 +57,10 @@ class PresentedKey:
     secret_sha256: bytes
 
 
-def mint_key() -> NewKey:
-    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
-    secret = "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
+def mint_key(choice: Callable[[str], str]) -> NewKey:
+    """A new key from `choice` (one character of the alphabet given; `secrets.choice`)."""
+    prefix = "".join(choice(_PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
+    secret = "".join(choice(_ALPHABET) for _ in range(SECRET_LENGTH))
     return NewKey(prefix=prefix, token=f"mon_{prefix}_{secret}", secret_sha256=hash_secret(secret))
 
 

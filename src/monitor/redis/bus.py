@@ -22,7 +22,6 @@ import msgspec
 import trio
 
 from monitor.bus.base import (
-    Backoff,
     BusState,
     BusUnavailable,
     Deliver,
@@ -31,21 +30,13 @@ from monitor.bus.base import (
     encode_batch,
 )
 from monitor.messages import LiveBatch
-from monitor.supervisor import describe
+from monitor.redis.outage import is_outage
+from monitor.retry import Backoff, describe
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 5.0
-
-
-def _is_outage(failure: BaseException) -> bool:
-    """True when every leaf of `failure` is a connection problem (never a cancellation)."""
-    if isinstance(failure, BaseExceptionGroup):
-        return all(_is_outage(leaf) for leaf in failure.exceptions)
-    return isinstance(
-        failure, OSError | coredis.exceptions.RedisError | trio.TooSlowError | BusUnavailable
-    )
 
 
 class RedisBus:
@@ -64,7 +55,7 @@ class RedisBus:
                 with trio.fail_after(PUBLISH_TIMEOUT):
                     await client.publish(self.channel, encode_batch(batch))
             except BaseException as failure:
-                if _is_outage(failure):
+                if is_outage(failure):
                     self.state.publish_failures += 1
                     raise BusUnavailable(describe(failure)) from failure
                 raise
@@ -77,7 +68,7 @@ class RedisBus:
             raise
         except BaseException as failure:
             # coredis's client wraps what happened inside it in exception groups
-            if _is_outage(failure):
+            if is_outage(failure):
                 raise BusUnavailable(describe(failure)) from failure
             raise
 
@@ -96,7 +87,7 @@ class RedisBus:
                 await self._receive(deliver, backoff)
                 problem = "the subscription ended"
             except BaseException as failure:
-                if not _is_outage(failure):
+                if not is_outage(failure):
                     raise
                 problem = describe(failure)
             if self.state.connected or self.state.detail != problem:

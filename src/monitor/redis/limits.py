@@ -21,14 +21,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import anyio
 import coredis
 import trio
 from coredis.retry import NoRetryPolicy
 
 from monitor.counters import LimiterCounters
 from monitor.domain.gcra import Decision, Rate, outcome
-from monitor.supervisor import backoff_delay, describe
+from monitor.redis.outage import is_outage
+from monitor.retry import backoff_delay, describe
 
 log = logging.getLogger(__name__)
 
@@ -55,27 +55,9 @@ redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now)
 return {1, tat - now}
 """
 
-_OUTAGES: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    coredis.exceptions.RedisError,
-    trio.TooSlowError,
-    trio.BrokenResourceError,
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
-    anyio.EndOfStream,
-)
-
 
 class RedisUnavailable(Exception):
     """Redis did not answer; decide elsewhere."""
-
-
-def is_outage(failure: BaseException) -> bool:
-    """True when every leaf of `failure` is a connection or Redis error."""
-    if isinstance(failure, BaseExceptionGroup):
-        return all(is_outage(leaf) for leaf in failure.exceptions)
-    return isinstance(failure, _OUTAGES)
 
 
 @dataclass(frozen=True)

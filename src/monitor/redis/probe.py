@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import coredis
 
-from monitor.supervisor import describe
+from monitor.redis.outage import is_outage
+from monitor.retry import describe
 
 
 async def redis_problem(url: str) -> str | None:
@@ -13,6 +14,8 @@ async def redis_problem(url: str) -> str | None:
         client: coredis.Redis[bytes] = coredis.Redis.from_url(url)
         async with client:
             await client.ping()
-    except (OSError, coredis.exceptions.RedisError, BaseExceptionGroup) as failure:
+    except Exception as failure:
+        if not is_outage(failure):
+            raise
         return describe(failure)
     return None

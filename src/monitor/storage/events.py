@@ -14,7 +14,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from monitor.domain.events import EventFilter, attribute_match_candidates
-from monitor.messages import EventRow
+from monitor.domain.rows import EventRow
 from monitor.storage.errors import RowsRejected
 from monitor.storage.gateway import Connection, Gateway
 

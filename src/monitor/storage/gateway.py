@@ -40,7 +40,8 @@ import trio
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import set_json_loads
 
-from monitor.config import redact_url
+from monitor.domain.urls import redact_url
+from monitor.retry import Backoff
 from monitor.storage.connect_errors import DatabaseRefused, classify
 from monitor.storage.errors import StorageUnavailable
 
@@ -223,7 +224,8 @@ async def wait_for_database(url: str, *, connect_timeout: float, statement_timeo
     """
     began = trio.current_time()
     deadline = began + connect_timeout
-    delay = FIRST_RETRY_DELAY
+    backoff = Backoff(FIRST_RETRY_DELAY, MAX_RETRY_DELAY)
+    delay = backoff.next()
     waited = False
 
     def attempt(seconds: int) -> None:
@@ -262,7 +264,7 @@ async def wait_for_database(url: str, *, connect_timeout: float, statement_timeo
             )
             waited = True
         await trio.sleep(delay)
-        delay = min(delay * 2, MAX_RETRY_DELAY)
+        delay = backoff.next()
 
 
 def _where(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,7 +107,7 @@ async def create_key(
     actor: str,
 ) -> tuple[KeyRecord, str]:
     """Store a new key; return its record and the full token (shown once, never stored)."""
-    minted = mint_key()
+    minted = mint_key(secrets.choice)
 
     def work(connection: Connection) -> KeyRecord:
         return _insert(
@@ -143,7 +144,7 @@ async def create_bootstrap_key(gateway: Gateway) -> tuple[KeyRecord, str] | None
     the API any more. The advisory lock makes instances starting together
     create one key between them, not one each.
     """
-    minted = mint_key()
+    minted = mint_key(secrets.choice)
 
     def work(connection: Connection) -> KeyRecord | None:
         connection.execute("select pg_advisory_xact_lock(%s)", (BOOTSTRAP_LOCK_ID,))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from monitor.messages import SampleBatch, SeriesKey
+from monitor.domain.rows import SampleBatch, SeriesKey
 from monitor.storage import rollups
 from monitor.storage.errors import RowsRejected
 from monitor.storage.gateway import Connection, Gateway

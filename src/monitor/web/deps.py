@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 from quart import current_app
@@ -17,11 +17,9 @@ from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, Inge
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
 from monitor.web.api.metrics.samples import SeriesKeys
+from monitor.web.edge.authenticator import Authenticator
+from monitor.web.edge.limiter import Limiter
 from monitor.web.server import ConnectionCounts
-
-if TYPE_CHECKING:
-    from monitor.web.edge.auth import Authenticator
-    from monitor.web.edge.rate_limits import Limiter
 
 EXTENSION_NAME = "monitor"
 

@@ -34,7 +34,8 @@ import trio
 from monitor.actors.ingest import group_commit
 from monitor.counters import IngestCounters
 from monitor.domain.partitions import DayPartition, partitions_for
-from monitor.messages import CommittedEvents, EventRow, IngestEvents, IngestOutcome
+from monitor.domain.rows import EventRow
+from monitor.messages import CommittedEvents, IngestEvents, IngestOutcome
 from monitor.storage.errors import RowsRejected, StorageUnavailable
 
 log = logging.getLogger(__name__)

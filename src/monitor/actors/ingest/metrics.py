@@ -34,14 +34,8 @@ import trio
 from monitor.actors.ingest import group_commit
 from monitor.counters import MetricIngestCounters
 from monitor.domain.partitions import DayPartition, partitions_spanning
-from monitor.messages import (
-    CommittedSamples,
-    IncrementCounter,
-    IngestOutcome,
-    IngestSamples,
-    SampleBatch,
-    SeriesKey,
-)
+from monitor.domain.rows import SampleBatch, SeriesKey
+from monitor.messages import CommittedSamples, IncrementCounter, IngestOutcome, IngestSamples
 from monitor.storage.errors import RowsRejected, StorageUnavailable
 from monitor.storage.metric_ingest import Cached, SampleCommit, StaleSeries
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 import msgspec
 import trio
 
-from monitor.bus.base import Backoff, Bus, BusUnavailable
+from monitor.bus.base import Bus, BusUnavailable
 from monitor.domain.events import LEVELS
 from monitor.domain.live_filters import ALERTS, EVENTS, METRICS
 from monitor.messages import (
@@ -37,6 +37,7 @@ from monitor.messages import (
     LiveSampleBatch,
     Publishable,
 )
+from monitor.retry import Backoff
 
 log = logging.getLogger(__name__)
 

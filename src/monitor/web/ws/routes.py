@@ -38,7 +38,7 @@ from monitor.live_connections import (
 from monitor.messages import Disconnect, SubscriptionsChanged
 from monitor.storage.errors import StorageUnavailable
 from monitor.web.deps import LiveDeps, current_deps
-from monitor.web.edge.auth import Principal
+from monitor.web.edge.authenticator import Principal
 from monitor.web.edge.credentials import presented_token
 from monitor.web.edge.problems import ProblemError, response_for
 from monitor.web.edge.rate_limits import rate_limit_headers, too_many

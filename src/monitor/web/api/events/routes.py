@@ -13,7 +13,8 @@ from quart_schema import document_querystring, document_request, document_respon
 
 from monitor.domain.cursors import encode_cursor
 from monitor.domain.keys import Role
-from monitor.messages import EventRow, IngestEvents, IngestOutcome
+from monitor.domain.rows import EventRow
+from monitor.messages import IngestEvents, IngestOutcome
 from monitor.storage import events as event_store
 from monitor.web.api.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
 from monitor.web.api.events.query import (

@@ -18,7 +18,7 @@ from monitor.domain.events import (
     is_grouped,
 )
 from monitor.domain.ids import RANDOM_BYTES, uuid7
-from monitor.messages import EventRow
+from monitor.domain.rows import EventRow
 from monitor.web.api.events.schemas import EventIn
 
 MAX_ATTRIBUTES_BYTES = 16 * 1024

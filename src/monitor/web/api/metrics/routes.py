@@ -23,7 +23,8 @@ from monitor.domain.metrics import (
 )
 from monitor.domain.query_times import parse_query_time
 from monitor.domain.query_values import listed, whole_number
-from monitor.messages import IncrementCounter, IngestSamples, SampleBatch
+from monitor.domain.rows import SampleBatch
+from monitor.messages import IncrementCounter, IngestSamples
 from monitor.storage import metric_query
 from monitor.web.api.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
 from monitor.web.api.ingest_client import submit

@@ -26,7 +26,7 @@ import msgspec
 
 from monitor.config import Settings
 from monitor.domain.metrics import MAX_NAME_LENGTH, NAME_PATTERN, labels_problem
-from monitor.messages import SampleBatch, SeriesKey
+from monitor.domain.rows import SampleBatch, SeriesKey
 from monitor.web.api.metrics.schemas import SampleIn, SampleWire
 
 Identity = tuple[str, str, bytes]  # (name, source, labels as sent, raw JSON)
