@@ -1,4 +1,4 @@
-"""Bucket widths written like `30s`, `5m`, `1h`, `1d`."""
+"""Bucket widths: written like `30s`, `5m`, `1h`, `1d`, and chosen when a query gives none."""
 
 from __future__ import annotations
 
@@ -54,3 +54,16 @@ def too_many_buckets(
         f"interval {given.strip()} gives {int(count)} {what}, more than {limit}: "
         f"give a wider interval (such as {wider}) or a shorter range"
     )
+
+
+# Round bucket widths (seconds) a chosen interval snaps up to.
+NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
+AUTO_POINTS = 300  # about this many points per series when no interval is given
+
+
+def auto_interval(span: timedelta) -> timedelta:
+    """About AUTO_POINTS buckets over `span`: a round width, or whole days for long
+    ranges (so the default always fits a query's point limit)."""
+    seconds = span.total_seconds() / AUTO_POINTS
+    nice = next((n for n in NICE_INTERVALS if n >= seconds), None)
+    return timedelta(seconds=nice) if nice else timedelta(days=math.ceil(seconds / 86400))

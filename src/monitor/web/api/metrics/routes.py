@@ -12,7 +12,7 @@ import msgspec
 from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response, tag
 
-from monitor.domain.intervals import parse_interval, too_many_buckets
+from monitor.domain.intervals import auto_interval, parse_interval, too_many_buckets
 from monitor.domain.keys import Role
 from monitor.domain.metrics import (
     AGGREGATIONS,
@@ -67,9 +67,7 @@ _decode_wire = msgspec.json.Decoder(SampleWire).decode
 _decode_bulk = msgspec.json.Decoder(BulkSamplesIn).decode
 _decode_increment = msgspec.json.Decoder(IncrementIn).decode
 MAX_POINTS = 11_000
-NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
 DEFAULT_RANGE = timedelta(hours=1)
-AUTO_POINTS = 300  # about this many points per series when no interval is given
 
 
 def _is_metric_name(name: str) -> bool:
@@ -236,14 +234,6 @@ def _time(name: str, errors: list[dict[str, Any]]) -> datetime | None:
         return None
 
 
-def _auto_interval(span: timedelta) -> timedelta:
-    """About AUTO_POINTS buckets: a round width, or whole days for long ranges (so the
-    default always fits within MAX_POINTS)."""
-    seconds = span.total_seconds() / AUTO_POINTS
-    nice = next((n for n in NICE_INTERVALS if n >= seconds), None)
-    return timedelta(seconds=nice) if nice else timedelta(days=math.ceil(seconds / 86400))
-
-
 @blueprint.get("/metrics")
 @require_role(Role.READ)
 @tag(["metrics"])
@@ -280,7 +270,7 @@ async def query() -> Response:
     time_from = _time("from", errors) or time_to - DEFAULT_RANGE
     if time_from >= time_to:
         errors.append({"field": "to", "message": "must be after from"})
-    interval = _auto_interval(time_to - time_from)
+    interval = auto_interval(time_to - time_from)
     given = request.args.get("interval") or None
     if given:
         try:
