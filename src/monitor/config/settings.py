@@ -1,0 +1,411 @@
+"""Settings: one frozen object built from the environment and command-line overrides.
+
+Each setting is declared once, as a field of `Settings`: its type, and through
+`setting(...)` its environment names (the first canonical, later ones accepted
+aliases), default, parser and help. `SETTINGS`, `monitor config`, the README's
+settings table (checked by a test) and `load_settings` all derive from that
+one declaration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar, dataclass_transform
+
+from monitor.config import parsers
+from monitor.domain.client_ip import TrustedProxies
+from monitor.domain.urls import redact_url
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the setting and the problem."""
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting as declared: what `setting(...)` records, plus the field's name."""
+
+    field: str
+    env: tuple[str, ...]  # first is canonical; later names are accepted aliases
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+
+def setting(
+    env: str | tuple[str, ...],
+    default: str,
+    parse: Callable[[str], Any],
+    help: str,
+    *,
+    secret: bool = False,
+) -> Any:
+    """Declare a field of Settings: read from `env`, `default` (text) when unset."""
+    names = (env,) if isinstance(env, str) else env
+    return dataclasses.field(metadata={"setting": (names, default, parse, help, secret)})
+
+
+T = TypeVar("T")
+
+
+# Lets type checkers read `setting(...)` as a required dataclass field.
+@dataclass_transform(frozen_default=True, field_specifiers=(setting,))
+def _settings_class(cls: type[T]) -> type[T]:
+    return dataclass(frozen=True)(cls)
+
+
+@_settings_class
+class Settings:
+    host: str = setting(
+        "MONITOR_HOST",
+        "127.0.0.1",
+        parsers.host,
+        "Address to listen on.",
+    )
+    port: int = setting(
+        ("MONITOR_PORT", "PORT"),
+        "8080",
+        parsers.whole_number(0, 65535),
+        "TCP port (0 picks one).",
+    )
+    data_dir: Path = setting(
+        "MONITOR_DATA_DIR",
+        "./monitor-data",
+        parsers.path,
+        "Data directory; the embedded PostgreSQL lives in <data-dir>/postgres.",
+    )
+    database_url: str | None = setting(
+        ("MONITOR_DATABASE_URL", "DATABASE_URL"),
+        "",
+        parsers.optional_url("postgresql", "postgres"),
+        "PostgreSQL URL; empty starts the embedded PostgreSQL.",
+        secret=True,
+    )
+    redis_url: str | None = setting(
+        ("MONITOR_REDIS_URL", "REDIS_URL"),
+        "",
+        parsers.optional_url("redis", "rediss", "unix"),
+        "Redis URL; empty keeps the bus and rate limits in-process.",
+        secret=True,
+    )
+    log_level: str = setting(
+        ("MONITOR_LOG_LEVEL", "LOG_LEVEL"),
+        "info",
+        parsers.log_level,
+        "debug, info, warning, error or critical.",
+    )
+    db_pool_size: int = setting(
+        "MONITOR_DB_POOL_SIZE",
+        "8",
+        parsers.whole_number(1, 200),
+        "Database connections in the pool (also the worker-thread limit).",
+    )
+    db_statement_timeout: float = setting(
+        "MONITOR_DB_STATEMENT_TIMEOUT",
+        "30",
+        parsers.number(0.1, 3600),
+        "Seconds a SQL statement may run before PostgreSQL cancels it.",
+    )
+    db_connect_timeout: float = setting(
+        "MONITOR_DB_CONNECT_TIMEOUT",
+        "30",
+        parsers.number(0.5, 3600),
+        "Seconds start-up waits for the database before giving up.",
+    )
+    db_acquire_timeout: float = setting(
+        "MONITOR_DB_ACQUIRE_TIMEOUT",
+        "5",
+        parsers.number(0.1, 600),
+        "Seconds a request waits for a pooled connection before answering 503.",
+    )
+    max_request_bytes: int = setting(
+        "MONITOR_MAX_REQUEST_BYTES",
+        str(10 * 1024 * 1024),
+        parsers.whole_number(1024, 1024**3),
+        "Largest request body accepted; larger gets 413.",
+    )
+    shutdown_timeout: float = setting(
+        "MONITOR_SHUTDOWN_TIMEOUT",
+        "8",
+        parsers.number(0.5, 600),
+        "Seconds a graceful stop may take in all; then what is left is cancelled.",
+    )
+    header_timeout: float = setting(
+        "MONITOR_HEADER_TIMEOUT",
+        "10",
+        parsers.number(0.1, 3600),
+        "Seconds a client has to send a whole request head (from connecting, or from the "
+        "first byte after an idle keep-alive wait); then the connection is closed.",
+    )
+    keepalive_timeout: float = setting(
+        "MONITOR_KEEPALIVE_TIMEOUT",
+        "15",
+        parsers.number(0.1, 3600),
+        "Seconds an idle keep-alive connection is kept open waiting for its next request.",
+    )
+    send_timeout: float = setting(
+        "MONITOR_SEND_TIMEOUT",
+        "30",
+        parsers.number(0.1, 3600),
+        "Seconds a write to a client may make no progress (it reads nothing) before the "
+        "connection is closed.",
+    )
+    max_connections_per_ip: int = setting(
+        "MONITOR_MAX_CONNECTIONS_PER_IP",
+        "128",
+        parsers.whole_number(0, 10_000_000),
+        "Most open connections from one client address (IPv6: one /64); more are closed at "
+        "accept; 0: unlimited. Trusted proxies are exempt.",
+    )
+    key_usage_flush_interval: float = setting(
+        "MONITOR_KEY_USAGE_FLUSH_INTERVAL",
+        "15",
+        parsers.number(0.01, 86400),
+        "Seconds between batched writes of API keys' last_used_at.",
+    )
+    events_retention_days: int = setting(
+        "MONITOR_EVENTS_RETENTION",
+        "30",
+        parsers.whole_number(1, 36500),
+        "Days events are kept; older ones are refused at ingest and their partitions dropped.",
+    )
+    events_max_future_skew: float = setting(
+        "MONITOR_EVENTS_MAX_FUTURE_SKEW",
+        "300",
+        parsers.number(0, 86400 * 7),
+        "Seconds an event's time may lie in the future (clock skew) before it is refused.",
+    )
+    max_batch_items: int = setting(
+        "MONITOR_MAX_BATCH_ITEMS",
+        "10000",
+        parsers.whole_number(1, 1_000_000),
+        "Most items in one bulk request; more gets 413.",
+    )
+    max_decompressed_bytes: int = setting(
+        "MONITOR_MAX_DECOMPRESSED_BYTES",
+        str(64 * 1024 * 1024),
+        parsers.whole_number(1024, 1024**3),
+        "Largest gzip-compressed request body once decompressed; larger gets 413.",
+    )
+    ingest_queue_size: int = setting(
+        "MONITOR_INGEST_QUEUE",
+        "256",
+        parsers.whole_number(1, 100_000),
+        "Requests waiting for the ingest actor; when full, ingest answers 503.",
+    )
+    ingest_workers: int = setting(
+        "MONITOR_INGEST_WORKERS",
+        "2",
+        parsers.whole_number(1, 32),
+        "Transactions the ingest actor commits concurrently (each uses one connection).",
+    )
+    ingest_batch_rows: int = setting(
+        "MONITOR_INGEST_BATCH_ROWS",
+        "20000",
+        parsers.whole_number(1, 1_000_000),
+        "Most rows the ingest actor gathers into one transaction.",
+    )
+    ingest_timeout: float = setting(
+        "MONITOR_INGEST_TIMEOUT",
+        "30",
+        parsers.number(0.1, 3600),
+        "Seconds an ingest request waits for its commit before answering 503.",
+    )
+    metrics_retention_days: int = setting(
+        "MONITOR_METRICS_RETENTION",
+        "7",
+        parsers.whole_number(1, 36500),
+        "Days raw metric samples are kept; older ones are refused and their partitions dropped.",
+    )
+    rollup_1m_retention_days: int = setting(
+        "MONITOR_ROLLUP_1M_RETENTION",
+        "30",
+        parsers.whole_number(1, 36500),
+        "Days 1-minute rollups are kept.",
+    )
+    rollup_1h_retention_days: int = setting(
+        "MONITOR_ROLLUP_1H_RETENTION",
+        "400",
+        parsers.whole_number(1, 36500),
+        "Days 1-hour rollups are kept.",
+    )
+    rollup_interval: float = setting(
+        "MONITOR_ROLLUP_INTERVAL",
+        "10",
+        parsers.number(0.1, 3600),
+        "Seconds between rollup runs (complete minutes older than 30 s are rolled up).",
+    )
+    max_series: int = setting(
+        "MONITOR_MAX_SERIES",
+        "100000",
+        parsers.whole_number(1, 100_000_000),
+        "Most live series in all; also the size of the ingest path's series cache.",
+    )
+    max_series_per_metric: int = setting(
+        "MONITOR_MAX_SERIES_PER_METRIC",
+        "10000",
+        parsers.whole_number(1, 100_000_000),
+        "Most live series of one metric name; a new series beyond it gets 422.",
+    )
+    maintenance_interval: float = setting(
+        "MONITOR_MAINTENANCE_INTERVAL",
+        "600",
+        parsers.number(1, 86400),
+        "Seconds between maintenance runs (partitions ahead, retention).",
+    )
+    key_cache_ttl: float = setting(
+        "MONITOR_KEY_CACHE_TTL",
+        "5",
+        parsers.number(0, 3600),
+        "Seconds an API key lookup is cached (revocation elsewhere takes effect within it).",
+    )
+    rate_limit_per_key: int = setting(
+        "MONITOR_RATE_LIMIT_PER_KEY",
+        "36000",
+        parsers.whole_number(0, 1_000_000_000),
+        "Requests per hour for a key whose rate_limit is null (burst of as many); 0: unlimited.",
+    )
+    rate_limit_per_ip: int = setting(
+        "MONITOR_RATE_LIMIT_PER_IP",
+        "6000",
+        parsers.whole_number(0, 1_000_000_000),
+        "Requests per minute from one client address (burst of as many); 0: unlimited.",
+    )
+    auth_failures_per_ip: int = setting(
+        "MONITOR_AUTH_FAILURES_PER_IP",
+        "10",
+        parsers.whole_number(0, 1_000_000_000),
+        "Failed authentications per minute from one client address before 429; 0: unlimited.",
+    )
+    trusted_proxies: TrustedProxies = setting(
+        "MONITOR_TRUSTED_PROXIES",
+        "",
+        TrustedProxies.parse,
+        "Comma-separated proxy addresses/networks whose X-Forwarded-For names the client.",
+    )
+    rate_limit_identities: int = setting(
+        "MONITOR_RATE_LIMIT_IDENTITIES",
+        "100000",
+        parsers.whole_number(1, 100_000_000),
+        "Most keys and addresses whose in-memory rate-limit state is kept at once.",
+    )
+    redis_prefix: str = setting(
+        "MONITOR_REDIS_PREFIX",
+        "monitor:",
+        parsers.redis_prefix,
+        "Prefix of every Redis key and pub/sub channel (instances that share it stream together).",
+    )
+    ws_max_subscriptions: int = setting(
+        "MONITOR_WS_MAX_SUBSCRIPTIONS",
+        "16",
+        parsers.whole_number(1, 1000),
+        "Most subscriptions one websocket connection may hold.",
+    )
+    ws_max_connections_per_key: int = setting(
+        "MONITOR_WS_MAX_CONNECTIONS_PER_KEY",
+        "50",
+        parsers.whole_number(1, 100_000),
+        "Most websocket connections one API key may hold open on one instance.",
+    )
+    ws_coalesce_window: float = setting(
+        "MONITOR_WS_COALESCE_WINDOW",
+        "0.05",
+        parsers.number(0, 5),
+        "Seconds live items are gathered before they are sent, so a busy stream costs few frames.",
+    )
+    ws_queue_size: int = setting(
+        "MONITOR_WS_QUEUE",
+        "64",
+        parsers.whole_number(2, 100_000),
+        "Frames waiting for one websocket client; when full, its oldest data is dropped.",
+    )
+    ws_stall_timeout: float = setting(
+        "MONITOR_WS_STALL_TIMEOUT",
+        "10",
+        parsers.number(0.1, 3600),
+        "Seconds a client may leave a full queue unread before it is closed with 1013.",
+    )
+    ws_heartbeat_interval: float = setting(
+        "MONITOR_WS_HEARTBEAT_INTERVAL",
+        "15",
+        parsers.number(0.05, 3600),
+        "Seconds between heartbeat messages on an open websocket.",
+    )
+    ws_stats_interval: float = setting(
+        "MONITOR_WS_STATS_INTERVAL",
+        "5",
+        parsers.number(0.05, 3600),
+        "Seconds between pushes on the `stats` channel.",
+    )
+    bus_queue_size: int = setting(
+        "MONITOR_BUS_QUEUE",
+        "1024",
+        parsers.whole_number(1, 1_000_000),
+        "Committed batches waiting to be published live; when full, dropped and counted.",
+    )
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level]
+
+    @property
+    def events_retention(self) -> timedelta:
+        return timedelta(days=self.events_retention_days)
+
+    @property
+    def metrics_retention(self) -> timedelta:
+        return timedelta(days=self.metrics_retention_days)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def redacted(self) -> dict[str, str]:
+        """Every setting as text, with secrets (URL passwords) masked."""
+        shown: dict[str, str] = {}
+        for spec in SETTINGS:
+            value = getattr(self, spec.field)
+            text = "" if value is None else str(value)
+            shown[spec.field] = redact_url(text) if spec.secret else text
+        return shown
+
+
+SETTINGS: tuple[SettingSpec, ...] = tuple(
+    SettingSpec(declared.name, *declared.metadata["setting"])
+    for declared in dataclasses.fields(Settings)
+)
+
+
+def load_settings(
+    environ: Mapping[str, str], overrides: Mapping[str, str | None] | None = None
+) -> Settings:
+    """Build Settings from environment variables, then command-line overrides.
+
+    Raises SettingsError naming the first invalid setting.
+    """
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for spec in SETTINGS:
+        source, raw = _raw_value(spec, environ, overrides)
+        try:
+            values[spec.field] = spec.parse(raw)
+        except ValueError as problem:
+            raise SettingsError(f"invalid setting {source}: {problem}") from None
+    return Settings(**values)
+
+
+def _raw_value(
+    spec: SettingSpec, environ: Mapping[str, str], overrides: Mapping[str, str | None]
+) -> tuple[str, str]:
+    override = overrides.get(spec.field)
+    if override is not None:
+        return f"--{spec.field.replace('_', '-')}", override
+    for name in spec.env:
+        if name in environ:
+            return name, environ[name]
+    return spec.env[0], spec.default
