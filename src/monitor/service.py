@@ -10,7 +10,6 @@ cancelled; the embedded database is stopped last.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import signal
@@ -18,61 +17,32 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 
-from monitor.actors import key_usage, maintenance, ratelimit, rollup
-from monitor.actors.ingest import events as ingest
-from monitor.actors.ingest import metrics as metric_ingest
-from monitor.actors.live import credential_watch, fanout
-from monitor.actors.live import publisher as live_publisher
-from monitor.actors.live import watchdog as live_watchdog
-from monitor.bus.base import Bus
+from monitor.actors import maintenance
 from monitor.bus.hook import PublishHook
-from monitor.bus.memory import MemoryBus
 from monitor.config import Settings
-from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
-from monitor.domain.credentials import KEY
-from monitor.domain.limit_table import LimitTable
 from monitor.domain.partitions import partitions_ahead
-from monitor.live_connections import CLOSE_GRACE, GOING_AWAY, LiveConnections
+from monitor.live_connections import GOING_AWAY, LiveConnections
 from monitor.messages import (
-    FanoutMessage,
-    IncrementCounter,
-    IngestEvents,
-    IngestSamples,
-    KeyUsed,
-    LimitQuery,
-    LiveBatch,
     Publishable,
 )
-from monitor.redis.bus import RedisBus
-from monitor.redis.limits import RedisLimits
-from monitor.redis.probe import redis_problem
-from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
-from monitor.storage import metric_ingest as metric_store
 from monitor.storage import partitions as partition_store
-from monitor.storage import rollups as rollup_store
 from monitor.storage.embedded import open_embedded_database, serve_lock
 from monitor.storage.gateway import Gateway, open_gateway, wait_for_database
 from monitor.storage.migrate import apply_migrations
 from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.app import create_app
-from monitor.web.deps import LiveDeps, WebDeps
-from monitor.web.edge.authenticator import Authenticator
-from monitor.web.edge.limiter import Limiter
-from monitor.web.server import ConnectionCounts
 from monitor.web.server import serve as http_serve
+from monitor.wiring import wire
 
 log = logging.getLogger(__name__)
 
-KEY_USAGE_INBOX_SIZE = 1024
 WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # client messages are small; larger closes with 1009
-LIMITER_INBOX_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -212,207 +182,9 @@ async def _serve(
     started_at: float,
     task_status: trio.TaskStatus[Running],
 ) -> None:
-    usage_send, usage_receive = trio.open_memory_channel[KeyUsed](KEY_USAGE_INBOX_SIZE)
-    ingest_send, ingest_receive = trio.open_memory_channel[IngestEvents](settings.ingest_queue_size)
-    committed = PublishHook[Publishable]()
-    ingest_counters = IngestCounters()
-    metric_send, metric_receive = trio.open_memory_channel[IngestSamples | IncrementCounter](
-        settings.ingest_queue_size
-    )
-    metric_counters = MetricIngestCounters()
-    limits = metric_store.Limits(settings.max_series, settings.max_series_per_metric)
-    limiter_send, limiter_receive = trio.open_memory_channel[LimitQuery](LIMITER_INBOX_SIZE)
-    limiter_counters = LimiterCounters()
-
-    async def increment(
-        request: IncrementCounter, cached: metric_store.Cached
-    ) -> tuple[int, float, int]:
-        return await metric_store.increment_counter(
-            gateway, request.key, cached, request.by, request.time, limits
-        )
-
-    redis_url = settings.redis_url
-    bus: Bus = MemoryBus() if redis_url is None else RedisBus(redis_url, settings.redis_prefix)
-    fanout_send, fanout_receive = trio.open_memory_channel[FanoutMessage](settings.bus_queue_size)
-    # Each connection's subscriptions live with it; the fan-out's index is
-    # rebuilt from them when the actor (re)starts.
-    connections = LiveConnections(
-        queue_size=settings.ws_queue_size,
-        max_per_key=settings.ws_max_connections_per_key,
-        max_subscriptions=settings.ws_max_subscriptions,
-    )
-
-    def deliver(batch: LiveBatch) -> None:
-        try:
-            fanout_send.send_nowait(batch)
-        except trio.WouldBlock:
-            bus.state.dropped_on_delivery += 1
-        except trio.ClosedResourceError:
-            bus.state.dropped_on_delivery += 1  # the service is stopping
-
-    def live_figures() -> dict[str, Any]:
-        return {
-            "connections": len(connections),
-            "subscriptions": connections.subscription_count(),
-            "events_ingested": ingest_counters.rows,
-            "samples_ingested": metric_counters.samples,
-            **dataclasses.asdict(connections.counters),
-            "bus": bus.state.kind,
-            "bus_connected": bus.state.connected,
-            "bus_published": bus.state.published,
-            "bus_received": bus.state.received,
-            "bus_publish_failures": bus.state.publish_failures,
-            "bus_dropped": committed.dropped + bus.state.dropped_on_delivery,
-        }
-
     supervisor = Supervisor()
-    events_table = _partitioned_table(gateway, "events", settings.events_retention)
-    samples_table = _partitioned_table(gateway, "samples", settings.metrics_retention)
-    actors = [
-        ActorSpec(
-            "metric_ingest",
-            functools.partial(
-                metric_ingest.run,
-                metric_receive,
-                functools.partial(metric_store.commit_samples, gateway, limits=limits),
-                increment,
-                functools.partial(partition_store.create_partitions, gateway, "samples"),
-                committed.publish,
-                metric_counters,
-                workers=settings.ingest_workers,
-                batch_rows=settings.ingest_batch_rows,
-                max_series=settings.max_series,
-            ),
-        ),
-        ActorSpec(
-            "ingest",
-            functools.partial(
-                ingest.run,
-                ingest_receive,
-                functools.partial(event_store.commit_events, gateway),
-                functools.partial(partition_store.create_partitions, gateway, "events"),
-                committed.publish,
-                ingest_counters,
-                workers=settings.ingest_workers,
-                batch_rows=settings.ingest_batch_rows,
-            ),
-        ),
-        ActorSpec(
-            "rollup",
-            functools.partial(
-                rollup.run,
-                functools.partial(rollup_store.roll_up, gateway),
-                functools.partial(
-                    rollup_store.drop_expired,
-                    gateway,
-                    retention={
-                        rollup_store.MINUTE: timedelta(days=settings.rollup_1m_retention_days),
-                        rollup_store.HOUR: timedelta(days=settings.rollup_1h_retention_days),
-                    },
-                ),
-                interval=settings.rollup_interval,
-            ),
-            drains=False,
-        ),
-        ActorSpec(
-            "maintenance",
-            functools.partial(
-                maintenance.run,
-                [events_table, samples_table],
-                interval=settings.maintenance_interval,
-            ),
-            drains=False,
-        ),
-        ActorSpec(
-            "key_usage",
-            functools.partial(
-                key_usage.run,
-                usage_receive,
-                functools.partial(key_store.record_last_used, gateway),
-                flush_interval=settings.key_usage_flush_interval,
-            ),
-        ),
-        ActorSpec(
-            "fanout",
-            functools.partial(
-                fanout.run,
-                fanout_receive,
-                connections,
-                live_figures,
-                coalesce_window=settings.ws_coalesce_window,
-                stats_interval=settings.ws_stats_interval,
-            ),
-        ),
-        ActorSpec(
-            "live_watchdog",
-            functools.partial(
-                live_watchdog.run,
-                connections,
-                heartbeat_interval=settings.ws_heartbeat_interval,
-                stall_timeout=settings.ws_stall_timeout,
-                close_grace=CLOSE_GRACE,
-            ),
-            drains=False,
-        ),
-        ActorSpec(
-            "credential_watch",
-            functools.partial(
-                credential_watch.run,
-                connections,
-                {KEY: functools.partial(key_store.standings, gateway)},
-                interval=settings.key_cache_ttl,
-            ),
-            drains=False,
-        ),
-        ActorSpec("live_bus", functools.partial(bus.subscribe, deliver), drains=False),
-        ActorSpec(
-            "live_publisher",
-            functools.partial(
-                live_publisher.run,
-                committed.listen(settings.bus_queue_size),
-                bus,
-                # Through Redis, other instances may be listening; in-process,
-                # only this instance's subscriptions count.
-                (lambda _: True) if redis_url is not None else connections.listened,
-            ),
-            drains=False,
-        ),
-        ActorSpec(
-            "ratelimit",
-            functools.partial(
-                ratelimit.run,
-                limiter_receive,
-                LimitTable(settings.rate_limit_identities),
-                limiter_counters,
-                redis=None
-                if settings.redis_url is None
-                else RedisLimits(settings.redis_url, settings.redis_prefix, limiter_counters),
-            ),
-        ),
-        *extra_actors,
-    ]
-    deps = WebDeps(
-        settings=settings,
-        gateway=gateway,
-        authenticator=Authenticator(gateway, usage_send, cache_ttl=settings.key_cache_ttl),
-        actor_states=supervisor.snapshot,
-        redis_problem=None if redis_url is None else functools.partial(redis_problem, redis_url),
-        started_at=started_at,
-        ingest_events=ingest_send,
-        ingest_counters=ingest_counters,
-        metric_writes=metric_send,
-        metric_counters=metric_counters,
-        live=LiveDeps(
-            settings=settings,
-            connections=connections,
-            fanout=fanout_send,
-            bus=bus.state,
-            figures=live_figures,
-        ),
-        limiter=Limiter(limiter_send, settings),
-        limiter_counters=limiter_counters,
-        tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
-    )
+    wired = wire(settings, gateway, supervisor, started_at=started_at, extra_actors=extra_actors)
+    deps, connections, actors = wired.deps, wired.connections, wired.actors
     app = create_app(deps)
     async with trio.open_nursery() as root:
         await root.start(supervisor.run, actors)
@@ -434,7 +206,7 @@ async def _serve(
                     port=_bound_port(binds),
                     binds=binds,
                     supervisor=supervisor,
-                    committed=committed,
+                    committed=wired.committed,
                     connections=connections,
                 )
             )
@@ -460,28 +232,13 @@ async def _serve(
         # No handler can send to the actors any more: closing their inboxes
         # lets each drain what it holds and return.
         supervisor.stop_restarting()
-        await usage_send.aclose()
-        await ingest_send.aclose()
-        await metric_send.aclose()
-        await fanout_send.aclose()
-        await limiter_send.aclose()
+        for inbox in wired.inboxes:
+            await inbox.aclose()
         with trio.move_on_at(deadline) as drain:
             await supervisor.finished.wait()
         if drain.cancelled_caught:
             log.warning("actors did not drain in time; cancelling them")
         root.cancel_scope.cancel()
-
-
-def _partitioned_table(
-    gateway: Gateway, name: str, retention: timedelta
-) -> maintenance.PartitionedTable:
-    return maintenance.PartitionedTable(
-        name=name,
-        retention=retention,
-        existing=functools.partial(partition_store.existing_partitions, gateway, name),
-        create=functools.partial(partition_store.create_partitions, gateway, name),
-        drop=functools.partial(partition_store.drop_partitions, gateway, name),
-    )
 
 
 def _hypercorn_config(settings: Settings) -> HypercornConfig:

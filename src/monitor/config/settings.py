@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, dataclass_transform
 
-from monitor.config import parsers
+import monitor.config.parsers as parsers
 from monitor.domain.client_ip import TrustedProxies
 from monitor.domain.urls import redact_url
 

@@ -68,23 +68,47 @@ class LiveDeps:
 
 
 @dataclass(frozen=True)
-class WebDeps:
-    settings: Settings
-    gateway: Gateway
-    authenticator: Authenticator
+class EventDeps:
+    inbox: trio.MemorySendChannel[IngestEvents]  # the ingest actor's
+    counters: IngestCounters
+
+
+@dataclass(frozen=True)
+class MetricDeps:
+    writes: trio.MemorySendChannel[IngestSamples | IncrementCounter]  # the metric ingest actor's
+    counters: MetricIngestCounters
+    series_keys: SeriesKeys = field(default_factory=SeriesKeys)
+
+
+@dataclass(frozen=True)
+class LimitDeps:
+    limiter: Limiter
+    counters: LimiterCounters
+
+
+@dataclass(frozen=True)
+class HealthDeps:
+    """What /health/ready and /stats report on beyond the other areas."""
+
     actor_states: Callable[[], list[ActorSnapshot]]
     redis_problem: Callable[[], Awaitable[str | None]] | None
     started_at: float  # Unix time the service started
-    ingest_events: trio.MemorySendChannel[IngestEvents]
-    ingest_counters: IngestCounters
-    metric_writes: trio.MemorySendChannel[IngestSamples | IncrementCounter]
-    metric_counters: MetricIngestCounters
+
+
+@dataclass(frozen=True)
+class WebDeps:
+    """Everything the routes use, one group per area (see wiring.py)."""
+
+    settings: Settings
+    gateway: Gateway
+    authenticator: Authenticator
+    events: EventDeps
+    metrics: MetricDeps
     live: LiveDeps
-    limiter: Limiter
-    limiter_counters: LimiterCounters
+    limits: LimitDeps
+    health: HealthDeps
+    tcp: ConnectionCounts  # open connections per client address, for /stats
     counters: RequestCounters = field(default_factory=RequestCounters)
-    series_keys: SeriesKeys = field(default_factory=SeriesKeys)
-    tcp: ConnectionCounts = field(default_factory=ConnectionCounts)  # open connections, for /stats
 
 
 def current_deps() -> WebDeps:

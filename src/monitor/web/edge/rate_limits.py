@@ -59,7 +59,7 @@ def _bind(decision: Decision | None, detail: str) -> None:
 def _request_client() -> str:
     client: str | None = g.get("rate_limit_client")
     if client is None:
-        client = current_deps().limiter.client_of(
+        client = current_deps().limits.limiter.client_of(
             request.remote_addr, request.headers.getlist("X-Forwarded-For")
         )
         g.rate_limit_client = client
@@ -68,7 +68,7 @@ def _request_client() -> str:
 
 async def charge_auth_failure() -> None:
     """Count a failed authentication; 429 once the address has failed too often."""
-    decision = await current_deps().limiter.check_auth_failure(_request_client())
+    decision = await current_deps().limits.limiter.check_auth_failure(_request_client())
     if decision is not None and not decision.allowed:
         _bind(decision, "too many failed authentications from this address")
 
@@ -79,7 +79,9 @@ async def charge_key(principal: Principal) -> None:
     if "rate_limit_key" in g:
         decision: Decision | None = g.rate_limit_key
     else:
-        decision = await current_deps().limiter.check_key(principal.key_id, principal.rate_limit)
+        decision = await current_deps().limits.limiter.check_key(
+            principal.key_id, principal.rate_limit
+        )
     _bind(decision, "this API key is over its rate limit")
 
 
@@ -101,9 +103,9 @@ def register_rate_limits(app: Quart) -> None:
         # address: one limiter round trip instead of two.
         known = deps.authenticator.cached_principal(presented_token(request.headers))
         if known is None:
-            decision = await deps.limiter.check_address(_request_client())
+            decision = await deps.limits.limiter.check_address(_request_client())
         else:
-            decision, g.rate_limit_key = await deps.limiter.check_address_and_key(
+            decision, g.rate_limit_key = await deps.limits.limiter.check_address_and_key(
                 _request_client(), known.key_id, known.rate_limit
             )
         _bind(decision, "too many requests from this address")

@@ -128,7 +128,7 @@ async def admit(*, key_in_url: bool, client: str) -> Principal:
     try:
         principal = await deps.authenticator.authenticate(token)
     except ProblemError as problem:
-        failures = await deps.limiter.check_auth_failure(client)
+        failures = await deps.limits.limiter.check_auth_failure(client)
         if failures is not None and not failures.allowed:
             raise Refused(
                 TRY_AGAIN_LATER,
@@ -140,7 +140,7 @@ async def admit(*, key_in_url: bool, client: str) -> Principal:
         raise Refused(TRY_AGAIN_LATER, "the database is unavailable; retry shortly") from None
     if principal.role < Role.READ:
         raise Refused(POLICY_VIOLATION, "streaming needs the read role")
-    by_key = await deps.limiter.check_key(principal.key_id, principal.rate_limit)
+    by_key = await deps.limits.limiter.check_key(principal.key_id, principal.rate_limit)
     if by_key is not None and not by_key.allowed:
         raise Refused(
             TRY_AGAIN_LATER,
@@ -151,7 +151,7 @@ async def admit(*, key_in_url: bool, client: str) -> Principal:
 
 async def _refuse_upgrade(client: str) -> Response | None:
     """The upgrade counts as one request from its address: 429 (plain HTTP) when over."""
-    decision = await current_deps().limiter.check_address(client)
+    decision = await current_deps().limits.limiter.check_address(client)
     if decision is None or decision.allowed:
         return None
     problem = too_many(decision, "too many requests from this address")
@@ -181,7 +181,7 @@ async def serve_connection(*, key_in_url: bool) -> Response | None:
     deps = current_deps()
     live = deps.live
     started = trio.current_time()
-    client = deps.limiter.client_of(
+    client = deps.limits.limiter.client_of(
         websocket.remote_addr, websocket.headers.getlist("X-Forwarded-For")
     )
     refusal = await _refuse_upgrade(client)

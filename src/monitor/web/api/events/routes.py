@@ -75,7 +75,7 @@ async def _commit(rows: list[EventRow]) -> IngestOutcome:
     """Hand rows to the ingest actor and wait for its commit (or 503)."""
     deps = current_deps()
     return await submit(
-        deps.ingest_events,
+        deps.events.inbox,
         lambda reply: IngestEvents(rows, reply),
         deps.settings.ingest_timeout,
     )

@@ -136,10 +136,10 @@ async def ready() -> tuple[Response, int]:
     """
     deps = current_deps()
     components: dict[str, Component] = {"database": await _database_component()}
-    if deps.redis_problem is not None:
+    if deps.health.redis_problem is not None:
         problem: str | None = f"no answer within {REDIS_CHECK_TIMEOUT:g} s"
         with trio.move_on_after(REDIS_CHECK_TIMEOUT):
-            problem = await deps.redis_problem()
+            problem = await deps.health.redis_problem()
         components["redis"] = (
             Component(status="ok")
             if problem is None
@@ -147,7 +147,7 @@ async def ready() -> tuple[Response, int]:
         )
         components["rate_limiter"] = (
             Component(status="degraded", detail="counting in this process; Redis unreachable")
-            if deps.limiter_counters.redis_degraded
+            if deps.limits.counters.redis_degraded
             else Component(status="ok")
         )
     bus = deps.live.bus
@@ -157,7 +157,7 @@ async def ready() -> tuple[Response, int]:
             if bus.connected
             else Component(status="degraded", detail=bus.detail or "disconnected")
         )
-    for actor in deps.actor_states():
+    for actor in deps.health.actor_states():
         components[f"actor:{actor.name}"] = (
             Component(status="ok")
             if actor.healthy
@@ -183,18 +183,18 @@ async def stats() -> dict[str, Any]:
     counters = deps.counters
     return ServiceStats(
         version=__version__,
-        uptime_s=round(time.time() - deps.started_at, 3),
+        uptime_s=round(time.time() - deps.health.started_at, 3),
         requests=RequestStats(
             total=counters.total,
             in_flight=counters.in_flight,
             by_status={str(status): count for status, count in sorted(counters.by_status.items())},
         ),
-        actors={actor.name: ActorStats(**actor.as_dict()) for actor in deps.actor_states()},
-        ingest=IngestStats(**dataclasses.asdict(deps.ingest_counters)),
+        actors={actor.name: ActorStats(**actor.as_dict()) for actor in deps.health.actor_states()},
+        ingest=IngestStats(**dataclasses.asdict(deps.events.counters)),
         key_usage_dropped=deps.authenticator.usage_dropped,
         realtime=deps.live.figures(),
         rate_limit=RateLimitStats(
-            **dataclasses.asdict(deps.limiter_counters), unanswered=deps.limiter.unanswered
+            **dataclasses.asdict(deps.limits.counters), unanswered=deps.limits.limiter.unanswered
         ),
         connections=ConnectionStats(**deps.tcp.figures()),
     ).model_dump(mode="json")

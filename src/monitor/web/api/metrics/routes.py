@@ -90,7 +90,7 @@ def _errors_of_one(body: bytes, window: TimeWindow) -> list[dict[str, Any]]:
 async def _commit(batch: SampleBatch) -> None:
     deps = current_deps()
     await submit(
-        deps.metric_writes,
+        deps.metrics.writes,
         lambda reply: IngestSamples(batch, reply),
         deps.settings.ingest_timeout,
     )
@@ -117,7 +117,7 @@ async def ingest_one() -> Response:
         sample = _decode_wire(body)
     except msgspec.DecodeError:
         raise invalid(_errors_of_one(body, window)) from None
-    batch = build_batch([sample], window, deps.series_keys)
+    batch = build_batch([sample], window, deps.metrics.series_keys)
     if batch is None:
         raise _invalid_or_bug(_errors_of_one(body, window))
     await _commit(batch)
@@ -146,7 +146,7 @@ async def ingest_bulk() -> Response:
             413, f"{len(samples)} samples in one request; the limit is {settings.max_batch_items}"
         )
     if samples:
-        batch = build_batch(samples, window, deps.series_keys)
+        batch = build_batch(samples, window, deps.metrics.series_keys)
         if batch is None:
             raise _invalid_or_bug(_every_item_error(body, window))
         await _commit(batch)
@@ -184,7 +184,7 @@ async def increment(name: str) -> Response:
     now = datetime.now(UTC)
     key = series_key(name, change.source, change.labels)
     outcome = await submit(
-        deps.metric_writes,
+        deps.metrics.writes,
         lambda reply: IncrementCounter(key, change.by, now, reply),
         deps.settings.ingest_timeout,
     )
@@ -368,8 +368,8 @@ async def sources() -> Response:
 async def stats() -> Response:
     deps = current_deps()
     counts = await metric_query.metric_stats(deps.gateway)
-    uptime = max(1.0, (datetime.now(UTC).timestamp() - deps.started_at))
-    ingest = dataclasses.asdict(deps.metric_counters)
+    uptime = max(1.0, (datetime.now(UTC).timestamp() - deps.health.started_at))
+    ingest = dataclasses.asdict(deps.metrics.counters)
     ingest["samples_per_s_since_start"] = round(ingest["samples"] / uptime, 1)
     return json_response({**counts, "ingest": ingest})
 

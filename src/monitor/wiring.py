@@ -1,0 +1,402 @@
+"""Which actors, channels and web dependencies each area adds: one builder per area.
+
+`service.py` starts, supervises and stops; what runs is decided here. Each
+builder creates its area's channels (bounded, sized from the settings),
+hands the receive ends to its actors and the send ends to the web edge, and
+lists the send ends to close at a graceful stop so that each actor drains
+what it holds and returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+import trio
+
+from monitor.actors import key_usage, maintenance, ratelimit, rollup
+from monitor.actors.ingest import events as event_ingest
+from monitor.actors.ingest import metrics as metric_ingest
+from monitor.actors.live import credential_watch, fanout, publisher, watchdog
+from monitor.bus.base import Bus
+from monitor.bus.hook import PublishHook
+from monitor.bus.memory import MemoryBus
+from monitor.config import Settings
+from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
+from monitor.domain.credentials import KEY
+from monitor.domain.limit_table import LimitTable
+from monitor.live_connections import CLOSE_GRACE, LiveConnections
+from monitor.messages import (
+    FanoutMessage,
+    IncrementCounter,
+    IngestEvents,
+    IngestSamples,
+    KeyUsed,
+    LimitQuery,
+    LiveBatch,
+    Publishable,
+)
+from monitor.redis.bus import RedisBus
+from monitor.redis.limits import RedisLimits
+from monitor.redis.probe import redis_problem
+from monitor.storage import events as event_store
+from monitor.storage import keys as key_store
+from monitor.storage import metric_ingest as metric_store
+from monitor.storage import partitions as partition_store
+from monitor.storage import rollups as rollup_store
+from monitor.storage.gateway import Gateway
+from monitor.supervisor import ActorSpec, Supervisor
+from monitor.web.deps import (
+    EventDeps,
+    HealthDeps,
+    LimitDeps,
+    LiveDeps,
+    MetricDeps,
+    WebDeps,
+)
+from monitor.web.edge.authenticator import Authenticator
+from monitor.web.edge.limiter import Limiter
+from monitor.web.server import ConnectionCounts
+
+KEY_USAGE_INBOX_SIZE = 1024
+LIMITER_INBOX_SIZE = 1024
+
+
+class Area(Protocol):
+    """What one area adds: its actors, and the inboxes to close when the service stops."""
+
+    @property
+    def actors(self) -> list[ActorSpec]: ...
+
+    @property
+    def inboxes(self) -> list[trio.MemorySendChannel[Any]]: ...
+
+
+@dataclass(frozen=True)
+class Actors:
+    """An area that adds only actors."""
+
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]] = field(default_factory=list)
+
+
+@dataclass
+class Wired:
+    """Everything `service.run` starts and stops."""
+
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    deps: WebDeps
+    committed: PublishHook[Publishable]
+    connections: LiveConnections
+
+
+@dataclass(frozen=True)
+class EventsArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    web: EventDeps
+
+
+def events_area(
+    settings: Settings, gateway: Gateway, committed: PublishHook[Publishable]
+) -> EventsArea:
+    inbox, receive = trio.open_memory_channel[IngestEvents](settings.ingest_queue_size)
+    counters = IngestCounters()
+    ingest = ActorSpec(
+        "ingest",
+        functools.partial(
+            event_ingest.run,
+            receive,
+            functools.partial(event_store.commit_events, gateway),
+            functools.partial(partition_store.create_partitions, gateway, "events"),
+            committed.publish,
+            counters,
+            workers=settings.ingest_workers,
+            batch_rows=settings.ingest_batch_rows,
+        ),
+    )
+    return EventsArea([ingest], [inbox], EventDeps(inbox, counters))
+
+
+@dataclass(frozen=True)
+class MetricsArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    web: MetricDeps
+
+
+def metrics_area(
+    settings: Settings, gateway: Gateway, committed: PublishHook[Publishable]
+) -> MetricsArea:
+    writes, receive = trio.open_memory_channel[IngestSamples | IncrementCounter](
+        settings.ingest_queue_size
+    )
+    counters = MetricIngestCounters()
+    limits = metric_store.Limits(settings.max_series, settings.max_series_per_metric)
+
+    async def increment(
+        request: IncrementCounter, cached: metric_store.Cached
+    ) -> tuple[int, float, int]:
+        return await metric_store.increment_counter(
+            gateway, request.key, cached, request.by, request.time, limits
+        )
+
+    ingest = ActorSpec(
+        "metric_ingest",
+        functools.partial(
+            metric_ingest.run,
+            receive,
+            functools.partial(metric_store.commit_samples, gateway, limits=limits),
+            increment,
+            functools.partial(partition_store.create_partitions, gateway, "samples"),
+            committed.publish,
+            counters,
+            workers=settings.ingest_workers,
+            batch_rows=settings.ingest_batch_rows,
+            max_series=settings.max_series,
+        ),
+    )
+    roll_up = ActorSpec(
+        "rollup",
+        functools.partial(
+            rollup.run,
+            functools.partial(rollup_store.roll_up, gateway),
+            functools.partial(
+                rollup_store.drop_expired,
+                gateway,
+                retention={
+                    rollup_store.MINUTE: timedelta(days=settings.rollup_1m_retention_days),
+                    rollup_store.HOUR: timedelta(days=settings.rollup_1h_retention_days),
+                },
+            ),
+            interval=settings.rollup_interval,
+        ),
+        drains=False,
+    )
+    return MetricsArea([ingest, roll_up], [writes], MetricDeps(writes, counters))
+
+
+def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
+    """Partitions ahead and retention, for every partitioned table."""
+    tables = [
+        _partitioned_table(gateway, "events", settings.events_retention),
+        _partitioned_table(gateway, "samples", settings.metrics_retention),
+    ]
+    run = functools.partial(maintenance.run, tables, interval=settings.maintenance_interval)
+    return Actors([ActorSpec("maintenance", run, drains=False)])
+
+
+@dataclass(frozen=True)
+class KeysArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    authenticator: Authenticator
+
+
+def keys_area(settings: Settings, gateway: Gateway) -> KeysArea:
+    usage, receive = trio.open_memory_channel[KeyUsed](KEY_USAGE_INBOX_SIZE)
+    last_used = ActorSpec(
+        "key_usage",
+        functools.partial(
+            key_usage.run,
+            receive,
+            functools.partial(key_store.record_last_used, gateway),
+            flush_interval=settings.key_usage_flush_interval,
+        ),
+    )
+    authenticator = Authenticator(gateway, usage, cache_ttl=settings.key_cache_ttl)
+    return KeysArea([last_used], [usage], authenticator)
+
+
+@dataclass(frozen=True)
+class RateLimitArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    web: LimitDeps
+
+
+def rate_limit_area(settings: Settings) -> RateLimitArea:
+    inbox, receive = trio.open_memory_channel[LimitQuery](LIMITER_INBOX_SIZE)
+    counters = LimiterCounters()
+    redis = (
+        None
+        if settings.redis_url is None
+        else RedisLimits(settings.redis_url, settings.redis_prefix, counters)
+    )
+    limiter = ActorSpec(
+        "ratelimit",
+        functools.partial(
+            ratelimit.run,
+            receive,
+            LimitTable(settings.rate_limit_identities),
+            counters,
+            redis=redis,
+        ),
+    )
+    return RateLimitArea([limiter], [inbox], LimitDeps(Limiter(inbox, settings), counters))
+
+
+@dataclass(frozen=True)
+class LiveArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    web: LiveDeps
+    connections: LiveConnections
+
+
+def live_area(
+    settings: Settings,
+    gateway: Gateway,
+    committed: PublishHook[Publishable],
+    ingested: tuple[IngestCounters, MetricIngestCounters],
+) -> LiveArea:
+    """Committed batches → bus (memory or Redis) → fan-out → every websocket's outbox."""
+    redis_url = settings.redis_url
+    bus: Bus = MemoryBus() if redis_url is None else RedisBus(redis_url, settings.redis_prefix)
+    inbox, receive = trio.open_memory_channel[FanoutMessage](settings.bus_queue_size)
+    # Each connection's subscriptions live with it; the fan-out's index is
+    # rebuilt from them when the actor (re)starts.
+    connections = LiveConnections(
+        queue_size=settings.ws_queue_size,
+        max_per_key=settings.ws_max_connections_per_key,
+        max_subscriptions=settings.ws_max_subscriptions,
+    )
+
+    def deliver(batch: LiveBatch) -> None:
+        try:
+            inbox.send_nowait(batch)
+        except trio.WouldBlock:
+            bus.state.dropped_on_delivery += 1
+        except trio.ClosedResourceError:
+            bus.state.dropped_on_delivery += 1  # the service is stopping
+
+    event_counters, metric_counters = ingested
+
+    def figures() -> dict[str, Any]:
+        return {
+            "connections": len(connections),
+            "subscriptions": connections.subscription_count(),
+            "events_ingested": event_counters.rows,
+            "samples_ingested": metric_counters.samples,
+            **dataclasses.asdict(connections.counters),
+            "bus": bus.state.kind,
+            "bus_connected": bus.state.connected,
+            "bus_published": bus.state.published,
+            "bus_received": bus.state.received,
+            "bus_publish_failures": bus.state.publish_failures,
+            "bus_dropped": committed.dropped + bus.state.dropped_on_delivery,
+        }
+
+    actors = [
+        ActorSpec(
+            "fanout",
+            functools.partial(
+                fanout.run,
+                receive,
+                connections,
+                figures,
+                coalesce_window=settings.ws_coalesce_window,
+                stats_interval=settings.ws_stats_interval,
+            ),
+        ),
+        ActorSpec(
+            "live_watchdog",
+            functools.partial(
+                watchdog.run,
+                connections,
+                heartbeat_interval=settings.ws_heartbeat_interval,
+                stall_timeout=settings.ws_stall_timeout,
+                close_grace=CLOSE_GRACE,
+            ),
+            drains=False,
+        ),
+        ActorSpec(
+            "credential_watch",
+            functools.partial(
+                credential_watch.run,
+                connections,
+                {KEY: functools.partial(key_store.standings, gateway)},
+                interval=settings.key_cache_ttl,
+            ),
+            drains=False,
+        ),
+        ActorSpec("live_bus", functools.partial(bus.subscribe, deliver), drains=False),
+        ActorSpec(
+            "live_publisher",
+            functools.partial(
+                publisher.run,
+                committed.listen(settings.bus_queue_size),
+                bus,
+                # Through Redis, other instances may be listening; in-process,
+                # only this instance's subscriptions count.
+                (lambda _: True) if redis_url is not None else connections.listened,
+            ),
+            drains=False,
+        ),
+    ]
+    web = LiveDeps(
+        settings=settings, connections=connections, fanout=inbox, bus=bus.state, figures=figures
+    )
+    return LiveArea(actors, [inbox], web, connections)
+
+
+def wire(
+    settings: Settings,
+    gateway: Gateway,
+    supervisor: Supervisor,
+    *,
+    started_at: float,
+    extra_actors: Sequence[ActorSpec] = (),
+) -> Wired:
+    """Every area's actors and channels, and the web edge's dependencies on them."""
+    # Events and samples after their commit, and alert transitions: what is
+    # published here streams live to websocket clients (of every instance).
+    committed = PublishHook[Publishable]()
+    events = events_area(settings, gateway, committed)
+    metrics = metrics_area(settings, gateway, committed)
+    live = live_area(settings, gateway, committed, (events.web.counters, metrics.web.counters))
+    keys = keys_area(settings, gateway)
+    limits = rate_limit_area(settings)
+    areas: list[Area] = [events, metrics, maintenance_area(settings, gateway), keys, live, limits]
+    redis_url = settings.redis_url
+    deps = WebDeps(
+        settings=settings,
+        gateway=gateway,
+        authenticator=keys.authenticator,
+        events=events.web,
+        metrics=metrics.web,
+        live=live.web,
+        limits=limits.web,
+        health=HealthDeps(
+            actor_states=supervisor.snapshot,
+            redis_problem=None
+            if redis_url is None
+            else functools.partial(redis_problem, redis_url),
+            started_at=started_at,
+        ),
+        tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
+    )
+    return Wired(
+        actors=[*(actor for area in areas for actor in area.actors), *extra_actors],
+        inboxes=[inbox for area in areas for inbox in area.inboxes],
+        deps=deps,
+        committed=committed,
+        connections=live.connections,
+    )
+
+
+def _partitioned_table(
+    gateway: Gateway, name: str, retention: timedelta
+) -> maintenance.PartitionedTable:
+    return maintenance.PartitionedTable(
+        name=name,
+        retention=retention,
+        existing=functools.partial(partition_store.existing_partitions, gateway, name),
+        create=functools.partial(partition_store.create_partitions, gateway, name),
+        drop=functools.partial(partition_store.drop_partitions, gateway, name),
+    )
