@@ -426,3 +426,24 @@ async def test_a_large_bulk_is_decoded_off_the_event_loop_and_stored(
     ids = await ingest(client, admin_token, events)
     assert len(ids) == 3000
     assert count_events(database_url, source) == 3000
+
+
+def _subclasses(cls: type) -> int:
+    return sum(1 + _subclasses(sub) for sub in cls.__subclasses__())
+
+
+async def test_ingest_makes_no_new_adapter_classes_per_commit(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    """Each commit once built a new JSON dumper class (~7 KB a request, never freed)."""
+    from psycopg.types.json import JsonbBinaryDumper
+
+    token = (await make_key("write"))[1]
+    headers = {"X-API-Key": token}
+    event = {"type": "t", "message": "m", "attributes": {"a": 1}}
+    assert (await client.post("/api/v1/events", json=event, headers=headers)).status_code == 201
+    before = _subclasses(JsonbBinaryDumper)
+    for _ in range(20):
+        response = await client.post("/api/v1/events", json=event, headers=headers)
+        assert response.status_code == 201
+    assert _subclasses(JsonbBinaryDumper) == before
