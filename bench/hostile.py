@@ -30,6 +30,7 @@ import functools
 import gzip
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -41,7 +42,7 @@ import httpx
 import msgspec
 import trio
 
-from common import on_throwaway_database, percentile, say
+from common import CpuMeter, on_throwaway_database, percentile, say
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
@@ -59,11 +60,20 @@ def TOO_BIG() -> bytes:
 
 @functools.cache
 def GZIP_BOMB() -> bytes:
-    # Compressing 256 MiB takes the bench's own loop ~1 s: made before any
-    # traffic, or that pause would show up as the normal requests' latency.
     bomb = gzip.compress(b"[" + b" " * (256 * 1024 * 1024) + b"]", compresslevel=9)
     say(f"gzip bomb: {len(bomb):,} bytes inflating to 256 MiB")
     return bomb
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the hostile traffic goes."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 @dataclass
@@ -75,6 +85,12 @@ class Server:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.process.pid}/status") as status:
@@ -162,6 +178,8 @@ class Normal:
     """Latencies of normal requests, by phase."""
 
     phase: str = "quiet"
+    cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    busy: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
 
@@ -220,7 +238,7 @@ async def paced(rate: float, stop: trio.Event, action: Any) -> None:
 
 
 async def big_bodies(
-    server: Server, token: str, hostile: Hostile, rate: float, stop: trio.Event
+    server: Target, token: str, hostile: Hostile, rate: float, stop: trio.Event
 ) -> None:
     too_big = TOO_BIG()
     targets = [
@@ -247,7 +265,7 @@ async def big_bodies(
         await paced(rate, stop, send)
 
 
-async def gzip_bombs(server: Server, token: str, hostile: Hostile, rate: float, stop: trio.Event):
+async def gzip_bombs(server: Target, token: str, hostile: Hostile, rate: float, stop: trio.Event):
     bomb = GZIP_BOMB()
     headers = {"X-API-Key": token, "Content-Type": "application/json", "Content-Encoding": "gzip"}
     async with client_from(HOSTILE_ADDRESSES[0], server.url, headers=headers) as client:
@@ -262,7 +280,7 @@ async def gzip_bombs(server: Server, token: str, hostile: Hostile, rate: float, 
         await paced(rate, stop, send)
 
 
-async def bad_keys(server: Server, hostile: Hostile, rate: float, stop: trio.Event) -> None:
+async def bad_keys(server: Target, hostile: Hostile, rate: float, stop: trio.Event) -> None:
     async with client_from(HOSTILE_ADDRESSES[1], server.url) as client:
         turn = 0
 
@@ -279,7 +297,7 @@ async def bad_keys(server: Server, hostile: Hostile, rate: float, stop: trio.Eve
         await paced(rate, stop, send)
 
 
-async def slow_headers(server: Server, hostile: Hostile, stop: trio.Event, *, silent: bool):
+async def slow_headers(server: Target, hostile: Hostile, stop: trio.Event, *, silent: bool):
     """Keep one connection open that sends a header byte every 2 s (or nothing)."""
     kind = "silent" if silent else "slow_header"
     head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 10_000
@@ -311,7 +329,42 @@ async def slow_headers(server: Server, hostile: Hostile, stop: trio.Event, *, si
 
 
 async def attack(server: Server, token: str, hostile: Hostile, args: argparse.Namespace) -> None:
-    """Every kind of hostile traffic at once, for one window of `args.window` seconds."""
+    """One window of every kind of hostile traffic, sent by a process of its own.
+
+    As a real attacker's would be: sending megabytes and keeping sockets
+    busy in this process would also delay the normal requests' client, and
+    that would be counted as the service's latency.
+    """
+    command = [
+        sys.executable,
+        __file__,
+        "--attack-for",
+        str(args.window),
+        "--port",
+        str(server.port),
+        "--token",
+        token,
+        "--big-body-rate",
+        str(args.big_body_rate),
+        "--bomb-rate",
+        str(args.bomb_rate),
+        "--bad-key-rate",
+        str(args.bad_key_rate),
+        "--slow-connections",
+        str(args.slow_connections),
+    ]
+    with trio.fail_after(args.window + 60):
+        done = await trio.run_process(command, capture_stdout=True)
+    report = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    for kind, counts in report["statuses"].items():
+        hostile.statuses[kind].update(counts)
+    hostile.slow_header_lifetimes.extend(report["lifetimes"])
+
+
+async def attack_for(args: argparse.Namespace) -> None:
+    """The attacker process: every kind at once for `--attack-for` seconds, then a report."""
+    target, token, hostile = Target(args.port), args.token, Hostile()
+    TOO_BIG(), GZIP_BOMB()  # before the window: compressing takes this process ~1 s
     stop = trio.Event()
     async with trio.open_nursery() as attackers:
         for kind, rate, *extra in (
@@ -320,22 +373,30 @@ async def attack(server: Server, token: str, hostile: Hostile, args: argparse.Na
             (bad_keys, args.bad_key_rate),
         ):
             if rate > 0:  # 0 leaves that kind out, to see what each one costs
-                attackers.start_soon(kind, server, *extra, hostile, rate, stop)
+                attackers.start_soon(kind, target, *extra, hostile, rate, stop)
         for number in range(args.slow_connections):
             silent = number % 2 == 1
             attackers.start_soon(
-                functools.partial(slow_headers, silent=silent), server, hostile, stop
+                functools.partial(slow_headers, silent=silent), target, hostile, stop
             )
-        await trio.sleep(args.window)
+        await trio.sleep(args.attack_for)
         stop.set()
         attackers.cancel_scope.cancel()
+    report = {"statuses": hostile.statuses, "lifetimes": hostile.slow_header_lifetimes}
+    print(json.dumps(report), flush=True)
 
 
 async def watch_rss(server: Server, samples: list[tuple[float, str, float]], normal: Normal):
+    """RSS every half second; the server's and the machine's CPU use per phase."""
     started = trio.current_time()
+    cpu, machine = server.cpu_seconds(), CpuMeter()
     while True:
-        samples.append((round(trio.current_time() - started, 1), normal.phase, server.rss_mb()))
         await trio.sleep(0.5)
+        samples.append((round(trio.current_time() - started, 1), normal.phase, server.rss_mb()))
+        now_cpu, now_machine = server.cpu_seconds(), CpuMeter()
+        normal.cpu[normal.phase].append((now_cpu - cpu) / 0.5)
+        normal.busy[normal.phase].append(machine.stop()["machine_busy"])
+        cpu, machine = now_cpu, now_machine
 
 
 def phase_figures(normal: Normal, phase: str) -> dict[str, Any]:
@@ -351,13 +412,14 @@ def phase_figures(normal: Normal, phase: str) -> dict[str, Any]:
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
         "p99_ms_by_route": by_route,
+        "server_cores": round(statistics.fmean(normal.cpu[phase] or [0]), 2),
+        "machine_busy": round(statistics.fmean(normal.busy[phase] or [0]), 2),
         "statuses": dict(normal.statuses[phase]),
     }
 
 
 async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
     token = await make_key(url)
-    TOO_BIG(), GZIP_BOMB()
     normal = Normal()
     hostile = Hostile()
     rss: list[tuple[float, str, float]] = []
@@ -424,6 +486,10 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--warmup", type=float, default=10, help="seconds before measuring")
+    # The attacker process's own arguments (see attack()).
+    parser.add_argument("--attack-for", type=float, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--token", default="", help=argparse.SUPPRESS)
     parser.add_argument("--hostile", type=float, default=60, help="seconds of hostile traffic")
     parser.add_argument(
         "--window", type=float, default=15, help="seconds of each quiet and hostile window"
@@ -439,6 +505,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.attack_for:
+        trio.run(attack_for, args)
+        return
     on_throwaway_database("bench_hostile", lambda url: trio.run(bench, url, args))
 
 
