@@ -29,9 +29,7 @@ import argparse
 import functools
 import gzip
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -39,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import msgspec
 import trio
 
 from common import CpuMeter, on_throwaway_database, percentile, say
@@ -47,6 +44,7 @@ from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
 from monitor.storage.migrate import apply_migrations
+from server_process import ServerProcess, start_server
 
 NORMAL_ADDRESS = "127.0.0.1"
 HOSTILE_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -74,68 +72,6 @@ class Target:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-
-@dataclass
-class Server:
-    process: trio.Process
-    port: int
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU the server process has used."""
-        with open(f"/proc/{self.process.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_mb(self) -> float:
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-
-async def start_server(url: str, nursery: trio.Nursery) -> Server:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
-        "MONITOR_DATABASE_URL": url,
-        "MONITOR_HOST": "127.0.0.1",
-        "MONITOR_LOG_LEVEL": "info",  # the "listening" line gives the port
-        "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
-    }
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "monitor", "serve", "--port", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    port: list[int] = []
-    listening = trio.Event()
-    warnings: list[str] = []
-
-    async def pump() -> None:
-        assert process.stderr is not None
-        buffer = b""
-        async for chunk in process.stderr:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if not port and b'"msg": "listening"' in line:
-                    binds = msgspec.json.decode(line)["binds"]
-                    port.append(int(binds[0].rsplit(":", 1)[1]))
-                    listening.set()
-                elif b'"level": "error"' in line or b'"level": "critical"' in line:
-                    warnings.append(line.decode(errors="replace")[:300])
-
-    nursery.start_soon(pump)
-    with trio.fail_after(60):
-        await listening.wait()
-    return Server(process, port[0], warnings)
 
 
 async def make_key(url: str) -> str:
@@ -185,7 +121,7 @@ class Normal:
 
 
 async def normal_traffic(
-    server: Server, token: str, normal: Normal, rate: float, stop: trio.Event
+    server: ServerProcess, token: str, normal: Normal, rate: float, stop: trio.Event
 ) -> None:
     """Open loop: one request every 1/rate s, alternating ingest and two queries."""
     body = event_batch(50)
@@ -328,7 +264,9 @@ async def slow_headers(server: Target, hostile: Hostile, stop: trio.Event, *, si
         hostile.slow_header_lifetimes.append(trio.current_time() - opened)
 
 
-async def attack(server: Server, token: str, hostile: Hostile, args: argparse.Namespace) -> None:
+async def attack(
+    server: ServerProcess, token: str, hostile: Hostile, args: argparse.Namespace
+) -> None:
     """One window of every kind of hostile traffic, sent by a process of its own.
 
     As a real attacker's would be: sending megabytes and keeping sockets
@@ -386,7 +324,7 @@ async def attack_for(args: argparse.Namespace) -> None:
     print(json.dumps(report), flush=True)
 
 
-async def watch_rss(server: Server, samples: list[tuple[float, str, float]], normal: Normal):
+async def watch_rss(server: ServerProcess, samples: list[tuple[float, str, float]], normal: Normal):
     """RSS every half second; the server's and the machine's CPU use per phase."""
     started = trio.current_time()
     cpu, machine = server.cpu_seconds(), CpuMeter()
@@ -462,7 +400,7 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
     peak = max(value for _, _, value in rss)
     lifetimes = sorted(hostile.slow_header_lifetimes)
     say("RSS (MB) every 5 s:", [round(value) for _, _, value in rss[::10]])
-    for line in server.warnings[:5]:
+    for line in server.errors[:5]:
         say("server:", line)
     return {
         "rss_start_mb": round(rss_start),
@@ -479,7 +417,7 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
             "p50": round(percentile(lifetimes, 0.5), 1) if lifetimes else None,
             "max": round(lifetimes[-1], 1) if lifetimes else None,
         },
-        "server_errors_logged": len(server.warnings),
+        "server_errors_logged": len(server.errors),
     }
 
 

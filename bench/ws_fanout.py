@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import os
 import signal
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from monitor.process_settings import tune_for_serving
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
 from monitor.storage.migrate import apply_migrations
+from server_process import ServerProcess, start_server
 from ws_client import Websocket
 
 TICK = 0.05  # seconds between ingest requests
@@ -124,57 +124,18 @@ class Phase:
 # --- the server process -----------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    process: trio.Process
-    port: int
-
-    def rss_mb(self) -> float:
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-
-async def start_server(url: str, args: argparse.Namespace, nursery: trio.Nursery) -> Server:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
-        "MONITOR_DATABASE_URL": url,
-        "MONITOR_HOST": "127.0.0.1",
-        "MONITOR_LOG_LEVEL": "info",
-        "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
-        "MONITOR_WS_MAX_CONNECTIONS_PER_KEY": str(args.subscribers + 10),
-        "MONITOR_MAX_CONNECTIONS_PER_IP": "0",  # every subscriber comes from 127.0.0.1
-        "MONITOR_WS_COALESCE_WINDOW": str(args.coalesce),
-    }
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "monitor", "serve", "--port", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+async def start_fanout_server(
+    url: str, args: argparse.Namespace, nursery: trio.Nursery
+) -> ServerProcess:
+    return await start_server(
+        url,
+        nursery,
+        {
+            "MONITOR_WS_MAX_CONNECTIONS_PER_KEY": str(args.subscribers + 10),
+            "MONITOR_MAX_CONNECTIONS_PER_IP": "0",  # every subscriber comes from 127.0.0.1
+            "MONITOR_WS_COALESCE_WINDOW": str(args.coalesce),
+        },
     )
-    port: list[int] = []
-    listening = trio.Event()
-
-    async def pump() -> None:
-        assert process.stderr is not None
-        buffer = b""
-        async for chunk in process.stderr:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if not port and b'"msg": "listening"' in line:
-                    binds = msgspec.json.decode(line)["binds"]
-                    port.append(int(binds[0].rsplit(":", 1)[1]))
-                    listening.set()
-                elif b'"level": "error"' in line or b'"level": "warning"' in line:
-                    say("server:", line.decode(errors="replace")[:300])
-
-    nursery.start_soon(pump)
-    with trio.fail_after(60):
-        await listening.wait()
-    return Server(process, port[0])
 
 
 async def make_keys(url: str) -> tuple[str, str]:
@@ -434,7 +395,7 @@ class LineReader:
 async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
     read_token, write_token = await make_keys(url)
     async with trio.open_nursery() as nursery:
-        server = await start_server(url, args, nursery)
+        server = await start_fanout_server(url, args, nursery)
         say(f"server pid {server.process.pid} on port {server.port}")
         try:
             connect_started = trio.current_time()
