@@ -57,6 +57,24 @@ def drop_database(name: str) -> None:
         )
 
 
+def set_connections_allowed(database_url: str, allowed: bool) -> None:
+    """Let (or stop, ending the open sessions) connections to this database: an outage."""
+    name = database_url.rsplit("/", 1)[1]
+    admin_url = database_url.rsplit("/", 1)[0] + "/test"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("alter database {} allow_connections {}").format(
+                sql.Identifier(name), sql.SQL("true" if allowed else "false")
+            )
+        )
+        if not allowed:
+            connection.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity "
+                "where datname = %s and pid <> pg_backend_pid()",
+                (name,),
+            )
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A migrated database shared by the whole run."""

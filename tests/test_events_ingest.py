@@ -304,7 +304,7 @@ async def test_a_client_that_disconnects_still_gets_its_events_committed(
 async def test_database_outage_gives_503_not_a_hang(
     start_service: StartService, settings: Settings, empty_database_url: str
 ) -> None:
-    from test_health import _set_connections_allowed
+    from conftest import set_connections_allowed
 
     service = await start_service(
         settings.replace(database_url=empty_database_url, key_cache_ttl=60)
@@ -312,7 +312,7 @@ async def test_database_outage_gives_503_not_a_hang(
     token = await _admin_token_for(empty_database_url)
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as client:
         await ingest(client, token, [{"type": "before"}])  # warms the key cache
-        _set_connections_allowed(empty_database_url, allowed=False)
+        set_connections_allowed(empty_database_url, allowed=False)
         try:
             with trio.fail_after(10):
                 response = await client.post(
@@ -321,7 +321,7 @@ async def test_database_outage_gives_503_not_a_hang(
             assert response.status_code == 503
             assert int(response.headers["retry-after"]) >= 1
         finally:
-            _set_connections_allowed(empty_database_url, allowed=True)
+            set_connections_allowed(empty_database_url, allowed=True)
         with trio.fail_after(20):
             while True:
                 again = await client.post(

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import httpx
-import psycopg
 import trio
-from psycopg import sql
 
-from conftest import StartService
+from conftest import StartService, set_connections_allowed
 from monitor.config import Settings
 from monitor.supervisor import ActorSpec
 
@@ -82,30 +80,13 @@ async def test_stats_needs_a_key_and_shows_actors(
     assert body["actors"]["key_usage"]["restarts"] == 0
 
 
-def _set_connections_allowed(database_url: str, allowed: bool) -> None:
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/test"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("alter database {} allow_connections {}").format(
-                sql.Identifier(name), sql.SQL("true" if allowed else "false")
-            )
-        )
-        if not allowed:
-            connection.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity "
-                "where datname = %s and pid <> pg_backend_pid()",
-                (name,),
-            )
-
-
 async def test_database_outage_gives_503_and_recovers_by_itself(
     start_service: StartService, settings: Settings, empty_database_url: str, admin_token: str
 ) -> None:
     service = await start_service(settings.replace(database_url=empty_database_url))
     async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
         assert (await client.get("/health/ready")).status_code == 200
-        _set_connections_allowed(empty_database_url, allowed=False)
+        set_connections_allowed(empty_database_url, allowed=False)
         try:
             ready = await client.get("/health/ready")
             assert ready.status_code == 503
@@ -118,7 +99,7 @@ async def test_database_outage_gives_503_and_recovers_by_itself(
             assert int(keyed.headers["retry-after"]) > 0
             assert keyed.headers["content-type"] == "application/problem+json"
         finally:
-            _set_connections_allowed(empty_database_url, allowed=True)
+            set_connections_allowed(empty_database_url, allowed=True)
         # Back without a restart; the pool replaces its dead connections.
         with trio.fail_after(20):
             while (await client.get("/health/ready")).status_code != 200:

@@ -10,17 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import trio
 from hypothesis import given
 from hypothesis import strategies as st
-from psycopg import sql
 from trio_websocket import ConnectionClosed, WebSocketConnection
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Event, Request, TextMessage
 
-from conftest import MakeKey, StartService, Transport
+from conftest import MakeKey, StartService, Transport, set_connections_allowed
 from monitor.config import Settings
 from monitor.domain.keys import Role
 from monitor.live_connections import CLOSE_GRACE
@@ -131,23 +129,6 @@ async def test_an_expiring_key_closes_its_websockets_when_it_expires(
     assert timedelta(0) <= late <= timedelta(seconds=SLACK)
 
 
-def _set_connections_allowed(database_url: str, allowed: bool) -> None:
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/test"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("alter database {} allow_connections {}").format(
-                sql.Identifier(name), sql.SQL("true" if allowed else "false")
-            )
-        )
-        if not allowed:
-            connection.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity "
-                "where datname = %s and pid <> pg_backend_pid()",
-                (name,),
-            )
-
-
 async def test_a_database_outage_closes_nothing_and_a_revocation_is_noticed_after_it(
     start_service: StartService, settings: Settings, empty_database_url: str
 ) -> None:
@@ -163,13 +144,13 @@ async def test_a_database_outage_closes_nothing_and_a_revocation_is_noticed_afte
     with counting("monitor.actors.live.credential_watch", "could not check") as failed:
         async with connect(service.base_url, token) as ws:
             await subscribe(ws, "events:realtime")
-            _set_connections_allowed(empty_database_url, allowed=False)
+            set_connections_allowed(empty_database_url, allowed=False)
             try:
                 with trio.fail_after(10 * TTL + 10):
                     await failed.reached(3)
                 await still_open(ws, "during the outage")
             finally:
-                _set_connections_allowed(empty_database_url, allowed=True)
+                set_connections_allowed(empty_database_url, allowed=True)
             # Revoked by another instance once the database is back: noticed.
             async with open_gateway(
                 empty_database_url,
