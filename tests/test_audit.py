@@ -8,9 +8,10 @@ matters (filters, paging, hostile queries).
 from __future__ import annotations
 
 import getpass
+import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,8 +57,6 @@ def rows_where(database_url: str, condition: str, params: tuple[Any, ...] = ()) 
             f"select row_to_json(a)::text from audit_log a where {condition} order by id",
             params,
         ).fetchall()
-    import json
-
     return [{**json.loads(text), "_text": text} for (text,) in found]
 
 
@@ -99,6 +98,13 @@ async def ingest_series(client: httpx.AsyncClient, token: str, samples: int = 3)
     (series,) = latest.json()["series"]
     found: dict[str, Any] = series
     return found
+
+
+@pytest.fixture
+def own_database_url(empty_database_url: str) -> str:
+    """A migrated database for this test alone (its audit log may be made to refuse rows)."""
+    apply_migrations(empty_database_url)
+    return empty_database_url
 
 
 # Keys: who, from where, and never the secret.
@@ -193,18 +199,17 @@ async def test_creating_and_revoking_a_key_with_the_cli_are_recorded_as_cli(
 
 
 async def test_the_first_admin_key_is_recorded_as_made_by_the_system(
-    empty_database_url: str,
+    own_database_url: str,
 ) -> None:
     from monitor.storage.gateway import open_gateway
 
-    apply_migrations(empty_database_url)
     async with open_gateway(
-        empty_database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
+        own_database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
     ) as gateway:
         made = await key_store.create_bootstrap_key(gateway)
     assert made is not None
     record, token = made
-    (row,) = rows_where(empty_database_url, "true")
+    (row,) = rows_where(own_database_url, "true")
     assert (row["actor_kind"], row["actor_name"], row["action"]) == ("system", None, "create")
     assert row["after"]["prefix"] == record.prefix
     assert token.rsplit("_", 1)[1] not in row["_text"]
@@ -278,13 +283,6 @@ async def test_changing_a_group_status_records_before_and_after(
 # One transaction: a change whose audit row cannot be written does not happen.
 
 
-@pytest.fixture
-def refusing_database_url(empty_database_url: str) -> str:
-    """A migrated database of its own, whose audit log can be made to refuse inserts."""
-    apply_migrations(empty_database_url)
-    return empty_database_url
-
-
 def refuse_audit_rows(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute(
@@ -316,9 +314,9 @@ async def admin_token_for(database_url: str) -> str:
 
 
 async def test_a_change_whose_audit_row_fails_is_rolled_back(
-    start_service: StartService, refusing_database_url: str, tmp_path: Path
+    start_service: StartService, own_database_url: str, tmp_path: Path
 ) -> None:
-    url = refusing_database_url
+    url = own_database_url
     admin_token = await admin_token_for(url)
     service = await start_service(make_settings(url, tmp_path))
     headers = auth(admin_token)
@@ -784,12 +782,6 @@ def test_rows_written_before_the_migration_stay_readable(empty_database_url: str
         ("system", "tests", None, "api_key", "2", "create", {"id": 2, "prefix": "efgh5678"}),
     ]
     assert {r["before"] for r in rows} == {None}
-
-
-@pytest.fixture
-def own_database_url(empty_database_url: str) -> Iterator[str]:
-    apply_migrations(empty_database_url)
-    yield empty_database_url
 
 
 async def test_pruning_deletes_rows_older_than_the_cutoff_in_batches(
