@@ -43,6 +43,7 @@ from monitor.messages import (
 from monitor.redis.bus import RedisBus
 from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
+from monitor.storage import audit as audit_store
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
 from monitor.storage import metric_ingest as metric_store
@@ -182,12 +183,19 @@ def metrics_area(
 
 
 def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
-    """Partitions ahead and retention, for every partitioned table."""
+    """Partitions ahead and retention, for every partitioned table; audit log retention."""
     tables = [
         _partitioned_table(gateway, "events", settings.events_retention),
         _partitioned_table(gateway, "samples", settings.metrics_retention),
     ]
-    run = functools.partial(maintenance.run, tables, interval=settings.maintenance_interval)
+    pruned = [
+        maintenance.PrunedTable(
+            "audit_log", settings.audit_retention, functools.partial(audit_store.prune, gateway)
+        )
+    ]
+    run = functools.partial(
+        maintenance.run, tables, pruned=pruned, interval=settings.maintenance_interval
+    )
     return Actors([ActorSpec("maintenance", run, drains=False)])
 
 

@@ -235,6 +235,12 @@ class Settings:
         parsers.whole_number(1, 36500),
         "Days 1-hour rollups are kept.",
     )
+    audit_retention_days: int = setting(
+        "MONITOR_AUDIT_RETENTION",
+        "400",
+        parsers.whole_number(1, 36500),
+        "Days audit log rows are kept; maintenance deletes older ones.",
+    )
     rollup_interval: float = setting(
         "MONITOR_ROLLUP_INTERVAL",
         "10",
@@ -361,6 +367,10 @@ class Settings:
     @property
     def metrics_retention(self) -> timedelta:
         return timedelta(days=self.metrics_retention_days)
+
+    @property
+    def audit_retention(self) -> timedelta:
+        return timedelta(days=self.audit_retention_days)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
