@@ -43,6 +43,8 @@ from monitor.messages import (
 from monitor.redis.bus import RedisBus
 from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
+from monitor.redis.results import RedisResults
+from monitor.shared_results import SharedResults
 from monitor.storage import audit as audit_store
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
@@ -250,6 +252,24 @@ def rate_limit_area(settings: Settings) -> RateLimitArea:
 
 
 @dataclass(frozen=True)
+class SharedResultsArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    results: SharedResults
+
+
+def shared_results_area(settings: Settings) -> SharedResultsArea:
+    """Dashboard results computed once per tick: kept in process, and in Redis when configured."""
+    if settings.redis_url is None:
+        return SharedResultsArea([], [], SharedResults(max_bytes=settings.dashboard_cache_bytes))
+    store = RedisResults(settings.redis_url, settings.redis_prefix)
+    results = SharedResults(max_bytes=settings.dashboard_cache_bytes, store=store)
+    # Keeps the Redis connection requests read and write through; nothing to drain.
+    keeper = ActorSpec("dashboard_cache", store.maintain, drains=False)
+    return SharedResultsArea([keeper], [], results)
+
+
+@dataclass(frozen=True)
 class LiveArea:
     actors: list[ActorSpec]
     inboxes: list[trio.MemorySendChannel[Any]]
@@ -370,7 +390,16 @@ def wire(
     live = live_area(settings, gateway, committed, (events.web.counters, metrics.web.counters))
     keys = keys_area(settings, gateway)
     limits = rate_limit_area(settings)
-    areas: list[Area] = [events, metrics, maintenance_area(settings, gateway), keys, live, limits]
+    shared = shared_results_area(settings)
+    areas: list[Area] = [
+        events,
+        metrics,
+        maintenance_area(settings, gateway),
+        keys,
+        live,
+        limits,
+        shared,
+    ]
     redis_url = settings.redis_url
     deps = WebDeps(
         settings=settings,
@@ -388,6 +417,7 @@ def wire(
             started_at=started_at,
         ),
         tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
+        shared_results=shared.results,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

@@ -307,6 +307,12 @@ class Settings:
         parsers.redis_prefix,
         "Prefix of every Redis key and pub/sub channel (instances that share it stream together).",
     )
+    dashboard_cache_bytes: int = setting(
+        "MONITOR_DASHBOARD_CACHE_BYTES",
+        str(32 * 1024 * 1024),
+        parsers.whole_number(0, 1024**4),
+        "Most bytes of dashboard results kept in this process until their tick ends; 0: none.",
+    )
     ws_max_subscriptions: int = setting(
         "MONITOR_WS_MAX_SUBSCRIPTIONS",
         "16",
