@@ -85,6 +85,7 @@ class ConnectionStats(BaseModel):
 
 
 class ServiceStats(BaseModel):
+    instance_id: str
     version: str
     uptime_s: float
     requests: RequestStats
@@ -178,10 +179,12 @@ async def ready() -> tuple[Response, int]:
 @tag(["operations"])
 @document_response(ServiceStats, 200)
 async def stats() -> dict[str, Any]:
-    """Uptime, version, request counts, each actor's state and the rate limiter's counts."""
+    """This instance's id, uptime, version, request counts, each actor's state and the rate
+    limiter's counts."""
     deps = current_deps()
     counters = deps.counters
     return ServiceStats(
+        instance_id=deps.identity.instance_id,
         version=__version__,
         uptime_s=round(time.time() - deps.health.started_at, 3),
         requests=RequestStats(
