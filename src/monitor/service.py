@@ -1,12 +1,13 @@
 """`monitor serve`: the root nursery that runs everything, and its graceful stop.
 
 Start-up order: the instance's identity and secret key (a missing key stops
-start-up before anything else) → database (embedded or DATABASE_URL) → migrations → an admin
-key if no active one exists → storage gateway → supervisor with the actors →
-Hypercorn. Stop order (SIGINT/SIGTERM or `stop` set): Hypercorn stops accepting
-and finishes in-flight requests; then the actors' inboxes are closed so each
-drains and returns; whatever is still running after `shutdown_timeout` is
-cancelled; the embedded database is stopped last.
+start-up before anything else) → database (embedded or DATABASE_URL) →
+migrations → an admin key if no active one exists → storage gateway →
+supervisor with the actors → Hypercorn. Stop order (SIGINT/SIGTERM or `stop`
+set): Hypercorn stops accepting and finishes in-flight requests; then the
+actors' inboxes are closed so each drains and returns; whatever is still
+running after `shutdown_timeout` is cancelled; the embedded database is
+stopped last.
 """
 
 from __future__ import annotations
