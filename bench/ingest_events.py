@@ -155,7 +155,7 @@ def baseline_rows(
     """The bodies as COPY rows: the service's own prepare_rows, with real group ids."""
     rules = EventRules(
         retention=settings.events_retention,
-        max_future_skew=timedelta(seconds=settings.events_max_future_skew),
+        max_future_skew=settings.events_max_future_skew,
     )
     decode = msgspec.json.Decoder(list[EventIn]).decode
     prepared = []

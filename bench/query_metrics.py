@@ -643,9 +643,9 @@ async def query_phase(
                     open_gateway(
                         url,
                         pool_size=settings.db_pool_size,
-                        statement_timeout=settings.db_statement_timeout,
-                        acquire_timeout=settings.db_acquire_timeout,
-                        connect_timeout=settings.db_connect_timeout,
+                        statement_timeout=settings.db_statement_timeout.total_seconds(),
+                        acquire_timeout=settings.db_acquire_timeout.total_seconds(),
+                        connect_timeout=settings.db_connect_timeout.total_seconds(),
                     ) as storage,
                 ):
                     await measure("health_api", functools.partial(_health, client))

@@ -71,7 +71,12 @@ def mode_settings(base: Settings, name: str) -> Settings:
     limits = base.replace(rate_limit_per_ip=HIGH_LIMIT, rate_limit_per_key=HIGH_LIMIT)
     if name == "memory":
         return limits.replace(redis_url=None)
-    return limits.replace(redis_url=REDIS_URL, redis_prefix=f"bench-{secrets.token_hex(4)}:")
+    # Instances sharing Redis must be given their secret key.
+    return limits.replace(
+        redis_url=REDIS_URL,
+        redis_prefix=f"bench-{secrets.token_hex(4)}:",
+        secret_key=secrets.token_urlsafe(48),
+    )
 
 
 async def make_keys(url: str) -> dict[str, str]:

@@ -32,6 +32,7 @@ from monitor.storage.gateway import Gateway, open_gateway
 from monitor.storage.migrate import apply_migrations
 from monitor.supervisor import ActorSpec
 from monitor.web.ws.direct import DirectTransport
+from processes import TEST_SECRET_KEY
 
 SERVER_URL = os.environ.get("MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MONITOR_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -120,6 +121,8 @@ def make_settings(database_url: str, data_dir: Path, **changes: Any) -> Settings
             "MONITOR_RATE_LIMIT_PER_KEY": "1000000",
             "MONITOR_AUTH_FAILURES_PER_IP": "1000000",
             "MONITOR_REDIS_PREFIX": f"monitor-test-{RUN_ID}:",
+            # Instances sharing Redis need one; the generated key has its own tests.
+            "MONITOR_SECRET_KEY": TEST_SECRET_KEY,
         }
     )
     return base.replace(**changes)

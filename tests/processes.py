@@ -16,12 +16,19 @@ import trio
 MONITOR = [sys.executable, "-m", "monitor"]
 
 
+# Given to every process by default, so that one run with DATABASE_URL and no
+# data directory writes no key file into the current directory;
+# MONITOR_SECRET_KEY="" brings back the generated key.
+TEST_SECRET_KEY = "test-secret-key-of-the-suite-0123456789"
+
+
 def clean_environment(**extra: str) -> dict[str, str]:
     """The environment minus any MONITOR_* or database settings of the caller."""
     dropped = {"PORT", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL"}
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith("MONITOR_") and k not in dropped
     }
+    environ["MONITOR_SECRET_KEY"] = TEST_SECRET_KEY
     environ.update(extra)
     return environ
 

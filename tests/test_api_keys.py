@@ -74,7 +74,7 @@ async def test_expired_key_gets_401_saying_expired(
     start_service: StartService, settings: Settings, make_key: MakeKey, database_url: str
 ) -> None:
     # No lookup cache, so the expiry written behind the service's back is seen.
-    service = await start_service(settings.replace(key_cache_ttl=0))
+    service = await start_service(settings.replace(key_cache_ttl=timedelta(0)))
     async with httpx.AsyncClient(base_url=service.base_url) as client:
         record, token = await make_key("read", expires_at=datetime.now(UTC) + timedelta(hours=1))
         assert (await client.get("/stats", headers=auth(token))).status_code == 200

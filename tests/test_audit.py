@@ -816,7 +816,9 @@ async def test_the_maintenance_actor_applies_the_audit_retention(
             "(now() - interval '31 days', 'system', 'old', '1', 'create'), "
             "(now() - interval '29 days', 'system', 'recent', '2', 'create')"
         )
-    await start_service(make_settings(own_database_url, tmp_path, audit_retention_days=30))
+    await start_service(
+        make_settings(own_database_url, tmp_path, audit_retention=timedelta(days=30))
+    )
     with trio.fail_after(10):
         while rows_where(own_database_url, "resource = 'old'"):
             await trio.sleep(0.05)  # maintenance runs once at start, in its own task

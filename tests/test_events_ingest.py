@@ -313,7 +313,7 @@ async def test_database_outage_gives_503_not_a_hang(
     from conftest import set_connections_allowed
 
     service = await start_service(
-        settings.replace(database_url=empty_database_url, key_cache_ttl=60)
+        settings.replace(database_url=empty_database_url, key_cache_ttl=timedelta(minutes=1))
     )
     token = await _admin_token_for(empty_database_url)
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as client:

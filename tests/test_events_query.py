@@ -319,6 +319,16 @@ async def test_stats_count_by_level_type_source_and_interval(
     assert body["by_source"] == [{"key": source, "count": 3}]
     assert [point["count"] for point in body["series"]] == [1, 2]
     assert all(datetime.fromisoformat(p["time"]).minute == 0 for p in body["series"])
+    assert body["interval"] == "1h"
+    for same_width in ("3600", "60m", "0d1h"):  # any duration form; answered in canonical form
+        again = (
+            await client.get(
+                "/api/v1/events/stats",
+                headers={"X-API-Key": admin_token},
+                params={**params, "interval": same_width},
+            )
+        ).json()
+        assert (again["interval"], again["series"]) == ("1h", body["series"]), same_width
     too_many = await client.get(
         "/api/v1/events/stats",
         headers={"X-API-Key": admin_token},

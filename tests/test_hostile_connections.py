@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -124,7 +125,11 @@ async def test_a_request_right_after_a_closing_response_is_no_server_error(
 async def test_a_head_sent_one_byte_at_a_time_is_cut_off_at_the_header_timeout(
     start_service: StartService, settings: Settings
 ) -> None:
-    service = await start_service(settings.replace(header_timeout=1.5, keepalive_timeout=60))
+    service = await start_service(
+        settings.replace(
+            header_timeout=timedelta(seconds=1.5), keepalive_timeout=timedelta(seconds=60)
+        )
+    )
     slow_head = b"GET /health HTTP/1.1\r\nHost: monitor.test\r\nX-Padding: " + b"a" * 40
     async with await connect(service) as stream, trio.open_nursery() as nursery:
         nursery.start_soon(drip, stream, slow_head, 0.5)
@@ -135,7 +140,11 @@ async def test_a_head_sent_one_byte_at_a_time_is_cut_off_at_the_header_timeout(
 async def test_the_header_timeout_starts_again_with_the_next_request_on_a_kept_connection(
     start_service: StartService, settings: Settings
 ) -> None:
-    service = await start_service(settings.replace(header_timeout=1.5, keepalive_timeout=60))
+    service = await start_service(
+        settings.replace(
+            header_timeout=timedelta(seconds=1.5), keepalive_timeout=timedelta(seconds=60)
+        )
+    )
     async with await connect(service) as stream:
         await stream.send_all(HEALTH)
         assert (await read_response(stream))[0] == 200
@@ -153,7 +162,11 @@ async def test_the_header_timeout_starts_again_with_the_next_request_on_a_kept_c
 async def test_an_idle_keep_alive_connection_is_closed_after_the_keepalive_timeout(
     start_service: StartService, settings: Settings
 ) -> None:
-    service = await start_service(settings.replace(keepalive_timeout=1.0, header_timeout=60))
+    service = await start_service(
+        settings.replace(
+            keepalive_timeout=timedelta(seconds=1.0), header_timeout=timedelta(seconds=60)
+        )
+    )
     async with await connect(service) as stream:
         for _ in range(2):  # the timer restarts after every response
             await stream.send_all(HEALTH)
@@ -200,7 +213,11 @@ async def test_connections_over_the_per_address_limit_are_refused_and_all_are_re
     start_service: StartService, settings: Settings, admin_token: str
 ) -> None:
     service = await start_service(
-        settings.replace(max_connections_per_ip=3, header_timeout=1.0, keepalive_timeout=2.0)
+        settings.replace(
+            max_connections_per_ip=3,
+            header_timeout=timedelta(seconds=1.0),
+            keepalive_timeout=timedelta(seconds=2.0),
+        )
     )
     held = []
     for _ in range(3):
@@ -232,7 +249,11 @@ async def test_connections_over_the_per_address_limit_are_refused_and_all_are_re
 async def test_a_connection_the_client_closes_is_released_at_once(
     start_service: StartService, settings: Settings, admin_token: str
 ) -> None:
-    service = await start_service(settings.replace(keepalive_timeout=60, header_timeout=60))
+    service = await start_service(
+        settings.replace(
+            keepalive_timeout=timedelta(seconds=60), header_timeout=timedelta(seconds=60)
+        )
+    )
     for request in (HEALTH, b"GET /he"):  # after a response, and inside a head
         async with await connect(service) as stream:
             await stream.send_all(request)
@@ -255,7 +276,7 @@ async def unread_response(service: RunningService) -> trio.SocketStream:
 async def test_a_client_that_reads_nothing_is_disconnected_after_the_send_timeout(
     start_service: StartService, settings: Settings, admin_token: str
 ) -> None:
-    service = await start_service(settings.replace(send_timeout=1.0))
+    service = await start_service(settings.replace(send_timeout=timedelta(seconds=1.0)))
     async with await unread_response(service):
         # Its connection is gone, though the client never closed it.
         await figures_when(
@@ -266,7 +287,11 @@ async def test_a_client_that_reads_nothing_is_disconnected_after_the_send_timeou
 async def test_a_client_that_reads_nothing_does_not_hold_the_graceful_stop(
     start_service: StartService, settings: Settings, admin_token: str
 ) -> None:
-    service = await start_service(settings.replace(send_timeout=600, shutdown_timeout=1.0))
+    service = await start_service(
+        settings.replace(
+            send_timeout=timedelta(seconds=600), shutdown_timeout=timedelta(seconds=1.0)
+        )
+    )
     async with await unread_response(service):
         # Its response is being written (besides the /stats request asking).
         await stats_when(service, admin_token, lambda stats: stats["requests"]["in_flight"] == 2)

@@ -91,7 +91,7 @@ async def test_a_revoked_key_closes_its_websockets_within_the_key_cache_ttl(
     record, token = await make_key("read")
     other_token = (await make_key("read"))[1]
     admin_token = (await make_key("admin"))[1]
-    service = await start_service(settings.replace(key_cache_ttl=TTL))
+    service = await start_service(settings.replace(key_cache_ttl=timedelta(seconds=TTL)))
     async with (
         connect(service.base_url, token) as ws,
         connect(service.base_url, other_token) as other,
@@ -125,7 +125,8 @@ async def test_a_revoked_key_closes_its_websockets_within_the_key_cache_ttl(
 async def test_an_expiring_key_closes_its_websockets_when_it_expires(
     start_service: StartService, settings: Settings, make_key: MakeKey
 ) -> None:
-    service = await start_service(settings.replace(key_cache_ttl=30.0))  # expiry needs no query
+    # Expiry needs no query.
+    service = await start_service(settings.replace(key_cache_ttl=timedelta(seconds=30)))
     expires_at = datetime.now(UTC) + timedelta(seconds=2)
     token = (await make_key("read", expires_at=expires_at))[1]
     async with connect(service.base_url, token) as ws:
@@ -139,7 +140,7 @@ async def test_a_database_outage_closes_nothing_and_a_revocation_is_noticed_afte
     start_service: StartService, settings: Settings, empty_database_url: str
 ) -> None:
     service = await start_service(
-        settings.replace(database_url=empty_database_url, key_cache_ttl=TTL)
+        settings.replace(database_url=empty_database_url, key_cache_ttl=timedelta(seconds=TTL))
     )
     async with open_gateway(
         empty_database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -224,7 +224,7 @@ async def test_a_restarted_fanout_streams_exactly_what_each_connection_holds(
     monkeypatch.setattr(fanout, "flush", flush_or_crash)
     monkeypatch.setattr(fanout, "run", run_when_allowed)
     # No stats tick during the test: the restart alone must get the routing right.
-    service = await start_service(settings.replace(ws_stats_interval=600))
+    service = await start_service(settings.replace(ws_stats_interval=timedelta(minutes=10)))
     connections = service.running.connections
     read = (await make_key("read"))[1]
     write = (await make_key("write"))[1]

@@ -230,6 +230,29 @@ async def test_concurrent_increments_never_lose_an_update(
     assert [s["value"] for s in latest["series"]] == [40.0]
 
 
+async def test_the_interval_takes_any_duration_form_and_is_answered_canonically(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    window = {"name": "x", "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T03:00:00Z"}
+    for given_, canonical, seconds in (("90", "1m30s", 90), ("1h30m", "1h30m", 5400)):
+        response = await client.get(
+            "/api/v1/metrics",
+            headers={"X-API-Key": admin_token},
+            params={**window, "interval": given_},
+        )
+        assert response.status_code == 200, response.text
+        assert (response.json()["interval"], response.json()["interval_s"]) == (canonical, seconds)
+    for refused, complaint in (("30m1h", "largest first"), ("1500ms", "whole number of seconds")):
+        response = await client.get(
+            "/api/v1/metrics",
+            headers={"X-API-Key": admin_token},
+            params={**window, "interval": refused},
+        )
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["field"] == "interval"
+        assert complaint in response.json()["errors"][0]["message"]
+
+
 async def test_too_many_points_is_400(client: httpx.AsyncClient, admin_token: str) -> None:
     response = await client.get(
         "/api/v1/metrics",

@@ -37,7 +37,8 @@ def postgres_running(data_dir: Path) -> bool:
 
 async def test_first_start_serves_prints_an_admin_key_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    env = clean_environment(MONITOR_KEY_CACHE_TTL="0")
+    # No configuration at all: the secret key is generated too.
+    env = clean_environment(MONITOR_KEY_CACHE_TTL="0", MONITOR_SECRET_KEY="")
     began = time.monotonic()
     async with serving("--data-dir", str(data_dir), env=env, timeout=15) as serve:
         startup_s = time.monotonic() - began
@@ -59,6 +60,13 @@ async def test_first_start_serves_prints_an_admin_key_and_stops_cleanly(tmp_path
     assert admin not in serve.stderr.decode()
     assert admin.rsplit("_", 1)[1] not in serve.stderr.decode()
     print(json.dumps({"embedded_cold_start_s": round(startup_s, 2)}))
+    key_file = data_dir / "secret_key"
+    assert oct(key_file.stat().st_mode & 0o777) == oct(0o600)
+    secret_key = key_file.read_text().strip()
+    assert [
+        line["path"] for line in serve.log_lines() if line.get("msg") == "created a secret key"
+    ] == [str(key_file)]
+    assert secret_key not in serve.stderr.decode() + serve.stdout.decode()
 
     # Second start reuses the database: no new key is printed.
     async with serving("--data-dir", str(data_dir), env=env, timeout=15) as again:
@@ -67,6 +75,8 @@ async def test_first_start_serves_prints_an_admin_key_and_stops_cleanly(tmp_path
         assert not KEY.findall(again.stdout.decode())
         again.signal(signal.SIGINT)
         assert await again.wait(timeout=10) == 0
+    assert key_file.read_text().strip() == secret_key  # and so is the secret key
+    assert "created a secret key" not in again.stderr.decode()
 
 
 async def test_a_second_serve_fails_clearly_while_cli_commands_share_the_database(

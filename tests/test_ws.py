@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -248,7 +249,9 @@ async def test_stats_and_heartbeats_are_pushed(
     start_service: StartService, settings: Settings, read_token: str, transport: Transport
 ) -> None:
     service = await start_service(
-        settings.replace(ws_stats_interval=0.1, ws_heartbeat_interval=0.1)
+        settings.replace(
+            ws_stats_interval=timedelta(seconds=0.1), ws_heartbeat_interval=timedelta(seconds=0.1)
+        )
     )
     async with connect(service.base_url, read_token) as ws:
         await subscribe(ws, "stats")

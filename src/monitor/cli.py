@@ -20,6 +20,7 @@ import click
 from monitor import __version__, logs
 from monitor.config import SETTINGS, Settings, SettingsError, load_settings
 from monitor.domain.keys import ROLE_LABELS
+from monitor.secret_keys import SecretKeyProblem
 from monitor.storage.connect_errors import DatabaseRefused
 from monitor.storage.errors import DataDirBusy, StorageUnavailable
 
@@ -51,7 +52,9 @@ def _fail(message: str) -> None:
 
 def _user_fixable(failure: BaseException) -> BaseException | None:
     """The failure a user can fix inside `failure`, however grouped."""
-    if isinstance(failure, DataDirBusy | DatabaseRefused | StorageUnavailable | OSError):
+    if isinstance(
+        failure, DataDirBusy | DatabaseRefused | StorageUnavailable | SecretKeyProblem | OSError
+    ):
         return failure
     if isinstance(failure, BaseExceptionGroup):
         for inner in failure.exceptions:
@@ -80,7 +83,7 @@ def _run(main: Callable[[], Awaitable[T]], settings: Settings | None = None) -> 
         problem = _user_fixable(failure)
         if problem is None:
             raise
-        if isinstance(problem, DataDirBusy):
+        if isinstance(problem, DataDirBusy | SecretKeyProblem):
             _fail(str(problem))
         elif isinstance(problem, DatabaseRefused):
             _fail(f"cannot connect to the database: {problem}")
@@ -273,7 +276,7 @@ def migrate(data_dir: str | None) -> None:
 @main.command("config")
 @data_dir_option
 def show_config(data_dir: str | None) -> None:
-    """Print the effective settings, secrets redacted."""
+    """Print the effective settings, secrets hidden (URLs keep all but the password)."""
     settings = _settings(data_dir=data_dir)
     shown = settings.redacted()
     width = max(len(spec.env[0]) for spec in SETTINGS)

@@ -1,7 +1,8 @@
 """Structured logging: one JSON object per line on stderr.
 
 A request's id travels in a context variable, so every line logged while a
-request is handled carries it without being passed around.
+request is handled carries it without being passed around. So does the
+instance's id: `service.run` sets it, and every task it starts inherits it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import time
 from typing import Any
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+instance_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "instance_id", default=None
+)
 
 # Attributes every LogRecord has; anything else was passed through `extra=`.
 _STANDARD_ATTRIBUTES = frozenset(
@@ -39,6 +43,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        current_instance = instance_id.get()
+        if current_instance is not None:
+            line["instance_id"] = current_instance
         current_request = request_id.get()
         if current_request is not None:
             line["request_id"] = current_request

@@ -1,11 +1,13 @@
 """`monitor serve`: the root nursery that runs everything, and its graceful stop.
 
-Start-up order: database (embedded or DATABASE_URL) → migrations → an admin
-key if no active one exists → storage gateway → supervisor with the actors →
-Hypercorn. Stop order (SIGINT/SIGTERM or `stop` set): Hypercorn stops accepting
-and finishes in-flight requests; then the actors' inboxes are closed so each
-drains and returns; whatever is still running after `shutdown_timeout` is
-cancelled; the embedded database is stopped last.
+Start-up order: the instance's identity and secret key (a missing key stops
+start-up before anything else) → database (embedded or DATABASE_URL) →
+migrations → an admin key if no active one exists → storage gateway →
+supervisor with the actors → Hypercorn. Stop order (SIGINT/SIGTERM or `stop`
+set): Hypercorn stops accepting and finishes in-flight requests; then the
+actors' inboxes are closed so each drains and returns; whatever is still
+running after `shutdown_timeout` is cancelled; the embedded database is
+stopped last.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from quart_trio import QuartTrio
 
+from monitor import logs
 from monitor.actors import maintenance
 from monitor.bus.hook import PublishHook
 from monitor.config import Settings
+from monitor.config.identity import Identity, identify, public_url_warning
 from monitor.domain.partitions import partitions_ahead
 from monitor.live_connections import GOING_AWAY, LiveConnections
 from monitor.messages import (
     Publishable,
 )
+from monitor.secret_keys import LoadedKeys, load_secret_keys
 from monitor.storage import keys as key_store
 from monitor.storage import partitions as partition_store
 from monitor.storage.embedded import open_embedded_database, serve_lock
@@ -52,6 +57,7 @@ class Running:
 
     port: int
     binds: list[str]
+    identity: Identity
     supervisor: Supervisor
     # Events and samples after their commit, and alert transitions: what is
     # published here streams live to websocket clients (of every instance).
@@ -73,8 +79,8 @@ async def open_database(settings: Settings, *, exclusive: bool) -> AsyncIterator
     if settings.database_url is not None:
         await wait_for_database(
             settings.database_url,
-            connect_timeout=settings.db_connect_timeout,
-            statement_timeout=settings.db_statement_timeout,
+            connect_timeout=settings.db_connect_timeout.total_seconds(),
+            statement_timeout=settings.db_statement_timeout.total_seconds(),
         )
         yield settings.database_url
         return
@@ -92,9 +98,9 @@ async def open_storage(settings: Settings, url: str) -> AsyncIterator[Gateway]:
     async with open_gateway(
         url,
         pool_size=settings.db_pool_size,
-        statement_timeout=settings.db_statement_timeout,
-        acquire_timeout=settings.db_acquire_timeout,
-        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout.total_seconds(),
+        acquire_timeout=settings.db_acquire_timeout.total_seconds(),
+        connect_timeout=settings.db_connect_timeout.total_seconds(),
     ) as gateway:
         yield gateway
 
@@ -137,6 +143,16 @@ async def run(
     """
     stop = trio.Event() if stop is None else stop
     started_at = time.time()
+    identity = identify(settings)
+    # Every line logged from here on, by this task and the ones it starts, names the instance.
+    logs.instance_id.set(identity.instance_id)
+    warning = public_url_warning(settings, identity)
+    if warning is not None:
+        log.warning(warning, extra={"public_url": identity.public_url})
+    # Before the database: a missing key is a configuration error to report at once.
+    loaded = await trio.to_thread.run_sync(load_secret_keys, settings)
+    if loaded.created is not None:
+        log.info("created a secret key", extra={"path": str(loaded.created)})
     async with trio.open_nursery() as signals:
         if handle_signals:
             signals.start_soon(watch_signals, stop)
@@ -155,7 +171,13 @@ async def run(
             if stop.is_set():
                 log.info("stopped during start-up")
             else:
-                await _serve(settings, gateway, stop, extra_actors, started_at, task_status)
+                await _serve(
+                    settings,
+                    _Started(gateway, identity, loaded, started_at),
+                    stop,
+                    extra_actors,
+                    task_status,
+                )
         signals.cancel_scope.cancel()
     log.info("stopped")
 
@@ -177,16 +199,33 @@ async def _prepare_database(gateway: Gateway, database_url: str) -> None:
         announce_bootstrap_key(bootstrap[1])
 
 
+@dataclass(frozen=True)
+class _Started:
+    """What start-up settled before serving."""
+
+    gateway: Gateway
+    identity: Identity
+    loaded: LoadedKeys
+    started_at: float
+
+
 async def _serve(
     settings: Settings,
-    gateway: Gateway,
+    started: _Started,
     stop: trio.Event,
     extra_actors: Sequence[ActorSpec],
-    started_at: float,
     task_status: trio.TaskStatus[Running],
 ) -> None:
     supervisor = Supervisor()
-    wired = wire(settings, gateway, supervisor, started_at=started_at, extra_actors=extra_actors)
+    wired = wire(
+        settings,
+        started.gateway,
+        supervisor,
+        started_at=started.started_at,
+        identity=started.identity,
+        secret_keys=started.loaded.keys,
+        extra_actors=extra_actors,
+    )
     deps, connections, actors = wired.deps, wired.connections, wired.actors
     app = create_app(deps)
     async with trio.open_nursery() as root:
@@ -198,16 +237,17 @@ async def _serve(
                     app,
                     _hypercorn_config(settings),
                     deps.tcp,
-                    header_timeout=settings.header_timeout,
-                    send_timeout=settings.send_timeout,
+                    header_timeout=settings.header_timeout.total_seconds(),
+                    send_timeout=settings.send_timeout.total_seconds(),
                     shutdown_trigger=stop.wait,
                 )
             )
-            log.info("listening", extra={"binds": binds})
+            log.info("listening", extra={"binds": binds, "public_url": started.identity.public_url})
             task_status.started(
                 Running(
                     port=_bound_port(binds),
                     binds=binds,
+                    identity=started.identity,
                     supervisor=supervisor,
                     committed=wired.committed,
                     connections=connections,
@@ -219,7 +259,7 @@ async def _serve(
             # deadline: websockets are closed with 1001 (an open one would hold
             # Hypercorn's stop), in-flight requests finish, then idle
             # keep-alive connections are closed at once.
-            deadline = trio.current_time() + settings.shutdown_timeout
+            deadline = trio.current_time() + settings.shutdown_timeout.total_seconds()
             connections.close_all(GOING_AWAY, "the server is shutting down")
             with trio.move_on_at(deadline) as closing:
                 await connections.wait_empty()
@@ -249,13 +289,13 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     config = HypercornConfig()
     host = settings.host if ":" not in settings.host else f"[{settings.host.strip('[]')}]"
     config.bind = [f"{host}:{settings.port}"]
-    config.graceful_timeout = settings.shutdown_timeout
+    config.graceful_timeout = settings.shutdown_timeout.total_seconds()
     config.accesslog = None  # monitor.access writes one structured line per request
     config.errorlog = logging.getLogger("hypercorn.error")
     config.websocket_ping_interval = 20
     config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_BYTES
     # Idle keep-alive connections; the request-head deadline is http_server's.
-    config.keep_alive_timeout = settings.keepalive_timeout
+    config.keep_alive_timeout = settings.keepalive_timeout.total_seconds()
     return config
 
 

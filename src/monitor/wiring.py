@@ -26,9 +26,11 @@ from monitor.bus.base import Bus
 from monitor.bus.hook import PublishHook
 from monitor.bus.memory import MemoryBus
 from monitor.config import Settings
+from monitor.config.identity import Identity
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.domain.credentials import KEY
 from monitor.domain.limit_table import LimitTable
+from monitor.domain.signing import SecretKeys
 from monitor.live_connections import CLOSE_GRACE, LiveConnections
 from monitor.messages import (
     FanoutMessage,
@@ -173,11 +175,11 @@ def metrics_area(
                 rollup_store.drop_expired,
                 gateway,
                 retention={
-                    rollup_store.MINUTE: timedelta(days=settings.rollup_1m_retention_days),
-                    rollup_store.HOUR: timedelta(days=settings.rollup_1h_retention_days),
+                    rollup_store.MINUTE: settings.rollup_1m_retention,
+                    rollup_store.HOUR: settings.rollup_1h_retention,
                 },
             ),
-            interval=settings.rollup_interval,
+            interval=settings.rollup_interval.total_seconds(),
         ),
         drains=False,
     )
@@ -196,7 +198,10 @@ def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
         )
     ]
     run = functools.partial(
-        maintenance.run, tables, pruned=pruned, interval=settings.maintenance_interval
+        maintenance.run,
+        tables,
+        pruned=pruned,
+        interval=settings.maintenance_interval.total_seconds(),
     )
     return Actors([ActorSpec("maintenance", run, drains=False)])
 
@@ -216,10 +221,10 @@ def keys_area(settings: Settings, gateway: Gateway) -> KeysArea:
             key_usage.run,
             receive,
             functools.partial(key_store.record_last_used, gateway),
-            flush_interval=settings.key_usage_flush_interval,
+            flush_interval=settings.key_usage_flush_interval.total_seconds(),
         ),
     )
-    authenticator = Authenticator(gateway, usage, cache_ttl=settings.key_cache_ttl)
+    authenticator = Authenticator(gateway, usage, cache_ttl=settings.key_cache_ttl.total_seconds())
     return KeysArea([last_used], [usage], authenticator)
 
 
@@ -282,6 +287,7 @@ def live_area(
     gateway: Gateway,
     committed: PublishHook[Publishable],
     ingested: tuple[IngestCounters, MetricIngestCounters],
+    instance_id: str,
 ) -> LiveArea:
     """Committed batches → bus (memory or Redis) → fan-out → every websocket's outbox."""
     redis_url = settings.redis_url
@@ -307,6 +313,7 @@ def live_area(
 
     def figures() -> dict[str, Any]:
         return {
+            "instance_id": instance_id,  # with Redis, several instances' figures meet
             "connections": len(connections),
             "subscriptions": connections.subscription_count(),
             "events_ingested": event_counters.rows,
@@ -328,8 +335,8 @@ def live_area(
                 receive,
                 connections,
                 figures,
-                coalesce_window=settings.ws_coalesce_window,
-                stats_interval=settings.ws_stats_interval,
+                coalesce_window=settings.ws_coalesce_window.total_seconds(),
+                stats_interval=settings.ws_stats_interval.total_seconds(),
             ),
         ),
         ActorSpec(
@@ -337,8 +344,8 @@ def live_area(
             functools.partial(
                 watchdog.run,
                 connections,
-                heartbeat_interval=settings.ws_heartbeat_interval,
-                stall_timeout=settings.ws_stall_timeout,
+                heartbeat_interval=settings.ws_heartbeat_interval.total_seconds(),
+                stall_timeout=settings.ws_stall_timeout.total_seconds(),
                 close_grace=CLOSE_GRACE,
             ),
             drains=False,
@@ -349,7 +356,7 @@ def live_area(
                 credential_watch.run,
                 connections,
                 {KEY: functools.partial(key_store.standings, gateway)},
-                interval=settings.key_cache_ttl,
+                interval=settings.key_cache_ttl.total_seconds(),
             ),
             drains=False,
         ),
@@ -379,6 +386,8 @@ def wire(
     supervisor: Supervisor,
     *,
     started_at: float,
+    identity: Identity,
+    secret_keys: SecretKeys,
     extra_actors: Sequence[ActorSpec] = (),
 ) -> Wired:
     """Every area's actors and channels, and the web edge's dependencies on them."""
@@ -387,7 +396,13 @@ def wire(
     committed = PublishHook[Publishable]()
     events = events_area(settings, gateway, committed)
     metrics = metrics_area(settings, gateway, committed)
-    live = live_area(settings, gateway, committed, (events.web.counters, metrics.web.counters))
+    live = live_area(
+        settings,
+        gateway,
+        committed,
+        (events.web.counters, metrics.web.counters),
+        identity.instance_id,
+    )
     keys = keys_area(settings, gateway)
     limits = rate_limit_area(settings)
     shared = shared_results_area(settings)
@@ -403,6 +418,8 @@ def wire(
     redis_url = settings.redis_url
     deps = WebDeps(
         settings=settings,
+        identity=identity,
+        secret_keys=secret_keys,
         gateway=gateway,
         authenticator=keys.authenticator,
         events=events.web,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,11 +20,25 @@ from typing import Any, TypeVar, dataclass_transform
 
 import monitor.config.parsers as parsers
 from monitor.domain.client_ip import TrustedProxies
+from monitor.domain.durations import DAY, format_duration
 from monitor.domain.urls import redact_url
+
+# Every time-valued setting is a duration: `30s`, `5m`, `1h30m`, `7d`, `250ms`.
+# A plain number keeps the unit the setting has always been documented in, so
+# an existing MONITOR_EVENTS_RETENTION=30 still means 30 days, not 30 seconds.
+IN_SECONDS = " A duration like 30s or 1h30m; a plain number counts seconds."
+IN_DAYS = " A duration like 30d or 12h; a plain number counts days."
+RETENTION = parsers.duration("1d", "36500d", bare_unit=DAY)
 
 
 class SettingsError(ValueError):
     """A setting has an invalid value; the message names the setting and the problem."""
+
+
+# How a secret setting is shown: True hides it whole; a function shows what it
+# returns (a URL with its password masked keeps the host visible).
+Secret = bool | Callable[[str], str]
+HIDDEN = "***"
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,13 @@ class SettingSpec:
     default: str
     parse: Callable[[str], Any]
     help: str
-    secret: bool = False
+    secret: Secret = False
+
+    def shown(self, text: str) -> str:
+        """`text` (the value as text) as `monitor config` may print it."""
+        if not text or self.secret is False:
+            return text
+        return HIDDEN if self.secret is True else self.secret(text)
 
 
 def setting(
@@ -44,11 +65,17 @@ def setting(
     parse: Callable[[str], Any],
     help: str,
     *,
-    secret: bool = False,
+    secret: Secret = False,
 ) -> Any:
-    """Declare a field of Settings: read from `env`, `default` (text) when unset."""
+    """Declare a field of Settings: read from `env`, `default` (text) when unset.
+
+    A secret is also left out of the object's repr, so a traceback or a test's
+    assertion message cannot print it.
+    """
     names = (env,) if isinstance(env, str) else env
-    return dataclasses.field(metadata={"setting": (names, default, parse, help, secret)})
+    return dataclasses.field(
+        repr=secret is False, metadata={"setting": (names, default, parse, help, secret)}
+    )
 
 
 T = TypeVar("T")
@@ -74,6 +101,19 @@ class Settings:
         parsers.whole_number(0, 65535),
         "TCP port (0 picks one).",
     )
+    public_url: str | None = setting(
+        "MONITOR_PUBLIC_URL",
+        "",
+        parsers.optional_public_url,
+        "The http(s) URL users reach the service at (behind a proxy, the proxy's); used in "
+        "links and to check browsers' Origin. Empty: derived from the host and port.",
+    )
+    instance_id: str | None = setting(
+        "MONITOR_INSTANCE_ID",
+        "",
+        parsers.optional_instance_id,
+        "Name of this instance in /stats and the log; empty: host name and port.",
+    )
     data_dir: Path = setting(
         "MONITOR_DATA_DIR",
         "./monitor-data",
@@ -85,13 +125,29 @@ class Settings:
         "",
         parsers.optional_url("postgresql", "postgres"),
         "PostgreSQL URL; empty starts the embedded PostgreSQL.",
-        secret=True,
+        secret=redact_url,
     )
     redis_url: str | None = setting(
         ("MONITOR_REDIS_URL", "REDIS_URL"),
         "",
         parsers.optional_url("redis", "rediss", "unix"),
         "Redis URL; empty keeps the bus and rate limits in-process.",
+        secret=redact_url,
+    )
+    secret_key: str | None = setting(
+        "MONITOR_SECRET_KEY",
+        "",
+        parsers.optional_secret_key,
+        "Key for session cookies and for encrypting stored secrets (32 characters or more); "
+        "empty: generated once into <data-dir>/secret_key. Required with a Redis URL, the "
+        "same on every instance.",
+        secret=True,
+    )
+    secret_key_previous: str | None = setting(
+        "MONITOR_SECRET_KEY_PREVIOUS",
+        "",
+        parsers.optional_secret_key,
+        "The key MONITOR_SECRET_KEY replaced: still accepted while a rotation is under way.",
         secret=True,
     )
     log_level: str = setting(
@@ -106,23 +162,23 @@ class Settings:
         parsers.whole_number(1, 200),
         "Database connections in the pool (also the worker-thread limit).",
     )
-    db_statement_timeout: float = setting(
+    db_statement_timeout: timedelta = setting(
         "MONITOR_DB_STATEMENT_TIMEOUT",
-        "30",
-        parsers.number(0.1, 3600),
-        "Seconds a SQL statement may run before PostgreSQL cancels it.",
+        "30s",
+        parsers.duration("100ms", "1h"),
+        "How long a SQL statement may run before PostgreSQL cancels it." + IN_SECONDS,
     )
-    db_connect_timeout: float = setting(
+    db_connect_timeout: timedelta = setting(
         "MONITOR_DB_CONNECT_TIMEOUT",
-        "30",
-        parsers.number(0.5, 3600),
-        "Seconds start-up waits for the database before giving up.",
+        "30s",
+        parsers.duration("500ms", "1h"),
+        "How long start-up waits for the database before giving up." + IN_SECONDS,
     )
-    db_acquire_timeout: float = setting(
+    db_acquire_timeout: timedelta = setting(
         "MONITOR_DB_ACQUIRE_TIMEOUT",
-        "5",
-        parsers.number(0.1, 600),
-        "Seconds a request waits for a pooled connection before answering 503.",
+        "5s",
+        parsers.duration("100ms", "10m"),
+        "How long a request waits for a pooled connection before answering 503." + IN_SECONDS,
     )
     max_request_bytes: int = setting(
         "MONITOR_MAX_REQUEST_BYTES",
@@ -130,31 +186,32 @@ class Settings:
         parsers.whole_number(1024, 1024**3),
         "Largest request body accepted; larger gets 413.",
     )
-    shutdown_timeout: float = setting(
+    shutdown_timeout: timedelta = setting(
         "MONITOR_SHUTDOWN_TIMEOUT",
-        "8",
-        parsers.number(0.5, 600),
-        "Seconds a graceful stop may take in all; then what is left is cancelled.",
+        "8s",
+        parsers.duration("500ms", "10m"),
+        "How long a graceful stop may take in all; then what is left is cancelled." + IN_SECONDS,
     )
-    header_timeout: float = setting(
+    header_timeout: timedelta = setting(
         "MONITOR_HEADER_TIMEOUT",
-        "10",
-        parsers.number(0.1, 3600),
-        "Seconds a client has to send a whole request head (from connecting, or from the "
-        "first byte after an idle keep-alive wait); then the connection is closed.",
+        "10s",
+        parsers.duration("100ms", "1h"),
+        "How long a client has to send a whole request head (from connecting, or from the "
+        "first byte after an idle keep-alive wait); then the connection is closed." + IN_SECONDS,
     )
-    keepalive_timeout: float = setting(
+    keepalive_timeout: timedelta = setting(
         "MONITOR_KEEPALIVE_TIMEOUT",
-        "15",
-        parsers.number(0.1, 3600),
-        "Seconds an idle keep-alive connection is kept open waiting for its next request.",
+        "15s",
+        parsers.duration("100ms", "1h"),
+        "How long an idle keep-alive connection is kept open waiting for its next request."
+        + IN_SECONDS,
     )
-    send_timeout: float = setting(
+    send_timeout: timedelta = setting(
         "MONITOR_SEND_TIMEOUT",
-        "30",
-        parsers.number(0.1, 3600),
-        "Seconds a write to a client may make no progress (it reads nothing) before the "
-        "connection is closed.",
+        "30s",
+        parsers.duration("100ms", "1h"),
+        "How long a write to a client may make no progress (it reads nothing) before the "
+        "connection is closed." + IN_SECONDS,
     )
     max_connections_per_ip: int = setting(
         "MONITOR_MAX_CONNECTIONS_PER_IP",
@@ -163,23 +220,25 @@ class Settings:
         "Most open connections from one client address (IPv6: one /64); more are closed at "
         "accept; 0: unlimited. Trusted proxies are exempt.",
     )
-    key_usage_flush_interval: float = setting(
+    key_usage_flush_interval: timedelta = setting(
         "MONITOR_KEY_USAGE_FLUSH_INTERVAL",
-        "15",
-        parsers.number(0.01, 86400),
-        "Seconds between batched writes of API keys' last_used_at.",
+        "15s",
+        parsers.duration("10ms", "1d"),
+        "Time between batched writes of API keys' last_used_at." + IN_SECONDS,
     )
-    events_retention_days: int = setting(
+    events_retention: timedelta = setting(
         "MONITOR_EVENTS_RETENTION",
-        "30",
-        parsers.whole_number(1, 36500),
-        "Days events are kept; older ones are refused at ingest and their partitions dropped.",
+        "30d",
+        RETENTION,
+        "How long events are kept; older ones are refused at ingest and their "
+        "partitions dropped." + IN_DAYS,
     )
-    events_max_future_skew: float = setting(
+    events_max_future_skew: timedelta = setting(
         "MONITOR_EVENTS_MAX_FUTURE_SKEW",
-        "300",
-        parsers.number(0, 86400 * 7),
-        "Seconds an event's time may lie in the future (clock skew) before it is refused.",
+        "5m",
+        parsers.duration("0s", "7d"),
+        "How far in the future an event's time may lie (clock skew) before it is refused."
+        + IN_SECONDS,
     )
     max_batch_items: int = setting(
         "MONITOR_MAX_BATCH_ITEMS",
@@ -211,41 +270,42 @@ class Settings:
         parsers.whole_number(1, 1_000_000),
         "Most rows the ingest actor gathers into one transaction.",
     )
-    ingest_timeout: float = setting(
+    ingest_timeout: timedelta = setting(
         "MONITOR_INGEST_TIMEOUT",
-        "30",
-        parsers.number(0.1, 3600),
-        "Seconds an ingest request waits for its commit before answering 503.",
+        "30s",
+        parsers.duration("100ms", "1h"),
+        "How long an ingest request waits for its commit before answering 503." + IN_SECONDS,
     )
-    metrics_retention_days: int = setting(
+    metrics_retention: timedelta = setting(
         "MONITOR_METRICS_RETENTION",
-        "7",
-        parsers.whole_number(1, 36500),
-        "Days raw metric samples are kept; older ones are refused and their partitions dropped.",
+        "7d",
+        RETENTION,
+        "How long raw metric samples are kept; older ones are refused and their "
+        "partitions dropped." + IN_DAYS,
     )
-    rollup_1m_retention_days: int = setting(
+    rollup_1m_retention: timedelta = setting(
         "MONITOR_ROLLUP_1M_RETENTION",
-        "30",
-        parsers.whole_number(1, 36500),
-        "Days 1-minute rollups are kept.",
+        "30d",
+        RETENTION,
+        "How long 1-minute rollups are kept." + IN_DAYS,
     )
-    rollup_1h_retention_days: int = setting(
+    rollup_1h_retention: timedelta = setting(
         "MONITOR_ROLLUP_1H_RETENTION",
-        "400",
-        parsers.whole_number(1, 36500),
-        "Days 1-hour rollups are kept.",
+        "400d",
+        RETENTION,
+        "How long 1-hour rollups are kept." + IN_DAYS,
     )
-    audit_retention_days: int = setting(
+    audit_retention: timedelta = setting(
         "MONITOR_AUDIT_RETENTION",
-        "400",
-        parsers.whole_number(1, 36500),
-        "Days audit log rows are kept; maintenance deletes older ones.",
+        "400d",
+        RETENTION,
+        "How long audit log rows are kept; maintenance deletes older ones." + IN_DAYS,
     )
-    rollup_interval: float = setting(
+    rollup_interval: timedelta = setting(
         "MONITOR_ROLLUP_INTERVAL",
-        "10",
-        parsers.number(0.1, 3600),
-        "Seconds between rollup runs (complete minutes older than 30 s are rolled up).",
+        "10s",
+        parsers.duration("100ms", "1h"),
+        "Time between rollup runs (complete minutes older than 30 s are rolled up)." + IN_SECONDS,
     )
     max_series: int = setting(
         "MONITOR_MAX_SERIES",
@@ -259,17 +319,18 @@ class Settings:
         parsers.whole_number(1, 100_000_000),
         "Most live series of one metric name; a new series beyond it gets 422.",
     )
-    maintenance_interval: float = setting(
+    maintenance_interval: timedelta = setting(
         "MONITOR_MAINTENANCE_INTERVAL",
-        "600",
-        parsers.number(1, 86400),
-        "Seconds between maintenance runs (partitions ahead, retention).",
+        "10m",
+        parsers.duration("1s", "1d"),
+        "Time between maintenance runs (partitions ahead, retention)." + IN_SECONDS,
     )
-    key_cache_ttl: float = setting(
+    key_cache_ttl: timedelta = setting(
         "MONITOR_KEY_CACHE_TTL",
-        "5",
-        parsers.number(0, 3600),
-        "Seconds an API key lookup is cached (revocation elsewhere takes effect within it).",
+        "5s",
+        parsers.duration("0s", "1h"),
+        "How long an API key lookup is cached (revocation elsewhere takes effect within it)."
+        + IN_SECONDS,
     )
     rate_limit_per_key: int = setting(
         "MONITOR_RATE_LIMIT_PER_KEY",
@@ -325,11 +386,12 @@ class Settings:
         parsers.whole_number(1, 100_000),
         "Most websocket connections one API key may hold open on one instance.",
     )
-    ws_coalesce_window: float = setting(
+    ws_coalesce_window: timedelta = setting(
         "MONITOR_WS_COALESCE_WINDOW",
-        "0.05",
-        parsers.number(0, 5),
-        "Seconds live items are gathered before they are sent, so a busy stream costs few frames.",
+        "50ms",
+        parsers.duration("0s", "5s"),
+        "How long live items are gathered before they are sent, so a busy stream costs few "
+        "frames." + IN_SECONDS,
     )
     ws_queue_size: int = setting(
         "MONITOR_WS_QUEUE",
@@ -337,23 +399,24 @@ class Settings:
         parsers.whole_number(2, 100_000),
         "Frames waiting for one websocket client; when full, its oldest data is dropped.",
     )
-    ws_stall_timeout: float = setting(
+    ws_stall_timeout: timedelta = setting(
         "MONITOR_WS_STALL_TIMEOUT",
-        "10",
-        parsers.number(0.1, 3600),
-        "Seconds a client may leave a full queue unread before it is closed with 1013.",
+        "10s",
+        parsers.duration("100ms", "1h"),
+        "How long a client may leave a full queue unread before it is closed with 1013."
+        + IN_SECONDS,
     )
-    ws_heartbeat_interval: float = setting(
+    ws_heartbeat_interval: timedelta = setting(
         "MONITOR_WS_HEARTBEAT_INTERVAL",
-        "15",
-        parsers.number(0.05, 3600),
-        "Seconds between heartbeat messages on an open websocket.",
+        "15s",
+        parsers.duration("50ms", "1h"),
+        "Time between heartbeat messages on an open websocket." + IN_SECONDS,
     )
-    ws_stats_interval: float = setting(
+    ws_stats_interval: timedelta = setting(
         "MONITOR_WS_STATS_INTERVAL",
-        "5",
-        parsers.number(0.05, 3600),
-        "Seconds between pushes on the `stats` channel.",
+        "5s",
+        parsers.duration("50ms", "1h"),
+        "Time between pushes on the `stats` channel." + IN_SECONDS,
     )
     bus_queue_size: int = setting(
         "MONITOR_BUS_QUEUE",
@@ -366,34 +429,35 @@ class Settings:
     def log_level_number(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level]
 
-    @property
-    def events_retention(self) -> timedelta:
-        return timedelta(days=self.events_retention_days)
-
-    @property
-    def metrics_retention(self) -> timedelta:
-        return timedelta(days=self.metrics_retention_days)
-
-    @property
-    def audit_retention(self) -> timedelta:
-        return timedelta(days=self.audit_retention_days)
-
     def replace(self, **changes: Any) -> Settings:
+        """A copy with `changes`; a duration must be given as a timedelta (a bare
+        number would be ambiguous, and would fail far from here)."""
+        for name, value in changes.items():
+            if name in _DURATIONS and not isinstance(value, timedelta):
+                raise TypeError(f"{name} is a duration: give a timedelta, not {value!r}")
         return dataclasses.replace(self, **changes)
 
     def redacted(self) -> dict[str, str]:
-        """Every setting as text, with secrets (URL passwords) masked."""
+        """Every setting as text (durations written like 30s), secrets hidden or masked."""
         shown: dict[str, str] = {}
         for spec in SETTINGS:
             value = getattr(self, spec.field)
-            text = "" if value is None else str(value)
-            shown[spec.field] = redact_url(text) if spec.secret else text
+            if value is None:
+                text = ""
+            elif isinstance(value, timedelta):
+                text = format_duration(value)
+            else:
+                text = str(value)
+            shown[spec.field] = spec.shown(text)
         return shown
 
 
 SETTINGS: tuple[SettingSpec, ...] = tuple(
     SettingSpec(declared.name, *declared.metadata["setting"])
     for declared in dataclasses.fields(Settings)
+)
+_DURATIONS = frozenset(
+    name for name, kind in typing.get_type_hints(Settings).items() if kind is timedelta
 )
 
 

@@ -1,32 +1,25 @@
-"""Bucket widths: written like `30s`, `5m`, `1h`, `1d`, and chosen when a query gives none."""
+"""Bucket widths: durations like `30s`, `1h30m` or `60`, and chosen when a query gives none."""
 
 from __future__ import annotations
 
 import math
-import re
 from datetime import timedelta
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PATTERN = re.compile(r"(\d{1,6})([smhd])")
+from monitor.domain.durations import SECOND, format_duration, parse_duration
 
 
 def parse_interval(text: str) -> timedelta:
-    """Raise ValueError unless `text` is a positive whole number and a unit (s, m, h, d)."""
-    match = _PATTERN.fullmatch(text.strip())
-    if match is None:
-        raise ValueError("must look like 30s, 5m, 1h or 1d")
-    seconds = int(match[1]) * _UNITS[match[2]]
-    if seconds <= 0:
+    """A bucket width: a duration (`30s`, `1h30m`, `1d`) or a plain number of seconds.
+
+    Raises ValueError unless it is a positive whole number of seconds (buckets
+    are counted in whole seconds).
+    """
+    width = parse_duration(text)
+    if width <= timedelta(0):
         raise ValueError("must be positive")
-    return timedelta(seconds=seconds)
-
-
-def format_interval(seconds: int) -> str:
-    """The largest unit that writes `seconds` exactly: 90 → 90s, 7200 → 2h."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    if width % SECOND:
+        raise ValueError("must be a whole number of seconds")
+    return width
 
 
 def too_many_buckets(
@@ -43,10 +36,10 @@ def too_many_buckets(
     # One that fits: the narrowest, rounded up to a whole day, hour or minute.
     needed = math.ceil(span.total_seconds() / limit)
     size = next(size for size in (86400, 3600, 60, 1) if needed >= size)
-    wider = format_interval(math.ceil(needed / size) * size)
+    wider = format_duration(math.ceil(needed / size) * size)
     if given is None:
         return (
-            f"the default interval of {format_interval(int(interval.total_seconds()))} gives "
+            f"the default interval of {format_duration(interval)} gives "
             f"{int(count)} {what}, more than {limit}: give an `interval` such as {wider}, "
             "or a shorter range"
         )

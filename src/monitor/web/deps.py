@@ -11,7 +11,9 @@ from quart import current_app
 
 from monitor.bus.base import BusState
 from monitor.config import Settings
+from monitor.config.identity import Identity
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
+from monitor.domain.signing import SecretKeys
 from monitor.live_connections import LiveConnections
 from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
 from monitor.shared_results import SharedResults
@@ -101,6 +103,8 @@ class WebDeps:
     """Everything the routes use, one group per area (see wiring.py)."""
 
     settings: Settings
+    identity: Identity  # instance id and public URL (links, Origin checks, Secure cookies)
+    secret_keys: SecretKeys  # sign with `current`, accept any of `verifiers`
     gateway: Gateway
     authenticator: Authenticator
     events: EventDeps

@@ -153,15 +153,14 @@ def _default_range(event_filter: EventFilter, now: datetime, errors: _Errors) ->
     return EventFilter(**{**event_filter.__dict__, "time_from": time_from, "time_to": time_to})
 
 
-def parse_stats_query() -> tuple[EventFilter, timedelta, str]:
+def parse_stats_query() -> tuple[EventFilter, timedelta]:
     errors = _Errors()
     event_filter = _default_range(
         _filter(errors, frozenset({"interval"})), datetime.now(UTC), errors
     )
     given = request.args.get("interval") or None
-    interval_text = given or DEFAULT_INTERVAL
     try:
-        interval = parse_interval(interval_text)
+        interval = parse_interval(given or DEFAULT_INTERVAL)
     except ValueError as refused:
         errors.add("interval", str(refused))
         errors.raise_if_any()
@@ -172,7 +171,7 @@ def parse_stats_query() -> tuple[EventFilter, timedelta, str]:
     if problem is not None:
         errors.add("interval", problem)
     errors.raise_if_any()
-    return event_filter, interval, interval_text
+    return event_filter, interval
 
 
 def parse_groups_query() -> tuple[EventFilter, tuple[str, ...], int]:

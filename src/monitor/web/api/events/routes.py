@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -12,6 +12,7 @@ from quart import Blueprint, Response
 from quart_schema import document_querystring, document_request, document_response, tag
 
 from monitor.domain.cursors import encode_cursor
+from monitor.domain.durations import format_duration
 from monitor.domain.keys import Role
 from monitor.domain.rows import EventRow
 from monitor.messages import IngestEvents, IngestOutcome
@@ -68,7 +69,7 @@ def _rules() -> EventRules:
     settings = current_deps().settings
     return EventRules(
         retention=settings.events_retention,
-        max_future_skew=timedelta(seconds=settings.events_max_future_skew),
+        max_future_skew=settings.events_max_future_skew,
     )
 
 
@@ -78,7 +79,7 @@ async def _commit(rows: list[EventRow]) -> IngestOutcome:
     return await submit(
         deps.events.inbox,
         lambda reply: IngestEvents(rows, reply),
-        deps.settings.ingest_timeout,
+        deps.settings.ingest_timeout.total_seconds(),
     )
 
 
@@ -223,7 +224,7 @@ async def list_events() -> Response:
 @document_response(EventStatsOut, 200)
 async def stats() -> Response:
     """Counts by level, type and source, and a count per `interval` (default 1h, last 24 h)."""
-    event_filter, interval, interval_text = parse_stats_query()
+    event_filter, interval = parse_stats_query()
     result = await event_store.event_stats(
         current_deps().gateway, event_filter, interval=interval, top=20
     )
@@ -235,7 +236,7 @@ async def stats() -> Response:
             },
             "by_type": [{"key": key, "count": count} for key, count in result.by_type],
             "by_source": [{"key": key, "count": count} for key, count in result.by_source],
-            "interval": interval_text,
+            "interval": format_duration(interval),
             "series": [{"time": time, "count": count} for time, count in result.series],
         }
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from monitor.domain.durations import format_duration
 from monitor.domain.events import (
     LEVEL_NUMBER,
     LEVELS,
@@ -49,12 +50,12 @@ def rule_errors(index: int, event: EventIn, now: datetime, rules: EventRules) ->
     errors: list[ItemError] = []
     if event.time is not None:
         if event.time > now + rules.max_future_skew:
-            skew = rules.max_future_skew.total_seconds()
-            errors.append(ItemError(index, "time", f"is more than {skew:g} s in the future"))
+            skew = format_duration(rules.max_future_skew)
+            errors.append(ItemError(index, "time", f"is more than {skew} in the future"))
         elif event.time < now - rules.retention:
-            days = rules.retention.days
+            retention = format_duration(rules.retention)
             errors.append(
-                ItemError(index, "time", f"is older than the retention window of {days} days")
+                ItemError(index, "time", f"is older than the retention window of {retention}")
             )
     for name in ("source", "message", "fingerprint", "trace_id"):
         value = getattr(event, name)

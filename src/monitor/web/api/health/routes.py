@@ -102,6 +102,7 @@ class DashboardCacheStats(BaseModel):
 
 
 class ServiceStats(BaseModel):
+    instance_id: str
     version: str
     uptime_s: float
     requests: RequestStats
@@ -201,11 +202,12 @@ async def ready() -> tuple[Response, int]:
 @tag(["operations"])
 @document_response(ServiceStats, 200)
 async def stats() -> dict[str, Any]:
-    """Uptime, version, request counts, each actor's state, the rate limiter's counts and
-    the dashboard cache's (results computed, and answers shared instead)."""
+    """This instance's id, uptime, version, request counts, each actor's state, the rate
+    limiter's counts and the dashboard cache's (results computed, and answers shared instead)."""
     deps = current_deps()
     counters = deps.counters
     return ServiceStats(
+        instance_id=deps.identity.instance_id,
         version=__version__,
         uptime_s=round(time.time() - deps.health.started_at, 3),
         requests=RequestStats(

@@ -12,6 +12,7 @@ import msgspec
 from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response, tag
 
+from monitor.domain.durations import format_duration
 from monitor.domain.intervals import auto_interval, parse_interval, too_many_buckets
 from monitor.domain.keys import Role
 from monitor.domain.metrics import (
@@ -93,7 +94,7 @@ async def _commit(batch: SampleBatch) -> None:
     await submit(
         deps.metrics.writes,
         lambda reply: IngestSamples(batch, reply),
-        deps.settings.ingest_timeout,
+        deps.settings.ingest_timeout.total_seconds(),
     )
 
 
@@ -187,7 +188,7 @@ async def increment(name: str) -> Response:
     outcome = await submit(
         deps.metrics.writes,
         lambda reply: IncrementCounter(key, change.by, now, reply),
-        deps.settings.ingest_timeout,
+        deps.settings.ingest_timeout.total_seconds(),
     )
     return json_response(
         {
@@ -302,6 +303,7 @@ async def query() -> Response:
         {
             "name": name,
             "aggregation": aggregation,
+            "interval": format_duration(interval),
             "interval_s": int(interval.total_seconds()),
             "from": time_from,
             "to": time_to,

@@ -25,6 +25,7 @@ from typing import Annotated, Any, cast
 import msgspec
 
 from monitor.config import Settings
+from monitor.domain.durations import format_duration
 from monitor.domain.metrics import MAX_NAME_LENGTH, NAME_PATTERN, labels_problem
 from monitor.domain.rows import SampleBatch, SeriesKey
 from monitor.web.api.metrics.schemas import SampleIn, SampleWire
@@ -49,15 +50,15 @@ class TimeWindow:
     now: datetime
     earliest: datetime  # older samples are past raw retention
     latest: datetime  # newer samples are too far in the future
-    retention_days: int
+    retention: timedelta
 
     @classmethod
     def at(cls, now: datetime, settings: Settings) -> TimeWindow:
         return cls(
             now=now,
             earliest=now - settings.metrics_retention,
-            latest=now + timedelta(seconds=settings.events_max_future_skew),
-            retention_days=settings.metrics_retention_days,
+            latest=now + settings.events_max_future_skew,
+            retention=settings.metrics_retention,
         )
 
 
@@ -217,8 +218,12 @@ class SampleRules:
             if sample.time > self.window.latest:
                 errors.append({**where, "field": "time", "message": "is too far in the future"})
             elif sample.time < self.window.earliest:
-                days = self.window.retention_days
+                retention = format_duration(self.window.retention)
                 errors.append(
-                    {**where, "field": "time", "message": f"is older than the {days}-day retention"}
+                    {
+                        **where,
+                        "field": "time",
+                        "message": f"is older than the {retention} retention",
+                    }
                 )
         return errors

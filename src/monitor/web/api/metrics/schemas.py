@@ -105,6 +105,7 @@ class GroupSeries(BaseModel):
 class SeriesResult(BaseModel):
     name: str
     aggregation: str
+    interval: str = Field(description="The bucket width as a duration, like 1m or 1h30m.")
     interval_s: int
     from_: datetime = Field(alias="from")
     to: datetime
@@ -117,7 +118,11 @@ class MetricQueryDoc(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     from_: datetime | None = Field(None, alias="from", description="Default: `to` minus 1 h.")
     to: datetime | None = Field(None, description="Default: now.")
-    interval: str | None = Field(None, description="Bucket width like 10s, 1m, 1h; default chosen.")
+    interval: str | None = Field(
+        None,
+        description="Bucket width: a duration like 10s, 1m or 1h30m, or a plain number of seconds; "
+        "default chosen.",
+    )
     aggregation: Literal[
         "avg", "sum", "min", "max", "count", "last", "rate", "p50", "p90", "p95", "p99"
     ] = "avg"
