@@ -88,7 +88,7 @@ async def test_expired_key_gets_401_saying_expired(
         assert "expired" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("role", ["read", "write"])
+@pytest.mark.parametrize("role", ["ingest", "read", "write"])
 async def test_key_management_needs_admin(
     client: httpx.AsyncClient, make_key: MakeKey, role: str
 ) -> None:
@@ -131,6 +131,27 @@ async def test_create_list_show_revoke(client: httpx.AsyncClient, admin_token: s
     assert (await client.get("/stats", headers=auth(token))).status_code == 401
 
 
+async def test_an_ingest_key_created_over_http_may_send_but_not_read(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    created = await client.post(
+        "/api/v1/keys", headers=auth(admin_token), json={"name": "web-01 agent", "role": "ingest"}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["role"] == "ingest"
+    token = created.json()["key"]
+    sent = await client.post("/api/v1/events", headers=auth(token), json={"type": "boot"})
+    assert sent.status_code == 201, sent.text
+    refused = await client.get("/stats", headers=auth(token))
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == (
+        "this operation needs the read role (held by read, write and admin keys); "
+        "the key has ingest"
+    )
+    listing = (await client.get("/api/v1/keys", headers=auth(admin_token))).json()["keys"]
+    assert [k["role"] for k in listing if k["id"] == created.json()["id"]] == ["ingest"]
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
@@ -138,6 +159,9 @@ async def test_create_list_show_revoke(client: httpx.AsyncClient, admin_token: s
         ({"name": "", "role": "read"}, "name"),
         ({"name": "bad\u0000name", "role": "read"}, "name"),
         ({"name": "x", "role": "root"}, "role"),
+        ({"name": "x", "role": "Ingest"}, "role"),
+        ({"name": "x", "role": ["ingest"]}, "role"),
+        ({"name": "x", "role": 1}, "role"),
         ({"name": "x", "role": "read", "rate_limit": -1}, "rate_limit"),
         ({"name": "x", "role": "read", "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
         ({"name": "x", "role": "read", "expires_at": "2030-01-01T00:00:00"}, "expires_at"),

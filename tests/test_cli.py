@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 
 import pytest
 
@@ -52,6 +54,24 @@ async def test_keys_create_rejects_bad_arguments(
     result = await run_monitor("keys", "create", "--name", "x", *args, env=env)
     assert result.returncode == 2
     assert complaint in result.stderr.decode()
+
+
+async def test_keys_create_makes_ingest_keys_for_agents(database_url: str) -> None:
+    env = clean_environment(DATABASE_URL=database_url)
+    name = f"agent {uuid.uuid4().hex[:8]}"
+    result = await run_monitor("keys", "create", "--name", name, "--role", "ingest", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "role ingest" in result.stdout.decode()
+    listed = await run_monitor("keys", "list", "--json", env=env)
+    rows = [json.loads(line) for line in listed.stdout.decode().splitlines()]
+    assert [row["role"] for row in rows if row["name"] == name] == ["ingest"]
+
+
+async def test_an_unknown_role_is_refused_naming_the_four(database_url: str) -> None:
+    env = clean_environment(DATABASE_URL=database_url)
+    result = await run_monitor("keys", "create", "--name", "x", "--role", "root", env=env)
+    assert result.returncode == 2
+    assert "'ingest', 'read', 'write', 'admin'" in result.stderr.decode()
 
 
 async def test_revoking_an_unknown_key_fails(database_url: str) -> None:

@@ -3,10 +3,20 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.domain.keys import Refusal, Role, hash_secret, mint_key, parse_key, refusal_for
+from monitor.domain.keys import (
+    ROLE_LABELS,
+    Refusal,
+    Role,
+    granted_to,
+    hash_secret,
+    mint_key,
+    parse_key,
+    refusal_for,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -32,9 +42,45 @@ def test_arbitrary_text_is_never_mistaken_for_a_key(text: str) -> None:
         assert text.strip().startswith(f"mon_{presented.prefix}_")
 
 
-def test_roles_are_ordered() -> None:
-    assert Role.READ < Role.WRITE < Role.ADMIN
+# Key role -> the roles of the operations it may call (docs/roles.md), written out.
+MATRIX = {
+    Role.INGEST: {Role.INGEST},
+    Role.READ: {Role.READ},
+    Role.WRITE: {Role.INGEST, Role.READ, Role.WRITE},
+    Role.ADMIN: {Role.INGEST, Role.READ, Role.WRITE, Role.ADMIN},
+}
+
+
+def test_each_key_role_may_exactly_what_the_matrix_says() -> None:
+    for key_role, allowed in MATRIX.items():
+        assert {required for required in Role if key_role.may(required)} == allowed, key_role
+    for required in Role:
+        holders = {key_role for key_role, allowed in MATRIX.items() if required in allowed}
+        assert set(granted_to(required)) == holders, required
+
+
+def test_roles_cannot_be_compared_as_a_ladder() -> None:
+    # `read` may not ingest and `ingest` may not read: an ordering would lie.
+    with pytest.raises(TypeError):
+        assert Role.READ < Role.WRITE  # type: ignore[operator]
+
+
+def test_roles_parse_from_their_labels() -> None:
+    assert [Role.parse(label) for label in ROLE_LABELS] == list(Role)
+    assert ROLE_LABELS == ("ingest", "read", "write", "admin")
     assert Role.parse(" Write ") is Role.WRITE
+    assert Role.parse("INGEST\n") is Role.INGEST
+
+
+@given(st.text(max_size=20))
+def test_any_other_text_is_refused_naming_every_role(text: str) -> None:
+    try:
+        role = Role.parse(text)
+    except ValueError as refused:
+        assert text.strip().lower() not in ROLE_LABELS
+        assert str(refused).startswith("role must be ingest, read, write or admin, got ")
+    else:
+        assert role.label == text.strip().lower()
 
 
 def _refusal(token: str, stored: str, **kwargs: datetime | None) -> Refusal | None:

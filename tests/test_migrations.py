@@ -72,3 +72,48 @@ async def test_two_services_starting_at_once_on_a_fresh_database(
     with psycopg.connect(empty_database_url) as connection:
         # Exactly one bootstrap admin key, although both found the table empty.
         assert connection.execute("select count(*) from api_keys").fetchone() == (1,)
+
+
+def test_the_ingest_role_migration_keeps_existing_keys(empty_database_url: str) -> None:
+    # The schema as it was before 0007, with a key of each role it allowed.
+    before = [m for m in available_migrations() if m.version < 7]
+    with psycopg.connect(empty_database_url, autocommit=True) as connection:
+        connection.execute(
+            "create table schema_migrations (version integer primary key, name text not null,"
+            " applied_at timestamptz not null default now())"
+        )
+        for migration in before:
+            connection.execute(migration.sql.encode())
+            connection.execute(
+                "insert into schema_migrations (version, name) values (%s, %s)",
+                (migration.version, migration.name),
+            )
+        for role in ("read", "write", "admin"):
+            connection.execute(
+                "insert into api_keys (name, prefix, secret_sha256, role) values (%s, %s, %s, %s)",
+                (f"old {role}", f"old{role}"[:8].ljust(8, "0"), bytes(32), role),
+            )
+        with pytest.raises(psycopg.errors.CheckViolation):
+            connection.execute(
+                "insert into api_keys (name, prefix, secret_sha256, role)"
+                " values ('agent', 'agent000', %s, 'ingest')",
+                (bytes(32),),
+            )
+
+    assert 7 in [m.version for m in apply_migrations(empty_database_url)]
+
+    with psycopg.connect(empty_database_url, autocommit=True) as connection:
+        kept = connection.execute("select name, role from api_keys order by id").fetchall()
+        assert kept == [("old read", "read"), ("old write", "write"), ("old admin", "admin")]
+        connection.execute(
+            "insert into api_keys (name, prefix, secret_sha256, role)"
+            " values ('agent', 'agent000', %s, 'ingest')",
+            (bytes(32),),
+        )
+        for refused in ("root", "INGEST", ""):
+            with pytest.raises(psycopg.errors.CheckViolation):
+                connection.execute(
+                    "insert into api_keys (name, prefix, secret_sha256, role)"
+                    " values ('x', 'refused0', %s, %s)",
+                    (bytes(32), refused),
+                )

@@ -22,6 +22,7 @@ import click
 
 from monitor import __version__, logs
 from monitor.config import SETTINGS, Settings, SettingsError, load_settings
+from monitor.domain.keys import ROLE_LABELS
 from monitor.domain.live_filters import CHANNELS
 from monitor.storage.connect_errors import DatabaseRefused
 from monitor.storage.errors import DataDirBusy, StorageUnavailable
@@ -278,7 +279,10 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--name", required=True, type=_KeyName(), help="What the key is for.")
 @click.option(
-    "--role", required=True, type=click.Choice(["read", "write", "admin"]), help="Permissions."
+    "--role",
+    required=True,
+    type=click.Choice(ROLE_LABELS),
+    help="What the key may do: ingest (agents that send data), read, write or admin.",
 )
 @click.option(
     "--rate-limit", type=RATE_LIMIT, default=None, help="Requests per hour (0 = unlimited)."

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import trio
 from hypercorn.config import Config as HypercornConfig
+from quart_trio import QuartTrio
 
 from monitor.actors import maintenance
 from monitor.bus.hook import PublishHook
@@ -56,6 +57,8 @@ class Running:
     # published here streams live to websocket clients (of every instance).
     committed: PublishHook[Publishable]
     connections: LiveConnections
+    # Its routes, for checks that walk every one (the role matrix test).
+    app: QuartTrio
 
 
 @asynccontextmanager
@@ -208,6 +211,7 @@ async def _serve(
                     supervisor=supervisor,
                     committed=wired.committed,
                     connections=connections,
+                    app=app,
                 )
             )
             await stop.wait()

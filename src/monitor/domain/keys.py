@@ -12,9 +12,10 @@ import hashlib
 import hmac
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 
 PREFIX_LENGTH = 8
 SECRET_LENGTH = 40  # ~238 bits from 62 symbols
@@ -23,23 +24,57 @@ _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
 _KEY_PATTERN = re.compile(rf"mon_([a-z0-9]{{{PREFIX_LENGTH}}})_([A-Za-z0-9]{{{SECRET_LENGTH}}})")
 
 
-class Role(enum.IntEnum):
-    """Ordered: a key may do everything a lower role may."""
+# Roles are not ordered: `read` may not send data and `ingest` may not read
+# any, so "may this key call that operation" is `key_role.may(required)`. A
+# plain Enum (not IntEnum or StrEnum) makes `<` between roles a TypeError
+# instead of a silently wrong answer. Its docstring shows in the OpenAPI document.
+class Role(enum.Enum):
+    """What a key may do, and what an operation needs (docs/roles.md has the matrix)."""
 
-    READ = 1
-    WRITE = 2
-    ADMIN = 3
+    INGEST = "ingest"
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return self.value
+
+    def may(self, required: Role) -> bool:
+        """Whether a key with this role may call an operation that needs `required`."""
+        return self in _GRANTED_TO[required]
 
     @classmethod
     def parse(cls, text: str) -> Role:
         try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            raise ValueError(f"role must be read, write or admin, got {text!r}") from None
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ValueError(f"role must be {spoken_list(ROLE_LABELS)}, got {text!r}") from None
+
+
+# The role an operation declares -> the key roles that may call it. `write`
+# holds everything `read` and `ingest` hold; `admin` holds everything.
+_GRANTED_TO: Mapping[Role, frozenset[Role]] = MappingProxyType(
+    {
+        Role.INGEST: frozenset({Role.INGEST, Role.WRITE, Role.ADMIN}),
+        Role.READ: frozenset({Role.READ, Role.WRITE, Role.ADMIN}),
+        Role.WRITE: frozenset({Role.WRITE, Role.ADMIN}),
+        Role.ADMIN: frozenset({Role.ADMIN}),
+    }
+)
+ROLE_LABELS: tuple[str, ...] = tuple(role.label for role in Role)
+
+
+def granted_to(required: Role) -> tuple[Role, ...]:
+    """The key roles that may call an operation needing `required`, in declaration order."""
+    return tuple(role for role in Role if role in _GRANTED_TO[required])
+
+
+def spoken_list(words: Sequence[str], last_joint: str = "or") -> str:
+    """`a`, `a or b`, `a, b or c` (or `and`): for messages that name roles."""
+    if len(words) == 1:
+        return words[0]
+    return f"{', '.join(words[:-1])} {last_joint} {words[-1]}"
 
 
 @dataclass(frozen=True)

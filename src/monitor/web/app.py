@@ -21,6 +21,7 @@ from monitor.web.edge.query_checks import register_request_checks
 from monitor.web.edge.rate_limits import register_rate_limits
 from monitor.web.edge.request_log import count_in_flight, register_request_log
 from monitor.web.edge.response_end import hold_disconnect_after_response
+from monitor.web.edge.role_docs import RoleDocumentingProvider
 from monitor.web.edge.security_headers import security_headers
 from monitor.web.ws import routes as live
 from monitor.web.ws.direct import capture_websocket_send
@@ -47,6 +48,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
         scalar_ui_path=None,
         security_schemes=SECURITY_SCHEMES,
         conversion_preference="pydantic",
+        openapi_provider_class=RoleDocumentingProvider,
     )
     register_request_log(app)
     register_rate_limits(app)

@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 from quart import g, request
 from quart_schema import security_scheme
 
-from monitor.domain.keys import Role
+from monitor.domain.keys import Role, granted_to, spoken_list
 from monitor.web.deps import current_deps
 from monitor.web.edge.authenticator import Principal
 from monitor.web.edge.credentials import presented_token
@@ -36,13 +36,50 @@ SECURITY_SCHEMES: dict[str, Any] = {
 
 P = ParamSpec("P")
 R = TypeVar("R")
+V = TypeVar("V", bound=Callable[..., object])
+
+
+REQUIRED_ROLE_ATTRIBUTE = "_monitor_required_role"
+
+
+def declare_role(required: Role) -> Callable[[V], V]:
+    """Record on a view the role it needs, for the OpenAPI document and the role-matrix test.
+
+    `require_role` does this itself; a websocket route, which checks its key
+    after the upgrade (web/ws/routes.py `admit`), declares it with this.
+    """
+
+    def mark(view: V) -> V:
+        setattr(view, REQUIRED_ROLE_ATTRIBUTE, required)
+        return view
+
+    return mark
+
+
+def declared_role(view: Callable[..., object]) -> Role | None:
+    """The role a view declared, or None for a public one."""
+    found = getattr(view, REQUIRED_ROLE_ATTRIBUTE, None)
+    return found if isinstance(found, Role) else None
+
+
+def forbidden(required: Role, held: Role) -> ProblemError:
+    """The 403 for a key whose role does not grant `required`."""
+    holders = spoken_list([role.label for role in granted_to(required)], "and")
+    return ProblemError(
+        403,
+        f"this operation needs the {required.label} role (held by {holders} keys); "
+        f"the key has {held.label}",
+        kind="forbidden",
+    )
 
 
 def require_role(
-    minimum: Role,
+    required: Role,
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Route decorator: authenticate the request and demand at least `minimum`.
+    """Route decorator: authenticate the request and demand a key whose role grants `required`.
 
+    `required` names what the route does (ingest, read, write, admin);
+    `Role.may` says which key roles grant it (docs/roles.md has the matrix).
     Put it directly under `@blueprint.route` so that authentication happens
     before the body is read or validated. The principal is left in `g.principal`.
     A failed authentication counts against the address's failed-auth budget
@@ -61,17 +98,12 @@ def require_role(
                 await charge_auth_failure()
                 raise
             await charge_key(principal)
-            if principal.role < minimum:
-                raise ProblemError(
-                    403,
-                    f"this operation needs the {minimum.label} role; "
-                    f"the key has {principal.role.label}",
-                    kind="forbidden",
-                )
+            if not principal.role.may(required):
+                raise forbidden(required, principal.role)
             g.principal = principal
             return await handler(*args, **kwargs)
 
-        return security_scheme(SECURITY)(guarded)
+        return declare_role(required)(security_scheme(SECURITY)(guarded))
 
     return decorate
 

@@ -38,6 +38,7 @@ from monitor.live_connections import (
 from monitor.messages import Disconnect, SubscriptionsChanged
 from monitor.storage.errors import StorageUnavailable
 from monitor.web.deps import LiveDeps, current_deps
+from monitor.web.edge.auth import declare_role
 from monitor.web.edge.authenticator import Principal
 from monitor.web.edge.credentials import presented_token
 from monitor.web.edge.problems import ProblemError, response_for
@@ -100,20 +101,26 @@ class Refused(Exception):
         self.close = Close(code, reason)
 
 
+# Streaming shows every event and sample: reading, which an ingest key may not.
+STREAM_ROLE = Role.READ
+
+
 @blueprint.websocket("/ws")
+@declare_role(STREAM_ROLE)
 async def stream() -> Response | None:
     """Authenticate with `X-API-Key` / `Authorization` or a first `auth` message."""
     return await serve_connection(key_in_url=False)
 
 
 @blueprint.websocket("/ws/authenticated")
+@declare_role(STREAM_ROLE)
 async def stream_with_key_in_url() -> Response | None:
     """For clients that can only use the URL: `?apiKey=<key>` (never logged)."""
     return await serve_connection(key_in_url=True)
 
 
 async def admit(*, key_in_url: bool, client: str) -> Principal:
-    """Who is connecting, with at least the read role, or Refused with the close to send.
+    """Who is connecting, with a key that may read, or Refused with the close to send.
 
     The single gate of every websocket after its upgrade: a check that applies
     to the connection as a whole (the key's rate limit, the dashboard's
@@ -138,8 +145,11 @@ async def admit(*, key_in_url: bool, client: str) -> Principal:
         raise Refused(POLICY_VIOLATION, problem.detail) from None
     except StorageUnavailable:
         raise Refused(TRY_AGAIN_LATER, "the database is unavailable; retry shortly") from None
-    if principal.role < Role.READ:
-        raise Refused(POLICY_VIOLATION, "streaming needs the read role")
+    if not principal.role.may(STREAM_ROLE):
+        raise Refused(
+            POLICY_VIOLATION,
+            f"streaming needs the {STREAM_ROLE.label} role; the key has {principal.role.label}",
+        )
     by_key = await deps.limits.limiter.check_key(principal.key_id, principal.rate_limit)
     if by_key is not None and not by_key.allowed:
         raise Refused(

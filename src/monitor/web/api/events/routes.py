@@ -130,7 +130,7 @@ def _decode_and_prepare(body: bytes, rules: EventRules, max_items: int) -> list[
 
 @blueprint.post("/events")
 @decodes_body_encoding
-@require_role(Role.WRITE)
+@require_role(Role.INGEST)
 @tag(["events"])
 @document_request(EventInDoc)
 @document_response(EventOut, 201)
@@ -169,7 +169,7 @@ async def ingest_one() -> Response:
 
 @blueprint.post("/events/bulk")
 @decodes_body_encoding
-@require_role(Role.WRITE)
+@require_role(Role.INGEST)
 @tag(["events"])
 @document_request(EventsEnvelopeDoc)
 @document_response(BulkAccepted, 201)

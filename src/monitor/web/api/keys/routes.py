@@ -28,7 +28,7 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: PrintableName
-    role: Literal["read", "write", "admin"]
+    role: Role = Field(description="What the key may do; docs/roles.md has the matrix.")
     rate_limit: int | None = Field(
         default=None, ge=0, le=1_000_000_000, description="Requests per hour; 0 = unlimited."
     )
@@ -48,7 +48,7 @@ class KeyOut(BaseModel):
     id: int
     name: str
     prefix: str
-    role: str
+    role: Role
     status: Literal["active", "revoked", "expired"]
     rate_limit: int | None
     created_at: datetime
@@ -95,7 +95,7 @@ async def create_key(data: KeyCreate) -> tuple[dict[str, Any], int]:
     record, token = await key_store.create_key(
         current_deps().gateway,
         name=data.name,
-        role=Role.parse(data.role),
+        role=data.role,
         rate_limit=data.rate_limit,
         expires_at=data.expires_at,
         actor=current_principal().audit_name,

@@ -104,7 +104,7 @@ def _invalid_or_bug(errors: list[dict[str, Any]]) -> ProblemError:
 
 @blueprint.post("/metrics")
 @decodes_body_encoding
-@require_role(Role.WRITE)
+@require_role(Role.INGEST)
 @tag(["metrics"])
 @document_request(SampleInDoc)
 @document_response(Accepted, 201)
@@ -126,7 +126,7 @@ async def ingest_one() -> Response:
 
 @blueprint.post("/metrics/bulk")
 @decodes_body_encoding
-@require_role(Role.WRITE)
+@require_role(Role.INGEST)
 @tag(["metrics"])
 @document_request(SamplesEnvelopeDoc)
 @document_response(Accepted, 201)
@@ -155,7 +155,7 @@ async def ingest_bulk() -> Response:
 
 @blueprint.post("/metrics/increment/<name>")
 @decodes_body_encoding
-@require_role(Role.WRITE)
+@require_role(Role.INGEST)
 @tag(["metrics"])
 @document_request(IncrementInDoc)
 @document_response(Incremented, 201)

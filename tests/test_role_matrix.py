@@ -1,0 +1,240 @@
+"""The role matrix (docs/roles.md), declared by every route and enforced for each key role.
+
+EXPECTED names every authenticated operation of the app with the role it
+needs; PUBLIC names the few that need no key. A route in neither (a new one)
+fails `test_every_route_declares_the_role_the_matrix_gives_it`, so adding a
+route means deciding its role here, in docs/roles.md and in its decorator.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from trio_websocket import ConnectionClosed
+
+from conftest import MakeKey, RunningService
+from monitor.domain.keys import Role
+from monitor.web.edge.auth import declared_role
+from ws_helpers import connect, receive, send
+
+INGEST, READ, WRITE, ADMIN = Role.INGEST, Role.READ, Role.WRITE, Role.ADMIN
+
+# Method and path (OpenAPI form; "WS" for a websocket) -> the role the operation needs.
+EXPECTED: dict[tuple[str, str], Role] = {
+    # Sending data: every ingest route.
+    ("POST", "/api/v1/events"): INGEST,
+    ("POST", "/api/v1/events/bulk"): INGEST,
+    ("POST", "/api/v1/metrics"): INGEST,
+    ("POST", "/api/v1/metrics/bulk"): INGEST,
+    ("POST", "/api/v1/metrics/increment/{name}"): INGEST,
+    # Viewing.
+    ("GET", "/api/v1/events"): READ,
+    ("GET", "/api/v1/events/stats"): READ,
+    ("GET", "/api/v1/events/groups"): READ,
+    ("GET", "/api/v1/events/{event_id}"): READ,
+    ("GET", "/api/v1/metrics"): READ,
+    ("GET", "/api/v1/metrics/latest"): READ,
+    ("GET", "/api/v1/metrics/names"): READ,
+    ("GET", "/api/v1/metrics/sources"): READ,
+    ("GET", "/api/v1/metrics/stats"): READ,
+    ("GET", "/stats"): READ,
+    ("WS", "/ws"): READ,
+    ("WS", "/ws/authenticated"): READ,
+    # Day-to-day operations.
+    ("PATCH", "/api/v1/events/groups/{group_id}"): WRITE,
+    # Administration: keys, deleting data.
+    ("GET", "/api/v1/keys"): ADMIN,
+    ("POST", "/api/v1/keys"): ADMIN,
+    ("GET", "/api/v1/keys/{key_id}"): ADMIN,
+    ("DELETE", "/api/v1/keys/{key_id}"): ADMIN,
+    ("DELETE", "/api/v1/events/{event_id}"): ADMIN,
+    ("DELETE", "/api/v1/metrics/{series_id}"): ADMIN,
+}
+
+# Routes that need no key, and why. Nothing under /api/v1 belongs here.
+PUBLIC: dict[tuple[str, str], str] = {
+    ("GET", "/"): "redirects to /docs",
+    ("GET", "/health"): "liveness, for load balancers and orchestrators",
+    ("GET", "/health/ready"): "readiness, for the same",
+    ("GET", "/openapi.json"): "the API's description",
+    ("GET", "/docs"): "Swagger UI",
+    ("GET", "/static/{filename}"): "Swagger UI's assets",
+}
+
+# Key role -> the roles of the operations it may call, as docs/roles.md says,
+# written out here rather than taken from Role.may, which is under test.
+MAY: dict[Role, set[Role]] = {
+    INGEST: {INGEST},
+    READ: {READ},
+    WRITE: {INGEST, READ, WRITE},
+    ADMIN: {INGEST, READ, WRITE, ADMIN},
+}
+
+# A value for each path parameter that matches its converter and finds nothing,
+# so that an allowed call changes no data (404, or 400 for the body first).
+PATH_VALUES = {
+    "event_id": str(uuid.UUID(int=0)),
+    "group_id": str(2**63 + 1),
+    "series_id": str(2**31 + 1),
+    "key_id": str(2**63 + 1),
+    "name": "role_matrix_probe",
+}
+MALFORMED_JSON = b'{"'
+NOT_GUARDED = {401, 403, 405}
+
+
+def openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]*:)?([^<>]+)>", r"{\1}", rule)
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"{(\w+)}", lambda match: PATH_VALUES[match[1]], path)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"X-API-Key": token}
+
+
+def test_the_matrix_tables_are_consistent() -> None:
+    assert not set(EXPECTED) & set(PUBLIC)
+    # Everything under /api/v1 needs a key; a public route there is a decision
+    # to make explicitly, not by adding it to PUBLIC.
+    assert not [path for _, path in PUBLIC if path.startswith("/api/v1")]
+    assert set(MAY) == set(Role)
+
+
+async def test_every_route_declares_the_role_the_matrix_gives_it(running: RunningService) -> None:
+    app = running.running.app
+    found: dict[tuple[str, str], Role | None] = {}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        methods = {"WS"} if rule.websocket else set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+        for method in methods:
+            found[(method, openapi_path(rule.rule))] = declared_role(view)
+    unknown = sorted(set(found) - set(EXPECTED) - set(PUBLIC))
+    assert not unknown, f"routes missing from the role matrix (EXPECTED or PUBLIC): {unknown}"
+    gone = sorted((set(EXPECTED) | set(PUBLIC)) - set(found))
+    assert not gone, f"the role matrix names routes that do not exist: {gone}"
+    assert {op: found[op] for op in PUBLIC} == dict.fromkeys(PUBLIC)
+    assert {op: found[op] for op in EXPECTED} == EXPECTED
+
+
+async def test_the_openapi_document_names_each_operations_role(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            key = (method.upper(), path)
+            assert key in EXPECTED or key in PUBLIC, key
+            if key in PUBLIC:
+                assert "x-required-role" not in operation, key
+                continue
+            required = EXPECTED[key]
+            assert operation["x-required-role"] == required.label, key
+            holders = [role.label for role in Role if required in MAY[role]]
+            assert all(label in operation["description"] for label in holders), key
+    role_schema = spec["components"]["schemas"]["Role"]
+    assert role_schema["enum"] == ["ingest", "read", "write", "admin"]
+
+
+async def stream_answer(base_url: str, path: str, token: str) -> tuple[bool, str]:
+    """Whether a websocket on `path` with `token` is admitted, and what was seen."""
+    in_url = path == "/ws/authenticated"
+    async with connect(
+        base_url,
+        None if in_url else token,
+        f"{path}?apiKey={token}" if in_url else path,
+    ) as ws:
+        try:
+            await send(ws, {"type": "ping", "id": "matrix"})
+            answer = await receive(ws)
+        except ConnectionClosed as closed:
+            return False, f"{closed.reason.code} {closed.reason.reason}"
+    return answer == {"type": "pong", "id": "matrix"}, str(answer)
+
+
+@pytest.mark.parametrize("key_role", list(Role), ids=lambda role: f"key={role.label}")
+async def test_each_key_role_is_refused_exactly_where_the_matrix_says(
+    running: RunningService, make_key: MakeKey, key_role: Role
+) -> None:
+    _, token = await make_key(key_role.label)
+    wrong: list[str] = []
+    async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as http:
+        for (method, path), required in EXPECTED.items():
+            allowed = required in MAY[key_role]
+            if method == "WS":
+                admitted, seen = await stream_answer(running.base_url, path, token)
+                refusal = f"1008 streaming needs the read role; the key has {key_role.label}"
+                if admitted != allowed or (not allowed and seen != refusal):
+                    wrong.append(f"WS {path}: {seen}")
+                continue
+            response = await http.request(
+                method,
+                concrete(path),
+                headers={**auth(token), "Content-Type": "application/json"},
+                content=MALFORMED_JSON if method in ("POST", "PATCH") else None,
+            )
+            status = response.status_code
+            if allowed and (status in NOT_GUARDED or status >= 500):
+                wrong.append(f"{method} {path}: {status} {response.text[:200]}")
+            if not allowed:
+                problem = response.json() if status == 403 else {}
+                if (
+                    problem.get("type") != "urn:monitor:problem:forbidden"
+                    or f"needs the {required.label} role" not in problem.get("detail", "")
+                    or f"the key has {key_role.label}" not in problem.get("detail", "")
+                ):
+                    wrong.append(f"{method} {path}: {status} {response.text[:200]}")
+    assert wrong == [], f"with a {key_role.label} key"
+
+
+async def test_an_agent_with_an_ingest_key_sends_data_that_only_readers_see(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    _, agent = await make_key("ingest")
+    _, reader = await make_key("read")
+    source = f"agent-{uuid.uuid4().hex[:12]}"
+    metric = f"agent_{uuid.uuid4().hex[:12]}"
+    sent = [
+        ("/api/v1/events", {"type": "deploy", "source": source}),
+        ("/api/v1/events/bulk", [{"type": "boot", "source": source}]),
+        ("/api/v1/metrics", {"name": metric, "value": 1.5, "source": source}),
+        ("/api/v1/metrics/bulk", [{"name": f"{metric}_b", "value": 2, "source": source}]),
+        (f"/api/v1/metrics/increment/{metric}_total", {"by": 3, "source": source}),
+    ]
+    for path, body in sent:
+        response = await client.post(path, headers=auth(agent), json=body)
+        assert response.status_code == 201, (path, response.text)
+
+    # The agent cannot read back what it sent; a read key sees all of it.
+    assert (
+        await client.get("/api/v1/events", headers=auth(agent), params={"source": source})
+    ).status_code == 403
+    events = await client.get("/api/v1/events", headers=auth(reader), params={"source": source})
+    assert sorted(event["type"] for event in events.json()["events"]) == ["boot", "deploy"]
+    latest = await client.get(
+        "/api/v1/metrics/latest", headers=auth(reader), params={"source": source}
+    )
+    assert sorted((s["name"], s["value"]) for s in latest.json()["series"]) == [
+        (metric, 1.5),
+        (f"{metric}_b", 2.0),
+        (f"{metric}_total", 3.0),
+    ]
+    # And a read key may not send.
+    refused = await client.post(
+        "/api/v1/events", headers=auth(reader), json={"type": "x", "source": source}
+    )
+    assert refused.status_code == 403
+    assert "needs the ingest role" in refused.json()["detail"]
+
+
+def test_docs_list_each_route_with_the_role_the_matrix_gives_it() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "roles.md").read_text(encoding="utf-8")
+    row = re.compile(r"^\| `(GET|POST|PATCH|DELETE|WS) (\S+)` \| `(\w+)` \|", re.M)
+    listed = {(match[1], match[2]): match[3] for match in row.finditer(text)}
+    assert listed == {operation: role.label for operation, role in EXPECTED.items()}
