@@ -161,6 +161,20 @@ async def test_an_unknown_key_is_refused_in_one_line(running: RunningService) ->
     )
 
 
+async def test_a_key_that_may_not_read_is_refused_in_one_line(
+    running: RunningService, make_key: MakeKey
+) -> None:
+    _, agent = await make_key("ingest")
+    result = await run_monitor(
+        "tail", "--url", running.base_url, env=clean_environment(MONITOR_API_KEY=agent)
+    )
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        "monitor: the server refused the connection "
+        "(close code 1008: streaming needs the read role; the key has ingest)\n"
+    )
+
+
 async def test_a_filter_the_server_refuses_is_reported(
     running: RunningService, make_key: MakeKey
 ) -> None:

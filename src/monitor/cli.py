@@ -413,7 +413,7 @@ class _JsonObject(click.ParamType):  # type: ignore[type-arg]
     envvar="MONITOR_API_KEY",
     show_envvar=True,
     default=None,
-    help="An API key with the read role.",
+    help="An API key that may read (read, write or admin).",
 )
 @click.option(
     "--channel",
