@@ -148,6 +148,21 @@ async def test_sigterm_stops_it_cleanly_too(running: RunningService, make_key: M
     assert "Traceback" not in tail.stderr.text
 
 
+async def test_a_server_that_stops_ends_it_with_the_reason(
+    running: RunningService, make_key: MakeKey
+) -> None:
+    _, reader = await make_key("read")
+    async with tailing("--url", running.base_url, key=reader) as tail:
+        await tail.stderr.wait_for(lambda text: "following" in text)
+        await running.shutdown()
+        with trio.fail_after(20):
+            assert await tail.process.wait() == 1
+        await tail.stderr.wait_for(lambda text: text.endswith(")\n"))
+    assert tail.stderr.text.splitlines()[-1].startswith(
+        "monitor: the server is stopping (close code 1001"
+    )
+
+
 async def test_an_unknown_key_is_refused_in_one_line(running: RunningService) -> None:
     result = await run_monitor(
         "tail",
