@@ -40,6 +40,7 @@ import httpx
 import trio
 
 from common import CpuMeter, on_throwaway_database, percentile, say
+from monitor.domain.audit import Actor, Attribution
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
@@ -80,7 +81,12 @@ async def make_key(url: str) -> str:
         url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
     ) as gateway:
         _, token = await key_store.create_key(
-            gateway, name="bench", role=Role.WRITE, rate_limit=0, expires_at=None, actor="bench"
+            gateway,
+            name="bench",
+            role=Role.WRITE,
+            rate_limit=0,
+            expires_at=None,
+            by=Attribution(Actor.system("bench")),
         )
     return token
 

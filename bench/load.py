@@ -27,6 +27,7 @@ import trio
 from common import CpuMeter
 from monitor import service
 from monitor.config import Settings
+from monitor.domain.audit import Actor, Attribution
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
@@ -57,7 +58,12 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[str, str]]:
         connect_timeout=5,
     ) as gateway:
         _, token = await key_store.create_key(
-            gateway, name="bench", role=Role.WRITE, rate_limit=0, expires_at=None, actor="bench"
+            gateway,
+            name="bench",
+            role=Role.WRITE,
+            rate_limit=0,
+            expires_at=None,
+            by=Attribution(Actor.system("bench")),
         )
     stop = trio.Event()
     async with trio.open_nursery() as nursery:

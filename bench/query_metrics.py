@@ -80,6 +80,7 @@ import metric_data
 from common import on_throwaway_database, say, with_service_settings
 from monitor import service
 from monitor.config import Settings
+from monitor.domain.audit import Actor, Attribution
 from monitor.domain.intervals import parse_interval
 from monitor.domain.keys import Role
 from monitor.domain.metrics import LabelMatcher
@@ -608,7 +609,12 @@ async def query_phase(
         url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
     ) as gateway:
         _, token = await key_store.create_key(
-            gateway, name="bench", role=Role.READ, rate_limit=0, expires_at=None, actor="bench"
+            gateway,
+            name="bench",
+            role=Role.READ,
+            rate_limit=0,
+            expires_at=None,
+            by=Attribution(Actor.system("bench")),
         )
     results: dict[str, dict[str, float | int]] = {}
     answers: dict[str, tuple[Any, Any]] = {}

@@ -43,6 +43,7 @@ import trio
 from common import CpuMeter, on_throwaway_database, percentile, say, with_service_settings
 from monitor import service
 from monitor.config import Settings
+from monitor.domain.audit import Actor, Attribution
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
@@ -86,7 +87,7 @@ async def make_keys(url: str) -> dict[str, str]:
                 role=Role.READ,
                 rate_limit=0 if name == "off" else HIGH_LIMIT,
                 expires_at=None,
-                actor="bench",
+                by=Attribution(Actor.system("bench")),
             )
     return tokens
 

@@ -44,6 +44,7 @@ import msgspec
 import trio
 
 from common import CpuMeter, on_throwaway_database, percentile, say
+from monitor.domain.audit import Actor, Attribution
 from monitor.domain.keys import Role
 from monitor.process_settings import tune_for_serving
 from monitor.storage import keys as key_store
@@ -151,7 +152,7 @@ async def make_keys(url: str) -> tuple[str, str]:
                 role=role,
                 rate_limit=0,
                 expires_at=None,
-                actor="bench",
+                by=Attribution(Actor.system("bench")),
             )
             tokens.append(token)
     return tokens[0], tokens[1]

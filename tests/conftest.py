@@ -24,6 +24,7 @@ from psycopg import sql
 
 from monitor import service
 from monitor.config import Settings, load_settings
+from monitor.domain.audit import Actor, Attribution
 from monitor.domain.keys import Role
 from monitor.live_connections import LiveConnections, LiveCounters
 from monitor.storage import keys as key_store
@@ -264,7 +265,7 @@ def make_key(gateway: Gateway) -> MakeKey:
             role=Role.parse(role),
             rate_limit=rate_limit,
             expires_at=expires_at,
-            actor="tests",
+            by=Attribution(Actor.system("tests")),
         )
 
     return make
@@ -341,7 +342,7 @@ def threaded_service(
                 role=Role.ADMIN,
                 rate_limit=None,
                 expires_at=None,
-                actor="tests",
+                by=Attribution(Actor.system("tests")),
             )
         return token
 

@@ -265,6 +265,7 @@ async def test_a_full_ingest_queue_answers_503_quickly(
 
 
 async def _admin_token_for(database_url: str) -> str:
+    from monitor.domain.audit import Actor, Attribution
     from monitor.domain.keys import Role
     from monitor.storage import keys as key_store
     from monitor.storage.gateway import open_gateway
@@ -273,7 +274,12 @@ async def _admin_token_for(database_url: str) -> str:
         database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
     ) as gateway:
         _, token = await key_store.create_key(
-            gateway, name="t", role=Role.ADMIN, rate_limit=None, expires_at=None, actor="tests"
+            gateway,
+            name="t",
+            role=Role.ADMIN,
+            rate_limit=None,
+            expires_at=None,
+            by=Attribution(Actor.system("tests")),
         )
     return token
 

@@ -20,6 +20,7 @@ from wsproto.events import AcceptConnection, CloseConnection, Event, Request, Te
 
 from conftest import MakeKey, StartService, Transport, set_connections_allowed
 from monitor.config import Settings
+from monitor.domain.audit import Actor, Attribution
 from monitor.domain.keys import Role
 from monitor.live_connections import CLOSE_GRACE
 from monitor.service import WEBSOCKET_MAX_MESSAGE_BYTES
@@ -100,7 +101,12 @@ async def test_a_revoked_key_closes_its_websockets_within_the_key_cache_ttl(
         await subscribe(other, "events:realtime")
         revoked_at = trio.current_time()
         if where == "in the database":  # as another instance would: this one's cache knows nothing
-            assert await key_store.revoke_key(gateway, record.id, actor="tests") is not None
+            assert (
+                await key_store.revoke_key(
+                    gateway, record.id, by=Attribution(Actor.system("tests"))
+                )
+                is not None
+            )
         else:
             response = await http.delete(
                 f"/api/v1/keys/{record.id}", headers={"X-API-Key": admin_token}
@@ -139,7 +145,12 @@ async def test_a_database_outage_closes_nothing_and_a_revocation_is_noticed_afte
         empty_database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
     ) as own_gateway:
         record, token = await key_store.create_key(
-            own_gateway, name="outage", role=Role.READ, rate_limit=None, expires_at=None, actor="t"
+            own_gateway,
+            name="outage",
+            role=Role.READ,
+            rate_limit=None,
+            expires_at=None,
+            by=Attribution(Actor.system("t")),
         )
     with counting("monitor.actors.live.credential_watch", "could not check") as failed:
         async with connect(service.base_url, token) as ws:
@@ -159,7 +170,9 @@ async def test_a_database_outage_closes_nothing_and_a_revocation_is_noticed_afte
                 acquire_timeout=5,
                 connect_timeout=5,
             ) as own_gateway:
-                await key_store.revoke_key(own_gateway, record.id, actor="another instance")
+                await key_store.revoke_key(
+                    own_gateway, record.id, by=Attribution(Actor.system("another instance"))
+                )
             assert await closed_with(ws, 15) == (1008, "key revoked")
 
 

@@ -79,3 +79,37 @@ async def test_an_outage_skips_a_run_without_crashing(
         await trio.sleep(60)
         assert DayPartition(now.date()) in fake.present
         nursery.cancel_scope.cancel()
+
+
+async def test_pruned_tables_lose_rows_past_retention_every_run_and_survive_an_outage(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    start = datetime(2026, 6, 10, 12, tzinfo=UTC)
+    cutoffs: list[datetime] = []
+    down = [True]
+
+    async def prune(older_than: datetime) -> int:
+        if down[0]:
+            raise StorageUnavailable("down")
+        cutoffs.append(older_than)
+        return 3
+
+    audit = maintenance.PrunedTable("audit_log", timedelta(days=400), prune)
+    clock_now = [start]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: maintenance.run(
+                [],
+                pruned=[audit],
+                interval=600,
+                clock=lambda: clock_now[0],
+                task_status=task_status,
+            )
+        )
+        await trio.testing.wait_all_tasks_blocked()
+        assert cutoffs == []  # the database was down: skipped, not crashed
+        down[0] = False
+        clock_now[0] = start + timedelta(hours=1)
+        await trio.sleep(601)
+        assert cutoffs == [start + timedelta(hours=1) - timedelta(days=400)]
+        nursery.cancel_scope.cancel()

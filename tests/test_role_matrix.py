@@ -51,6 +51,7 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/keys"): ADMIN,
     ("GET", "/api/v1/keys/{key_id}"): ADMIN,
     ("DELETE", "/api/v1/keys/{key_id}"): ADMIN,
+    ("GET", "/api/v1/audit"): ADMIN,
     ("DELETE", "/api/v1/events/{event_id}"): ADMIN,
     ("DELETE", "/api/v1/metrics/{series_id}"): ADMIN,
 }

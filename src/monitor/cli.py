@@ -28,6 +28,7 @@ from monitor.storage.connect_errors import DatabaseRefused
 from monitor.storage.errors import DataDirBusy, StorageUnavailable
 
 if TYPE_CHECKING:
+    from monitor.domain.audit import Attribution
     from monitor.storage.gateway import Gateway
     from monitor.storage.keys import KeyRecord
 
@@ -201,6 +202,19 @@ def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
     _run(lambda: service.run(settings), settings)
 
 
+def _cli_attribution() -> Attribution:
+    """The audit log's actor for changes made here: `cli`, with the OS user when known."""
+    import getpass
+
+    from monitor.domain.audit import Actor, Attribution
+
+    try:
+        user: str | None = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no password-database entry
+        user = None
+    return Attribution(Actor.cli(user))
+
+
 def _require_database(settings: Settings) -> None:
     """Refuse to run key commands against a database that does not exist yet.
 
@@ -311,7 +325,7 @@ def keys_create(
             role=Role.parse(role),
             rate_limit=rate_limit,
             expires_at=expires_at,
-            actor="cli",
+            by=_cli_attribution(),
         )
 
     record, token = _run(lambda: _with_storage(settings, create))
@@ -367,7 +381,7 @@ def keys_revoke(key_id: int, data_dir: str | None) -> None:
     from monitor.storage import keys as key_store
 
     async def revoke(gateway: Gateway) -> KeyRecord | None:
-        return await key_store.revoke_key(gateway, key_id, actor="cli")
+        return await key_store.revoke_key(gateway, key_id, by=_cli_attribution())
 
     record = _run(lambda: _with_storage(settings, revoke))
     if record is None:

@@ -43,6 +43,9 @@ from monitor.messages import (
 from monitor.redis.bus import RedisBus
 from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
+from monitor.redis.results import RedisResults
+from monitor.shared_results import SharedResults
+from monitor.storage import audit as audit_store
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
 from monitor.storage import metric_ingest as metric_store
@@ -182,12 +185,19 @@ def metrics_area(
 
 
 def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
-    """Partitions ahead and retention, for every partitioned table."""
+    """Partitions ahead and retention, for every partitioned table; audit log retention."""
     tables = [
         _partitioned_table(gateway, "events", settings.events_retention),
         _partitioned_table(gateway, "samples", settings.metrics_retention),
     ]
-    run = functools.partial(maintenance.run, tables, interval=settings.maintenance_interval)
+    pruned = [
+        maintenance.PrunedTable(
+            "audit_log", settings.audit_retention, functools.partial(audit_store.prune, gateway)
+        )
+    ]
+    run = functools.partial(
+        maintenance.run, tables, pruned=pruned, interval=settings.maintenance_interval
+    )
     return Actors([ActorSpec("maintenance", run, drains=False)])
 
 
@@ -239,6 +249,24 @@ def rate_limit_area(settings: Settings) -> RateLimitArea:
         ),
     )
     return RateLimitArea([limiter], [inbox], LimitDeps(Limiter(inbox, settings), counters))
+
+
+@dataclass(frozen=True)
+class SharedResultsArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    results: SharedResults
+
+
+def shared_results_area(settings: Settings) -> SharedResultsArea:
+    """Dashboard results computed once per tick: kept in process, and in Redis when configured."""
+    if settings.redis_url is None:
+        return SharedResultsArea([], [], SharedResults(max_bytes=settings.dashboard_cache_bytes))
+    store = RedisResults(settings.redis_url, settings.redis_prefix)
+    results = SharedResults(max_bytes=settings.dashboard_cache_bytes, store=store)
+    # Keeps the Redis connection requests read and write through; nothing to drain.
+    keeper = ActorSpec("dashboard_cache", store.maintain, drains=False)
+    return SharedResultsArea([keeper], [], results)
 
 
 @dataclass(frozen=True)
@@ -362,7 +390,16 @@ def wire(
     live = live_area(settings, gateway, committed, (events.web.counters, metrics.web.counters))
     keys = keys_area(settings, gateway)
     limits = rate_limit_area(settings)
-    areas: list[Area] = [events, metrics, maintenance_area(settings, gateway), keys, live, limits]
+    shared = shared_results_area(settings)
+    areas: list[Area] = [
+        events,
+        metrics,
+        maintenance_area(settings, gateway),
+        keys,
+        live,
+        limits,
+        shared,
+    ]
     redis_url = settings.redis_url
     deps = WebDeps(
         settings=settings,
@@ -380,6 +417,7 @@ def wire(
             started_at=started_at,
         ),
         tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
+        shared_results=shared.results,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

@@ -67,6 +67,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Maintenance", ("MAINTENANCE_",)),
+    ("Audit log", ("AUDIT_",)),
+    ("Dashboard results", ("DASHBOARD_",)),
 )
 OTHER = "Other"
 # The order of the page: the server first, as a reader meets the settings.
@@ -80,6 +82,8 @@ ORDER = (
     "Metrics and rollups",
     "Live streaming (websockets)",
     "Maintenance",
+    "Audit log",
+    "Dashboard results",
     OTHER,
 )
 
@@ -103,6 +107,8 @@ SEE_ALSO = {
     "Metrics and rollups": "[api](api.md#metrics)",
     "Live streaming (websockets)": "[websockets](websockets.md)",
     "Maintenance": "[operations](operations.md#retention-and-maintenance)",
+    "Audit log": "[audit log](audit.md)",
+    "Dashboard results": "[dashboard API](dashboard-api.md)",
 }
 
 

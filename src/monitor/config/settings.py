@@ -235,6 +235,12 @@ class Settings:
         parsers.whole_number(1, 36500),
         "Days 1-hour rollups are kept.",
     )
+    audit_retention_days: int = setting(
+        "MONITOR_AUDIT_RETENTION",
+        "400",
+        parsers.whole_number(1, 36500),
+        "Days audit log rows are kept; maintenance deletes older ones.",
+    )
     rollup_interval: float = setting(
         "MONITOR_ROLLUP_INTERVAL",
         "10",
@@ -301,6 +307,12 @@ class Settings:
         parsers.redis_prefix,
         "Prefix of every Redis key and pub/sub channel (instances that share it stream together).",
     )
+    dashboard_cache_bytes: int = setting(
+        "MONITOR_DASHBOARD_CACHE_BYTES",
+        str(32 * 1024 * 1024),
+        parsers.whole_number(0, 1024**4),
+        "Most bytes of dashboard results kept in this process until their tick ends; 0: none.",
+    )
     ws_max_subscriptions: int = setting(
         "MONITOR_WS_MAX_SUBSCRIPTIONS",
         "16",
@@ -361,6 +373,10 @@ class Settings:
     @property
     def metrics_retention(self) -> timedelta:
         return timedelta(days=self.metrics_retention_days)
+
+    @property
+    def audit_retention(self) -> timedelta:
+        return timedelta(days=self.audit_retention_days)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -14,8 +14,10 @@ from psycopg.adapt import AdaptersMap, PyFormat
 from psycopg.rows import class_row
 from psycopg.types.json import Json, Jsonb, set_json_dumps
 
-from monitor.domain.events import EventFilter, attribute_match_candidates
+from monitor.domain.audit import Attribution, AuditEntry
+from monitor.domain.events import LEVELS, EventFilter, attribute_match_candidates
 from monitor.domain.rows import EventRow
+from monitor.storage.audit import record_change
 from monitor.storage.errors import RowsRejected
 from monitor.storage.gateway import Connection, Gateway
 
@@ -355,9 +357,27 @@ async def get_event(gateway: Gateway, event_id: uuid.UUID) -> StoredEvent | None
     return await gateway.run(work)
 
 
-async def delete_event(gateway: Gateway, event_id: uuid.UUID) -> bool:
+async def delete_event(gateway: Gateway, event_id: uuid.UUID, *, by: Attribution) -> bool:
+    """Delete one event; False when there is none. The audit row keeps what it was."""
+
     def work(connection: Connection) -> bool:
-        return connection.execute("delete from events where id = %s", (event_id,)).rowcount > 0
+        row = connection.execute(
+            "delete from events where id = %s returning type, source, time, level, group_id",
+            (event_id,),
+        ).fetchone()
+        if row is None:
+            return False
+        kind, source, time, level, group_id = row
+        summary = {
+            "id": event_id,
+            "type": kind,
+            "source": source,
+            "time": time,
+            "level": LEVELS[level],
+            "group_id": group_id,
+        }
+        record_change(connection, AuditEntry(by, "event", str(event_id), "delete", before=summary))
+        return True
 
     return await gateway.run(work)
 
@@ -446,14 +466,48 @@ async def top_groups(
     return await gateway.run(work)
 
 
-async def set_group_status(gateway: Gateway, group_id: int, status: str) -> EventGroup | None:
+def _group_summary(group: EventGroup) -> dict[str, object]:
+    return {
+        "id": group.id,
+        "fingerprint": group.fingerprint,
+        "type": group.type,
+        "source": group.source,
+        "status": group.status,
+    }
+
+
+async def set_group_status(
+    gateway: Gateway, group_id: int, status: str, *, by: Attribution
+) -> EventGroup | None:
+    """Set a group's status; None when there is no such group.
+
+    Setting the status it already has changes nothing, so it writes no audit row.
+    """
+    select = sql.SQL("select {} from event_groups g where id = %s for update").format(
+        _GROUP_COLUMNS
+    )
+    update = sql.SQL("update event_groups g set status = %s where id = %s returning {}").format(
+        _GROUP_COLUMNS
+    )
+
     def work(connection: Connection) -> EventGroup | None:
         with connection.cursor(row_factory=class_row(EventGroup)) as cursor:
-            return cursor.execute(
-                sql.SQL("update event_groups g set status = %s where id = %s returning {}").format(
-                    _GROUP_COLUMNS
-                ),
-                (status, group_id),
-            ).fetchone()
+            before = cursor.execute(select, (group_id,)).fetchone()
+            if before is None or before.status == status:
+                return before
+            after = cursor.execute(update, (status, group_id)).fetchone()
+        assert after is not None
+        record_change(
+            connection,
+            AuditEntry(
+                by,
+                "event_group",
+                str(group_id),
+                "update",
+                before=_group_summary(before),
+                after=_group_summary(after),
+            ),
+        )
+        return after
 
     return await gateway.run(work)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from psycopg import sql
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
+from monitor.domain.audit import Actor, Attribution, AuditEntry
 from monitor.domain.credentials import Standing
 from monitor.domain.keys import NewKey, Role, mint_key
+from monitor.storage.audit import record_change
 from monitor.storage.gateway import Connection, Gateway
 
 # Serialises "create the first admin key" between instances starting together.
@@ -67,7 +68,7 @@ def _insert(
     role: Role,
     rate_limit: int | None,
     expires_at: datetime | None,
-    actor: str,
+    by: Attribution,
 ) -> KeyRecord:
     with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
         cursor.execute(
@@ -80,21 +81,10 @@ def _insert(
         )
         record = cursor.fetchone()
     assert record is not None
-    _audit(connection, actor, "key.create", record, {"role": role.label, "name": name})
-    return record
-
-
-def _audit(
-    connection: Connection,
-    actor: str,
-    action: str,
-    record: KeyRecord,
-    details: Mapping[str, object],
-) -> None:
-    connection.execute(
-        "insert into audit_log (actor, action, target, details) values (%s, %s, %s, %s)",
-        (actor, action, f"api_key:{record.id}:{record.prefix}", Jsonb(dict(details))),
+    record_change(
+        connection, AuditEntry(by, "api_key", str(record.id), "create", after=asdict(record))
     )
+    return record
 
 
 async def create_key(
@@ -104,7 +94,7 @@ async def create_key(
     role: Role,
     rate_limit: int | None,
     expires_at: datetime | None,
-    actor: str,
+    by: Attribution,
 ) -> tuple[KeyRecord, str]:
     """Store a new key; return its record and the full token (shown once, never stored)."""
     minted = mint_key(secrets.choice)
@@ -117,7 +107,7 @@ async def create_key(
             role=role,
             rate_limit=rate_limit,
             expires_at=expires_at,
-            actor=actor,
+            by=by,
         )
 
     return await gateway.run(work), minted.token
@@ -157,7 +147,7 @@ async def create_bootstrap_key(gateway: Gateway) -> tuple[KeyRecord, str] | None
             role=Role.ADMIN,
             rate_limit=None,
             expires_at=None,
-            actor="system",
+            by=Attribution(Actor.system()),
         )
 
     record = await gateway.run(work)
@@ -185,22 +175,32 @@ async def get_key(gateway: Gateway, key_id: int) -> KeyRecord | None:
     return await gateway.run(work)
 
 
-async def revoke_key(gateway: Gateway, key_id: int, *, actor: str) -> KeyRecord | None:
-    """Mark a key revoked (idempotent; the row stays). None when no such key."""
+async def revoke_key(gateway: Gateway, key_id: int, *, by: Attribution) -> KeyRecord | None:
+    """Mark a key revoked (idempotent; the row stays). None when no such key.
+
+    Revoking a key already revoked changes nothing, so it writes no audit row.
+    """
+    select = sql.SQL("select {columns} from api_keys where id = %s for update").format(
+        columns=_COLUMNS
+    )
+    update = sql.SQL(
+        "update api_keys set revoked_at = now() where id = %s returning {columns}"
+    ).format(columns=_COLUMNS)
 
     def work(connection: Connection) -> KeyRecord | None:
         with connection.cursor(row_factory=class_row(KeyRecord)) as cursor:
-            record = cursor.execute(
-                sql.SQL("""
-                update api_keys set revoked_at = coalesce(revoked_at, now())
-                where id = %s
-                returning {columns}
-                """).format(columns=_COLUMNS),
-                (key_id,),
-            ).fetchone()
-        if record is not None:
-            _audit(connection, actor, "key.revoke", record, {})
-        return record
+            before = cursor.execute(select, (key_id,)).fetchone()
+            if before is None or before.revoked_at is not None:
+                return before
+            after = cursor.execute(update, (key_id,)).fetchone()
+        assert after is not None
+        record_change(
+            connection,
+            AuditEntry(
+                by, "api_key", str(key_id), "revoke", before=asdict(before), after=asdict(after)
+            ),
+        )
+        return after
 
     return await gateway.run(work)
 

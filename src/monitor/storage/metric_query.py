@@ -10,8 +10,10 @@ import msgspec
 import psycopg
 from psycopg import sql
 
+from monitor.domain.audit import Attribution, AuditEntry
 from monitor.domain.metrics import PERCENTILES, LabelMatcher
 from monitor.storage import rollups
+from monitor.storage.audit import record_change
 from monitor.storage.errors import QueryRefused
 from monitor.storage.gateway import Connection, Gateway
 
@@ -378,23 +380,40 @@ async def metric_stats(gateway: Gateway) -> dict[str, int]:
     return await gateway.run(work)
 
 
-async def delete_series(gateway: Gateway, series_id: int) -> bool:
-    """Tombstone a series and delete its samples; caches elsewhere notice the tombstone."""
+async def delete_series(gateway: Gateway, series_id: int, *, by: Attribution) -> bool:
+    """Tombstone a series and delete its samples; caches elsewhere notice the tombstone.
+
+    The audit row keeps what the series was and how many samples went with it.
+    """
 
     def work(connection: Connection) -> bool:
         # Exclusive: waits for sample commits in flight, and every later one
         # sees the new generation and drops its cached series ids.
         rollups.lock_exclusive(connection)
         row = connection.execute(
-            "update series set deleted_at = now() where id = %s and deleted_at is null "
-            "returning name",
+            "update series s set deleted_at = now() where id = %s and deleted_at is null "
+            "returning name, source, labels, (select type from metrics m where m.name = s.name)",
             (series_id,),
         ).fetchone()
         if row is None:
             return False
+        name, source, labels, kind = row
         connection.execute("update series_generation set generation = generation + 1")
-        connection.execute("delete from samples where series_id = %s", (series_id,))
-        rollups.forget_series(connection, series_id, str(row[0]))
+        samples = connection.execute(
+            "delete from samples where series_id = %s", (series_id,)
+        ).rowcount
+        rollups.forget_series(connection, series_id, str(name))
+        summary = {
+            "id": series_id,
+            "name": name,
+            "type": kind,
+            "source": source,
+            "labels": labels,
+            "samples": samples,
+        }
+        record_change(
+            connection, AuditEntry(by, "series", str(series_id), "delete", before=summary)
+        )
         return True
 
     return await gateway.run(work)

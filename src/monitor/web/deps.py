@@ -14,6 +14,7 @@ from monitor.config import Settings
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.live_connections import LiveConnections
 from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
+from monitor.shared_results import SharedResults
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
 from monitor.web.api.metrics.samples import SeriesKeys
@@ -108,6 +109,7 @@ class WebDeps:
     limits: LimitDeps
     health: HealthDeps
     tcp: ConnectionCounts  # open connections per client address, for /stats
+    shared_results: SharedResults  # dashboard results computed once per tick (and per instance)
     counters: RequestCounters = field(default_factory=RequestCounters)
 
 

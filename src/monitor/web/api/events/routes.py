@@ -41,6 +41,7 @@ from monitor.web.api.events.schemas import (
 )
 from monitor.web.api.ingest_client import submit
 from monitor.web.deps import current_deps
+from monitor.web.edge.attribution import request_attribution
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.problems import ProblemError
 from monitor.web.edge.query_checks import decodes_body_encoding
@@ -274,7 +275,9 @@ async def set_group_status(group_id: int) -> Response:
     group = (
         None
         if group_id > 2**63 - 1
-        else await event_store.set_group_status(current_deps().gateway, group_id, change.status)
+        else await event_store.set_group_status(
+            current_deps().gateway, group_id, change.status, by=request_attribution()
+        )
     )
     if group is None:
         raise ProblemError(404, f"no event group with id {group_id}", kind="not-found")
@@ -297,6 +300,8 @@ async def get_event(event_id: uuid.UUID) -> Response:
 @tag(["events"])
 async def delete_event(event_id: uuid.UUID) -> Response:
     """Delete one event (admin). Its group's all-time count is kept."""
-    if not await event_store.delete_event(current_deps().gateway, event_id):
+    if not await event_store.delete_event(
+        current_deps().gateway, event_id, by=request_attribution()
+    ):
         raise ProblemError(404, f"no event with id {event_id}", kind="not-found")
     return Response(b"", status=204)

@@ -84,6 +84,23 @@ class ConnectionStats(BaseModel):
     send_timeouts: int
 
 
+class DashboardCacheStats(BaseModel):
+    computations: int
+    hits_local: int
+    hits_redis: int
+    waits: int
+    failures: int
+    abandoned: int
+    redis_errors: int
+    evictions: int
+    entries: int
+    bytes: int
+    in_flight: int
+    redis: bool
+    redis_degraded: bool
+    redis_outages: int
+
+
 class ServiceStats(BaseModel):
     version: str
     uptime_s: float
@@ -94,6 +111,7 @@ class ServiceStats(BaseModel):
     realtime: dict[str, Any]
     rate_limit: RateLimitStats
     connections: ConnectionStats
+    dashboard_cache: DashboardCacheStats
 
 
 @blueprint.get("/")
@@ -127,8 +145,8 @@ async def _database_component() -> Component:
 @document_response(Readiness, 200)
 @document_response(Readiness, 503)
 async def ready() -> tuple[Response, int]:
-    """Readiness of each component: database, Redis and the rate limiter (when
-    Redis is configured) and every actor.
+    """Readiness of each component: database, Redis, the rate limiter and the
+    dashboard cache (when Redis is configured) and every actor.
 
     503 when the database or an actor is down; 200 with `degraded` when only
     Redis is unreachable (the rate limiter then counts in this process), since
@@ -148,6 +166,11 @@ async def ready() -> tuple[Response, int]:
         components["rate_limiter"] = (
             Component(status="degraded", detail="counting in this process; Redis unreachable")
             if deps.limits.counters.redis_degraded
+            else Component(status="ok")
+        )
+        components["dashboard_cache"] = (
+            Component(status="degraded", detail="results not shared; Redis unreachable")
+            if deps.shared_results.redis_degraded
             else Component(status="ok")
         )
     bus = deps.live.bus
@@ -178,7 +201,8 @@ async def ready() -> tuple[Response, int]:
 @tag(["operations"])
 @document_response(ServiceStats, 200)
 async def stats() -> dict[str, Any]:
-    """Uptime, version, request counts, each actor's state and the rate limiter's counts."""
+    """Uptime, version, request counts, each actor's state, the rate limiter's counts and
+    the dashboard cache's (results computed, and answers shared instead)."""
     deps = current_deps()
     counters = deps.counters
     return ServiceStats(
@@ -197,4 +221,5 @@ async def stats() -> dict[str, Any]:
             **dataclasses.asdict(deps.limits.counters), unanswered=deps.limits.limiter.unanswered
         ),
         connections=ConnectionStats(**deps.tcp.figures()),
+        dashboard_cache=DashboardCacheStats(**deps.shared_results.figures()),
     ).model_dump(mode="json")

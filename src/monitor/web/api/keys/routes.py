@@ -12,7 +12,8 @@ from quart_schema import document_response, tag, validate_request
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.web.deps import current_deps
-from monitor.web.edge.auth import current_principal, require_role
+from monitor.web.edge.attribution import request_attribution
+from monitor.web.edge.auth import require_role
 from monitor.web.edge.problems import ProblemError
 
 blueprint = Blueprint("keys", __name__)
@@ -98,7 +99,7 @@ async def create_key(data: KeyCreate) -> tuple[dict[str, Any], int]:
         role=data.role,
         rate_limit=data.rate_limit,
         expires_at=data.expires_at,
-        actor=current_principal().audit_name,
+        by=request_attribution(),
     )
     return KeyCreated(key=token, **_shown(record)).model_dump(mode="json"), 201
 
@@ -134,7 +135,7 @@ async def revoke_key(key_id: int) -> dict[str, Any]:
     record = (
         None
         if key_id > MAX_ID
-        else await key_store.revoke_key(deps.gateway, key_id, actor=current_principal().audit_name)
+        else await key_store.revoke_key(deps.gateway, key_id, by=request_attribution())
     )
     if record is None:
         raise _not_found(key_id)

@@ -55,6 +55,7 @@ from monitor.web.api.metrics.schemas import (
     SeriesResult,
 )
 from monitor.web.deps import current_deps
+from monitor.web.edge.attribution import request_attribution
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.problems import ProblemError
 from monitor.web.edge.query_checks import decodes_body_encoding, invalid_query
@@ -380,7 +381,7 @@ async def stats() -> Response:
 async def delete(series_id: int) -> Response:
     """Delete a series and its samples (admin). No instance serves it from a cache after."""
     if series_id > 2**31 - 1 or not await metric_query.delete_series(
-        current_deps().gateway, series_id
+        current_deps().gateway, series_id, by=request_attribution()
     ):
         raise ProblemError(404, f"no series with id {series_id}", kind="not-found")
     return Response(b"", status=204)
