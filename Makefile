@@ -1,4 +1,4 @@
-.PHONY: test test-fast lint fix serve vendor
+.PHONY: test test-fast lint fix docs serve vendor
 
 test:
 	python -m pytest
@@ -14,6 +14,9 @@ lint:
 fix:
 	ruff format .
 	ruff check --fix .
+
+docs:
+	python -m monitor.config.reference > docs/configuration.md
 
 serve:
 	monitor serve

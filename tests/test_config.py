@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import SETTINGS, SettingsError, load_settings
+from monitor.config.reference import render
 from monitor.domain.durations import format_duration
 from monitor.domain.urls import redact_url
 
@@ -81,20 +83,36 @@ def test_secrets_are_redacted_but_hosts_stay_visible() -> None:
     assert redact_url("postgresql://db/monitor") == "postgresql://db/monitor"
 
 
-def test_every_setting_is_documented_in_the_readme_with_its_default_and_aliases() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+CONFIGURATION_DOC = Path(__file__).parent.parent / "docs" / "configuration.md"
+
+
+def test_the_configuration_page_is_what_the_declarations_generate() -> None:
+    assert CONFIGURATION_DOC.read_text() == render(), (
+        "docs/configuration.md is stale: run "
+        "`python -m monitor.config.reference > docs/configuration.md`"
+    )
+
+
+def test_every_setting_is_documented_with_its_default_and_aliases() -> None:
     rows = {}
-    for line in readme.splitlines():
+    for line in CONFIGURATION_DOC.read_text().splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0].startswith("`MONITOR_"):
             rows[cells[0].strip("`")] = cells
     for spec in SETTINGS:
-        assert spec.env[0] in rows, f"README does not document {spec.env[0]}"
+        assert spec.env[0] in rows, f"docs/configuration.md does not document {spec.env[0]}"
         _, aliases, default, _ = rows[spec.env[0]]
         assert aliases == ", ".join(f"`{name}`" for name in spec.env[1:]), spec.env[0]
         shown = f"`{spec.default}`" if spec.default else "(empty)"
         assert default == shown, (spec.env[0], default, shown)
-    assert set(rows) == {spec.env[0] for spec in SETTINGS}, "README documents unknown settings"
+    assert set(rows) == {spec.env[0] for spec in SETTINGS}, "the page documents unknown settings"
+
+
+def test_a_setting_no_group_claims_still_appears_under_other() -> None:
+    stray = dataclasses.replace(SETTINGS[0], field="x", env=("MONITOR_SOMETHING_NEW",))
+    page = render((*SETTINGS, stray))
+    other = page.split("\n## Other\n", 1)[1]
+    assert "`MONITOR_SOMETHING_NEW`" in other
 
 
 def test_passwords_in_the_query_string_are_redacted_too() -> None:

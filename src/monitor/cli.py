@@ -1,4 +1,4 @@
-"""The `monitor` command: serve (the default), migrate, config, keys.
+"""The `monitor` command: serve (the default), migrate, config, keys, tail.
 
 Only click and the settings are imported up front: `--help` and `--version`
 answer at once, and the service's own imports (Quart, Hypercorn, psycopg,
@@ -7,6 +7,9 @@ coredis, trio: about a second) are paid only by the commands that use them.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import ipaddress
 import json
 import os
 import re
@@ -20,6 +23,7 @@ import click
 from monitor import __version__, logs
 from monitor.config import SETTINGS, Settings, SettingsError, load_settings
 from monitor.domain.keys import ROLE_LABELS
+from monitor.domain.live_filters import CHANNELS
 from monitor.secret_keys import SecretKeyProblem
 from monitor.storage.connect_errors import DatabaseRefused
 from monitor.storage.errors import DataDirBusy, StorageUnavailable
@@ -174,7 +178,7 @@ KEY_ID = _WholeNumber(1, 2**63 - 1, "a key id (a whole number from 1; see `monit
 @click.version_option(__version__, prog_name="monitor")
 @click.pass_context
 def main(context: click.Context) -> None:
-    """monitor: events, metrics, alerts and a live dashboard in one process.
+    """monitor: events and metrics over HTTP, streamed live over websockets.
 
     Without a command, runs `monitor serve`.
     """
@@ -387,6 +391,105 @@ def keys_revoke(key_id: int, data_dir: str | None) -> None:
         _fail(f"no API key with id {key_id}")
         return
     click.echo(f"revoked key {record.id} ({record.name}, prefix {record.prefix})")
+
+
+def _default_url(settings: Settings) -> str:
+    host = settings.host
+    with contextlib.suppress(ValueError):  # a host name stays as it is
+        address = ipaddress.ip_address(host)
+        if address.is_unspecified:  # listening everywhere: this machine answers too
+            host = "::1" if address.version == 6 else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+class _JsonObject(click.ParamType):  # type: ignore[type-arg]
+    name = "json"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, dict):
+            return value
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            self.fail(f'{value!r} is not JSON, e.g. \'{{"min_level": "error"}}\'', param, ctx)
+        if not isinstance(parsed, dict):
+            self.fail(f"{value!r} is not a JSON object", param, ctx)
+        return parsed
+
+
+@main.command()
+@click.option(
+    "--url",
+    default=None,
+    help="The service, http(s):// or ws(s):// (default: MONITOR_HOST and MONITOR_PORT).",
+)
+@click.option(
+    "--key",
+    envvar="MONITOR_API_KEY",
+    show_envvar=True,
+    default=None,
+    help="An API key that may read (read, write or admin).",
+)
+@click.option(
+    "--channel",
+    type=click.Choice(CHANNELS),
+    default=CHANNELS[0],
+    show_default=True,
+    help="What to follow.",
+)
+@click.option(
+    "--filter",
+    "stream_filter",
+    type=_JsonObject(),
+    default=None,
+    help='The channel\'s filter as JSON, e.g. \'{"min_level": "error"}\'.',
+)
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(0.1, 600),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the websocket to open.",
+)
+def tail(
+    url: str | None,
+    key: str | None,
+    channel: str,
+    stream_filter: dict[str, Any] | None,
+    connect_timeout: float,
+) -> None:
+    """Follow a live channel: one JSON line per item on stdout, until Ctrl-C."""
+    if not key:
+        raise click.UsageError("an API key is needed: --key or MONITOR_API_KEY")
+    import trio
+
+    from monitor import tail as live_tail
+
+    try:
+        ws_url = live_tail.websocket_url(url or _default_url(_settings()))
+    except ValueError as problem:
+        raise click.BadParameter(str(problem), param_hint="--url") from None
+    subscription = live_tail.Subscription(channel, stream_filter)
+    try:
+        trio.run(
+            functools.partial(
+                live_tail.tail,
+                ws_url,
+                key,
+                subscription,
+                connect_timeout=connect_timeout,
+                out=sys.stdout,
+                note=sys.stderr,
+            )
+        )
+    except live_tail.TailFailed as failed:
+        _fail(str(failed))
+    except BrokenPipeError:
+        # The reader of stdout left (`| head`); say nothing, and keep Python's
+        # own flush at exit from complaining about the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _iso(value: object) -> str:

@@ -2,9 +2,9 @@
 
 Each setting is declared once, as a field of `Settings`: its type, and through
 `setting(...)` its environment names (the first canonical, later ones accepted
-aliases), default, parser and help. `SETTINGS`, `monitor config`, the README's
-settings table (checked by a test) and `load_settings` all derive from that
-one declaration.
+aliases), default, parser and help. `SETTINGS`, `monitor config`,
+docs/configuration.md (written by `monitor.config.reference`, checked by a
+test) and `load_settings` all derive from that one declaration.
 """
 
 from __future__ import annotations

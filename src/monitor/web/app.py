@@ -6,7 +6,8 @@ from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
 from monitor import __version__
-from monitor.resources import static_dir, templates_dir, vendor_versions
+from monitor.resources import static_dir, templates_dir
+from monitor.web import api_docs
 from monitor.web.api.audit import routes as audit
 from monitor.web.api.events import routes as events
 from monitor.web.api.health import routes as health
@@ -39,14 +40,11 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.extensions[EXTENSION_NAME] = deps
     app.config["MAX_CONTENT_LENGTH"] = deps.settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    swagger = f"/static/vendor/swagger-ui-{vendor_versions()['swagger_ui']}"
-    app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = f"{swagger}/swagger-ui-bundle.js"
-    app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = f"{swagger}/swagger-ui.css"
     QuartSchema(
         app,
         info={"title": "monitor", "version": __version__},
         openapi_path="/openapi.json",
-        swagger_ui_path="/docs",
+        swagger_ui_path=None,  # /docs is web/api_docs.py: a complete HTML document
         redoc_ui_path=None,
         scalar_ui_path=None,
         security_schemes=SECURITY_SCHEMES,
@@ -62,6 +60,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     # A client that sent up to twice the limit still reads its 413 (or 404, 405).
     gate_request_bodies(app, discard_limit=2 * deps.settings.max_request_bytes)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(api_docs.blueprint)
     app.register_blueprint(keys.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(events.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(metrics.blueprint, url_prefix=API_PREFIX)

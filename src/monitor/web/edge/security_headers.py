@@ -6,7 +6,7 @@ is kept.
 
 HTML pages get a policy that lets them load the service's own scripts, styles
 and images; inline scripts and styles stay allowed because the Swagger UI page
-(/docs, rendered by quart-schema) starts itself with one. Everything else is
+(/docs, templates/api_docs.html) starts itself with one. Everything else is
 data and may load nothing at all. No page may be framed (clickjacking).
 """
 
