@@ -131,6 +131,16 @@ def parse_event_filter() -> EventFilter:
     return event_filter
 
 
+def event_filter_and_errors(
+    allowed_extra: frozenset[str],
+) -> tuple[EventFilter, list[dict[str, Any]]]:
+    """The request's event filters, and what is wrong with them ([] when nothing), for a
+    route that takes them beside parameters of its own (`allowed_extra`)."""
+    errors = _Errors()
+    event_filter = _filter(errors, allowed_extra)
+    return event_filter, errors.items
+
+
 def parse_page() -> tuple[int, tuple[datetime, uuid.UUID] | None]:
     errors = _Errors()
     limit = _int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT, errors)
