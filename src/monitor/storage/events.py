@@ -16,6 +16,7 @@ from psycopg.types.json import Json, Jsonb, set_json_dumps
 
 from monitor.domain.events import EventFilter, attribute_match_candidates
 from monitor.domain.rows import EventRow
+from monitor.storage import event_counts
 from monitor.storage.errors import RowsRejected
 from monitor.storage.gateway import Connection, Gateway
 
@@ -356,8 +357,26 @@ async def get_event(gateway: Gateway, event_id: uuid.UUID) -> StoredEvent | None
 
 
 async def delete_event(gateway: Gateway, event_id: uuid.UUID) -> bool:
+    """Delete one event, and take it out of the event counts if it was counted."""
+
     def work(connection: Connection) -> bool:
-        return connection.execute("delete from events where id = %s", (event_id,)).rowcount > 0
+        event_counts.lock_shared(connection)
+        deleted = connection.execute(
+            "delete from events where id = %s returning time, level, source, type, ingest_xid",
+            (event_id,),
+        ).fetchone()
+        if deleted is None:
+            return False
+        time, level, source, event_type, ingest_xid = deleted
+        event_counts.uncount_deleted(
+            connection,
+            time=time,
+            level=level,
+            source=source,
+            event_type=event_type,
+            ingest_xid=ingest_xid,
+        )
+        return True
 
     return await gateway.run(work)
 
