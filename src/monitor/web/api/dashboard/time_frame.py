@@ -104,7 +104,7 @@ def parse_time_frame(errors: Errors, limits: PointLimits) -> TimeFrame | None:
     except ValueError as problem:
         errors.append({"field": "interval", "message": str(problem)})
         return None
-    if interval > asked.span():
+    if asked.relative and interval > asked.span():
         # A relative window is whole ticks of the interval: it would outgrow the range.
         errors.append(
             {
