@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/metrics/names"): READ,
     ("GET", "/api/v1/metrics/sources"): READ,
     ("GET", "/api/v1/metrics/stats"): READ,
+    ("GET", "/api/v1/dashboard/realtime"): READ,
     ("GET", "/stats"): READ,
     ("WS", "/ws"): READ,
     ("WS", "/ws/authenticated"): READ,

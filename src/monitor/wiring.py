@@ -40,6 +40,7 @@ from monitor.messages import (
     LiveBatch,
     Publishable,
 )
+from monitor.realtime import RealtimeCounters, instance_name
 from monitor.redis.bus import RedisBus
 from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
@@ -282,6 +283,7 @@ def live_area(
     gateway: Gateway,
     committed: PublishHook[Publishable],
     ingested: tuple[IngestCounters, MetricIngestCounters],
+    realtime: RealtimeCounters,
 ) -> LiveArea:
     """Committed batches → bus (memory or Redis) → fan-out → every websocket's outbox."""
     redis_url = settings.redis_url
@@ -293,6 +295,7 @@ def live_area(
         queue_size=settings.ws_queue_size,
         max_per_key=settings.ws_max_connections_per_key,
         max_subscriptions=settings.ws_max_subscriptions,
+        on_count=realtime.websockets_open,
     )
 
     def deliver(batch: LiveBatch) -> None:
@@ -385,9 +388,14 @@ def wire(
     # Events and samples after their commit, and alert transitions: what is
     # published here streams live to websocket clients (of every instance).
     committed = PublishHook[Publishable]()
+    # Per-second figures of this instance: every commit, answer and websocket.
+    realtime = RealtimeCounters(instance_name(settings))
+    committed.tap(realtime.committed)
     events = events_area(settings, gateway, committed)
     metrics = metrics_area(settings, gateway, committed)
-    live = live_area(settings, gateway, committed, (events.web.counters, metrics.web.counters))
+    live = live_area(
+        settings, gateway, committed, (events.web.counters, metrics.web.counters), realtime
+    )
     keys = keys_area(settings, gateway)
     limits = rate_limit_area(settings)
     shared = shared_results_area(settings)
@@ -418,6 +426,7 @@ def wire(
         ),
         tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
         shared_results=shared.results,
+        realtime=realtime,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

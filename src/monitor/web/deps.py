@@ -14,6 +14,7 @@ from monitor.config import Settings
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.live_connections import LiveConnections
 from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
+from monitor.realtime import RealtimeCounters
 from monitor.shared_results import SharedResults
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
@@ -110,6 +111,7 @@ class WebDeps:
     health: HealthDeps
     tcp: ConnectionCounts  # open connections per client address, for /stats
     shared_results: SharedResults  # dashboard results computed once per tick (and per instance)
+    realtime: RealtimeCounters  # this instance's last minute, per second
     counters: RequestCounters = field(default_factory=RequestCounters)
 
 
