@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.domain.intervals import AUTO_POINTS, NICE_INTERVALS, auto_interval
-from monitor.web.api.metrics.routes import MAX_POINTS
+from monitor.web.api.metrics.query import MAX_POINTS
 
 
 @given(st.integers(min_value=1, max_value=3 * 365 * 86400))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -13,24 +12,23 @@ from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response, tag
 
 from monitor.domain.durations import format_duration
-from monitor.domain.intervals import auto_interval, parse_interval, too_many_buckets
 from monitor.domain.keys import Role
 from monitor.domain.metrics import (
-    AGGREGATIONS,
     LABEL_NAME_PATTERN,
     MAX_LABEL_VALUE_LENGTH,
-    MAX_NAME_LENGTH,
-    NAME_PATTERN,
-    LabelMatcher,
     labels_problem,
 )
-from monitor.domain.query_times import parse_query_time
-from monitor.domain.query_values import listed, whole_number
+from monitor.domain.query_values import whole_number
 from monitor.domain.rows import SampleBatch
 from monitor.messages import IncrementCounter, IngestSamples
 from monitor.storage import metric_query
 from monitor.web.api.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
 from monitor.web.api.ingest_client import submit
+from monitor.web.api.metrics.query import (
+    is_metric_name,
+    matchers_and_unknown,
+    parse_series_query,
+)
 from monitor.web.api.metrics.samples import (
     MAX_SOURCE_LENGTH,
     SampleRules,
@@ -74,12 +72,6 @@ _decode_one = msgspec.json.Decoder(SampleIn).decode
 _decode_wire = msgspec.json.Decoder(SampleWire).decode
 _decode_bulk = msgspec.json.Decoder(BulkSamplesIn).decode
 _decode_increment = msgspec.json.Decoder(IncrementIn).decode
-MAX_POINTS = 11_000
-DEFAULT_RANGE = timedelta(hours=1)
-
-
-def _is_metric_name(name: str) -> bool:
-    return len(name) <= MAX_NAME_LENGTH and re.fullmatch(NAME_PATTERN, name) is not None
 
 
 def _every_item_error(body: bytes, window: TimeWindow) -> list[dict[str, Any]]:
@@ -170,7 +162,7 @@ async def ingest_bulk() -> Response:
 async def increment(name: str) -> Response:
     """Record a counter sample at now: the series' previous value plus `by`, atomically."""
     deps = current_deps()
-    if not _is_metric_name(name):
+    if not is_metric_name(name):
         raise invalid(
             [{"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"}]
         ) from None
@@ -208,40 +200,6 @@ async def increment(name: str) -> Response:
     )
 
 
-def _matchers_and_unknown(
-    allowed: set[str], errors: list[dict[str, Any]]
-) -> tuple[tuple[LabelMatcher, ...], list[str]]:
-    """`label.<k>=v` and `label.<k>!=v` matchers (each bad one named in `errors`), and the
-    parameters that are neither matchers nor in `allowed`."""
-    matchers: list[LabelMatcher] = []
-    unknown: list[str] = []
-    for key in request.args:
-        if key.startswith("label."):
-            label = key[len("label.") :]
-            equal = not label.endswith("!")
-            label = label.removesuffix("!")
-            for value in request.args.getlist(key):
-                problem = labels_problem({label: value})
-                if problem is not None:
-                    errors.append({"field": key, "message": problem})
-                    break
-                matchers.append(LabelMatcher(label, value, equal))
-        elif key not in allowed:
-            unknown.append(key)
-    return tuple(sorted(matchers, key=lambda m: (m.name, m.value, m.equal))), unknown
-
-
-def _time(name: str, errors: list[dict[str, Any]]) -> datetime | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        return parse_query_time(raw)
-    except ValueError as problem:
-        errors.append({"field": name, "message": str(problem)})
-        return None
-
-
 @blueprint.get("/metrics")
 @require_role(Role.READ)
 @tag(["metrics"])
@@ -253,66 +211,16 @@ async def query() -> Response:
     Label matchers: `label.<k>=v`, and `label.<k>!=v` (which also matches
     series without the label). More than 11,000 points per series → 400.
     """
-    errors: list[dict[str, Any]] = []
-    matchers, unknown = _matchers_and_unknown(
-        {"name", "from", "to", "interval", "aggregation", "group_by"}, errors
-    )
-    errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
-    name = request.args.get("name", "")
-    if not _is_metric_name(name):
-        errors.append({"field": "name", "message": "required; must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
-    aggregation = request.args.get("aggregation", "avg")
-    if aggregation not in AGGREGATIONS:
-        errors.append(
-            {"field": "aggregation", "message": f"must be one of {', '.join(AGGREGATIONS)}"}
-        )
-    try:
-        group_by = listed([request.args.get("group_by", "")])
-    except ValueError as refused:
-        errors.append({"field": "group_by", "message": str(refused)})
-        group_by = ()
-    if labels_problem({label: "" for label in group_by}):
-        errors.append({"field": "group_by", "message": "label names, comma-separated"})
-    now = datetime.now(UTC)
-    time_to = _time("to", errors) or now
-    time_from = _time("from", errors) or time_to - DEFAULT_RANGE
-    if time_from >= time_to:
-        errors.append({"field": "to", "message": "must be after from"})
-    interval = auto_interval(time_to - time_from)
-    given = request.args.get("interval") or None
-    if given:
-        try:
-            interval = parse_interval(given)
-        except ValueError as refused:
-            errors.append({"field": "interval", "message": str(refused)})
-    if not errors:
-        too_many = too_many_buckets(
-            time_to - time_from, interval, MAX_POINTS, given=given, what="points per series"
-        )
-        if too_many is not None:
-            errors.append({"field": "interval", "message": too_many})
-    if errors:
-        raise invalid_query(errors)
-    groups = await metric_query.query_series(
-        current_deps().gateway,
-        metric_query.SeriesQuery(
-            name=name,
-            matchers=matchers,
-            time_from=time_from,
-            time_to=time_to,
-            interval=interval,
-            aggregation=aggregation,
-            group_by=group_by,
-        ),
-    )
+    series_query = parse_series_query(request.args, datetime.now(UTC))
+    groups = await metric_query.query_series(current_deps().gateway, series_query)
     return json_response(
         {
-            "name": name,
-            "aggregation": aggregation,
-            "interval": format_duration(interval),
-            "interval_s": int(interval.total_seconds()),
-            "from": time_from,
-            "to": time_to,
+            "name": series_query.name,
+            "aggregation": series_query.aggregation,
+            "interval": format_duration(series_query.interval),
+            "interval_s": int(series_query.interval.total_seconds()),
+            "from": series_query.time_from,
+            "to": series_query.time_to,
             "series": [{"labels": g.labels, "points": g.points} for g in groups],
         }
     )
@@ -326,10 +234,12 @@ async def query() -> Response:
 async def latest() -> Response:
     """The latest value of each series; filter by `name`, `source` and label matchers."""
     errors: list[dict[str, Any]] = []
-    matchers, unknown = _matchers_and_unknown({"name", "source", "limit"}, errors)
+    matchers, unknown = matchers_and_unknown(
+        request.args, frozenset({"name", "source", "limit"}), errors
+    )
     errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
     name = request.args.get("name") or None
-    if name is not None and not _is_metric_name(name):
+    if name is not None and not is_metric_name(name):
         errors.append({"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
     source = request.args.get("source")
     if source is not None and len(source) > MAX_SOURCE_LENGTH:
@@ -384,7 +294,7 @@ def _series_filters(
         if key not in allowed | {"name", "source", "limit"}
     )
     name = request.args.get("name") or None
-    if name is not None and not _is_metric_name(name):
+    if name is not None and not is_metric_name(name):
         errors.append({"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
     source = request.args.get("source")
     if source is not None and len(source) > MAX_SOURCE_LENGTH:
