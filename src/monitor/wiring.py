@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import trio
 
+from monitor.actors import event_counts as event_counting
 from monitor.actors import key_usage, maintenance, ratelimit, rollup
 from monitor.actors.ingest import events as event_ingest
 from monitor.actors.ingest import metrics as metric_ingest
@@ -48,6 +49,7 @@ from monitor.redis.probe import redis_problem
 from monitor.redis.results import RedisResults
 from monitor.shared_results import SharedResults
 from monitor.storage import audit as audit_store
+from monitor.storage import event_counts as event_count_store
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
 from monitor.storage import metric_ingest as metric_store
@@ -125,7 +127,16 @@ def events_area(
             batch_rows=settings.ingest_batch_rows,
         ),
     )
-    return EventsArea([ingest], [inbox], EventDeps(inbox, counters))
+    counting = ActorSpec(
+        "event_counts",
+        functools.partial(
+            event_counting.run,
+            functools.partial(event_count_store.count_new_events, gateway),
+            interval=settings.rollup_interval.total_seconds(),
+        ),
+        drains=False,
+    )
+    return EventsArea([ingest, counting], [inbox], EventDeps(inbox, counters))
 
 
 @dataclass(frozen=True)

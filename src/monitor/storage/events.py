@@ -17,6 +17,7 @@ from psycopg.types.json import Json, Jsonb, set_json_dumps
 from monitor.domain.audit import Attribution, AuditEntry
 from monitor.domain.events import LEVELS, EventFilter, attribute_match_candidates
 from monitor.domain.rows import EventRow
+from monitor.storage import event_counts
 from monitor.storage.audit import record_change
 from monitor.storage.errors import RowsRejected
 from monitor.storage.gateway import Connection, Gateway
@@ -358,16 +359,27 @@ async def get_event(gateway: Gateway, event_id: uuid.UUID) -> StoredEvent | None
 
 
 async def delete_event(gateway: Gateway, event_id: uuid.UUID, *, by: Attribution) -> bool:
-    """Delete one event; False when there is none. The audit row keeps what it was."""
+    """Delete one event; False when there is none. The audit row keeps what it was, and
+    the event counts stop counting it if they did."""
 
     def work(connection: Connection) -> bool:
+        event_counts.lock_shared(connection)
         row = connection.execute(
-            "delete from events where id = %s returning type, source, time, level, group_id",
+            "delete from events where id = %s "
+            "returning type, source, time, level, group_id, ingest_xid",
             (event_id,),
         ).fetchone()
         if row is None:
             return False
-        kind, source, time, level, group_id = row
+        kind, source, time, level, group_id, ingest_xid = row
+        event_counts.uncount_deleted(
+            connection,
+            time=time,
+            level=level,
+            source=source,
+            event_type=kind,
+            ingest_xid=ingest_xid,
+        )
         summary = {
             "id": event_id,
             "type": kind,

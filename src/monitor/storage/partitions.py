@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from psycopg import sql
 
 from monitor.domain.partitions import DayPartition
+from monitor.storage import event_counts
 from monitor.storage.gateway import Connection, Gateway
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,12 @@ async def drop_partitions(
             finally:
                 connection.execute("reset lock_timeout")
 
-        def drop(connection: Connection, name: sql.Identifier = name) -> None:
+        def drop(
+            connection: Connection, name: sql.Identifier = name, day: DayPartition = partition
+        ) -> None:
+            if table == "events":
+                # The day's events are gone (detached above): so go their counts.
+                event_counts.forget_range(connection, day.start, day.end)
             connection.execute(sql.SQL("drop table if exists {}").format(name))
 
         if partition in await existing_partitions(gateway, table):
