@@ -41,6 +41,9 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/metrics/names"): READ,
     ("GET", "/api/v1/metrics/sources"): READ,
     ("GET", "/api/v1/metrics/stats"): READ,
+    ("GET", "/api/v1/metrics/labels"): READ,
+    ("GET", "/api/v1/metrics/labels/{label}/values"): READ,
+    ("GET", "/api/v1/dashboard/realtime"): READ,
     ("GET", "/api/v1/dashboard/overview"): READ,
     ("GET", "/api/v1/dashboard/top/{kind}"): READ,
     ("GET", "/stats"): READ,
@@ -85,6 +88,7 @@ PATH_VALUES = {
     "series_id": str(2**31 + 1),
     "key_id": str(2**63 + 1),
     "name": "role_matrix_probe",
+    "label": "role_matrix_probe",
     "kind": "errors",
 }
 MALFORMED_JSON = b'{"'

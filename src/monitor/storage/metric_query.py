@@ -1,4 +1,4 @@
-"""SQL for reading metrics: bucketed aggregations, latest values, names, sources."""
+"""SQL for reading metrics: bucketed aggregations, latest values, names, sources, labels."""
 
 from __future__ import annotations
 
@@ -417,6 +417,85 @@ async def delete_series(gateway: Gateway, series_id: int, *, by: Attribution) ->
         return True
 
     return await gateway.run(work)
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """At most `limit` distinct texts in code point order, and whether more exist."""
+
+    items: list[str]
+    truncated: bool
+
+
+def _series_filter(name: str | None, source: str | None, params: dict[str, Any]) -> sql.Composable:
+    clauses = [sql.SQL("s.deleted_at is null")]
+    if name is not None:
+        clauses.append(sql.SQL("s.name = %(name)s"))
+        params["name"] = name
+    if source is not None:
+        clauses.append(sql.SQL("s.source = %(source)s"))
+        params["source"] = source
+    return sql.SQL(" and ").join(clauses)
+
+
+async def _bounded(gateway: Gateway, statement: sql.Composed, params: dict[str, Any]) -> Bounded:
+    """Run `statement` (one text column, ordered, `limit %(limit)s`) for one row more than
+    `params["limit"]`, to tell whether the list was cut."""
+    wanted = int(params["limit"])
+    params = {**params, "limit": wanted + 1}
+
+    def work(connection: Connection) -> Bounded:
+        found = [str(row[0]) for row in connection.execute(statement, params)]
+        return Bounded(found[:wanted], len(found) > wanted)
+
+    return await gateway.run(work)
+
+
+async def label_names(
+    gateway: Gateway, *, name: str | None, source: str | None, limit: int
+) -> Bounded:
+    """The label names used by live series (of metric `name`, from `source`, if given)."""
+    params: dict[str, Any] = {"limit": limit}
+    # The set-returning function in the select list, not a lateral join: the
+    # planner then expects a few keys per series rather than 100, and picks a
+    # plain plan (12 ms instead of 70 for a metric's 2,000 series).
+    statement = sql.SQL(
+        """
+        select label collate "C" from (
+            select distinct jsonb_object_keys(s.labels) as label from series s where {where}
+        ) labels
+        order by 1
+        limit %(limit)s
+        """
+    ).format(where=_series_filter(name, source, params))
+    return await _bounded(gateway, statement, params)
+
+
+async def label_values(
+    gateway: Gateway,
+    *,
+    label: str,
+    name: str | None,
+    source: str | None,
+    prefix: str,
+    limit: int,
+) -> Bounded:
+    """The distinct values of `label` among live series, those starting with `prefix`."""
+    params: dict[str, Any] = {"limit": limit, "label": label}
+    where = _series_filter(name, source, params)
+    if prefix:
+        params["prefix"] = prefix
+        where = sql.SQL("{} and starts_with(s.labels ->> %(label)s, %(prefix)s)").format(where)
+    statement = sql.SQL(
+        """
+        select distinct (s.labels ->> %(label)s) collate "C" as value
+        from series s
+        where s.labels ? %(label)s and {where}
+        order by value
+        limit %(limit)s
+        """
+    ).format(where=where)
+    return await _bounded(gateway, statement, params)
 
 
 # --- dashboard reads ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ from monitor import __version__
 from monitor.resources import static_dir, templates_dir
 from monitor.web import api_docs
 from monitor.web.api.audit import routes as audit
-from monitor.web.api.dashboard import overview, top
+from monitor.web.api.dashboard import overview, realtime, top
 from monitor.web.api.events import routes as events
 from monitor.web.api.health import routes as health
 from monitor.web.api.keys import routes as keys
@@ -66,6 +66,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(events.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(metrics.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(audit.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(realtime.blueprint, url_prefix=API_PREFIX)
     for dashboard_read in (overview.blueprint, top.blueprint):
         app.register_blueprint(dashboard_read, url_prefix=API_PREFIX + "/dashboard")
     app.register_blueprint(live.blueprint)

@@ -17,6 +17,8 @@ from monitor.domain.intervals import auto_interval, parse_interval, too_many_buc
 from monitor.domain.keys import Role
 from monitor.domain.metrics import (
     AGGREGATIONS,
+    LABEL_NAME_PATTERN,
+    MAX_LABEL_VALUE_LENGTH,
     MAX_NAME_LENGTH,
     NAME_PATTERN,
     LabelMatcher,
@@ -42,6 +44,10 @@ from monitor.web.api.metrics.schemas import (
     Incremented,
     IncrementIn,
     IncrementInDoc,
+    LabelNames,
+    LabelNamesQueryDoc,
+    LabelValues,
+    LabelValuesQueryDoc,
     LatestList,
     LatestQueryDoc,
     MetricNames,
@@ -362,6 +368,84 @@ async def names() -> Response:
 @document_response(MetricSources, 200)
 async def sources() -> Response:
     return json_response({"sources": await metric_query.metric_sources(current_deps().gateway)})
+
+
+MAX_LABELS_LISTED = 1000
+
+
+def _series_filters(
+    allowed: set[str], errors: list[dict[str, Any]]
+) -> tuple[str | None, str | None, int]:
+    """`name`, `source` and `limit` of the label routes; every other parameter not in
+    `allowed` is an error."""
+    errors.extend(
+        {"field": key, "message": "is not a known parameter"}
+        for key in request.args
+        if key not in allowed | {"name", "source", "limit"}
+    )
+    name = request.args.get("name") or None
+    if name is not None and not _is_metric_name(name):
+        errors.append({"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
+    source = request.args.get("source")
+    if source is not None and len(source) > MAX_SOURCE_LENGTH:
+        errors.append({"field": "source", "message": f"at most {MAX_SOURCE_LENGTH} characters"})
+    limit = 100
+    try:
+        limit = whole_number(request.args.get("limit", "100"), 1, MAX_LABELS_LISTED)
+    except ValueError as problem:
+        errors.append({"field": "limit", "message": str(problem)})
+    return name, source, limit
+
+
+@blueprint.get("/metrics/labels")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_querystring(LabelNamesQueryDoc)
+@document_response(LabelNames, 200)
+async def label_names() -> Response:
+    """The label names of live series: of one metric (`name`), one `source`, or all.
+
+    Sorted by code point, at most `limit` (default 100, at most 1000);
+    `truncated` says whether more exist.
+    """
+    errors: list[dict[str, Any]] = []
+    name, source, limit = _series_filters(set(), errors)
+    if errors:
+        raise invalid_query(errors)
+    found = await metric_query.label_names(
+        current_deps().gateway, name=name, source=source, limit=limit
+    )
+    return json_response({"labels": found.items, "truncated": found.truncated})
+
+
+@blueprint.get("/metrics/labels/<label>/values")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_querystring(LabelValuesQueryDoc)
+@document_response(LabelValues, 200)
+async def label_values(label: str) -> Response:
+    """The distinct values of one label among live series, optionally of one metric
+    (`name`), one `source`, and starting with `match`.
+
+    Sorted by code point, at most `limit` (default 100, at most 1000);
+    `truncated` says whether more exist. A label name outside
+    `[a-zA-Z_][a-zA-Z0-9_]*` (at most 100 characters) is a 400.
+    """
+    errors: list[dict[str, Any]] = []
+    if labels_problem({label: ""}) is not None:
+        errors.append(
+            {"field": "label", "message": f"must match {LABEL_NAME_PATTERN} (at most 100)"}
+        )
+    name, source, limit = _series_filters({"match"}, errors)
+    prefix = request.args.get("match", "")
+    if len(prefix) > MAX_LABEL_VALUE_LENGTH:
+        errors.append({"field": "match", "message": f"at most {MAX_LABEL_VALUE_LENGTH} characters"})
+    if errors:
+        raise invalid_query(errors)
+    found = await metric_query.label_values(
+        current_deps().gateway, label=label, name=name, source=source, prefix=prefix, limit=limit
+    )
+    return json_response({"label": label, "values": found.items, "truncated": found.truncated})
 
 
 @blueprint.get("/metrics/stats")
