@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 
-from conftest import MakeKey
+from conftest import MakeKey, set_connections_allowed
 from dashboard_helpers import HeldClock, Isolated, held_clock, isolated, problem_fields
 from monitor.domain.ticks import OVERVIEW_TICK_CAP, align_window
 
@@ -210,6 +211,24 @@ async def test_identical_requests_in_one_tick_are_computed_once_and_revalidate_t
     assert later.status_code == 200
     assert (await cache_counters(client))["computations"] - after["computations"] == 1
     assert later.json()["to"] != first.json()["to"]
+
+
+async def test_while_the_database_is_down_it_is_503_and_nothing_is_kept(
+    isolated: Isolated, held_clock: HeldClock
+) -> None:
+    async with isolated.client() as http:
+        set_connections_allowed(isolated.database_url, False)
+        try:
+            down = await http.get(OVERVIEW, params={"range": "1h"})
+        finally:
+            set_connections_allowed(isolated.database_url, True)
+        assert down.status_code == 503, down.text  # one of its concurrent reads, not a 500
+        assert down.json()["type"] == "urn:monitor:problem:storage-unavailable"
+        assert "retry-after" in down.headers
+        with trio.fail_after(10):
+            while (back := await http.get(OVERVIEW, params={"range": "1h"})).status_code == 503:
+                await trio.sleep(0.2)  # the gateway probes the database about once a second
+        assert back.status_code == 200
 
 
 @pytest.mark.parametrize(
