@@ -49,6 +49,8 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/dashboards/{dashboard_id}/export"): READ,
     ("GET", "/api/v1/dashboard/widgets"): READ,
     ("GET", "/api/v1/dashboard/widgets/{widget_id}"): READ,
+    ("GET", "/api/v1/dashboard/overview"): READ,
+    ("GET", "/api/v1/dashboard/top/{kind}"): READ,
     ("GET", "/stats"): READ,
     ("WS", "/ws"): READ,
     ("WS", "/ws/authenticated"): READ,
@@ -102,6 +104,7 @@ PATH_VALUES = {
     "widget_id": str(2**63 + 1),
     "name": "role_matrix_probe",
     "label": "role_matrix_probe",
+    "kind": "errors",
 }
 MALFORMED_JSON = b'{"'
 NOT_GUARDED = {401, 403, 405}
