@@ -65,7 +65,7 @@ from board, (values
      '{"unit": "events", "stacked": true}', 0, 0, 8, 4),
     ('Ingest rate', 'stat',
      '{"kind": "overview", "range": "24h"}',
-     '{"field": "ingest", "unit": "/s"}', 8, 0, 4, 4),
+     '{"field": "ingest.events_per_second", "unit": "events/s"}', 8, 0, 4, 4),
     ('Error rate', 'timeseries',
      '{"kind": "events", "level": ["error", "critical"], "range": "24h"}',
      '{"unit": "events", "colour": "#d64545"}', 0, 4, 6, 4),
