@@ -420,6 +420,81 @@ async def _delete_series(setup: Setup) -> Call:
     return Call(f"/api/v1/metrics/{series['series_id']}", "series")
 
 
+async def _new_dashboard(setup: Setup) -> dict[str, Any]:
+    response = await setup.client.post(
+        "/api/v1/dashboards", headers=auth(setup.admin_token), json={"name": tag()}
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def _new_widget(setup: Setup) -> dict[str, Any]:
+    board = await _new_dashboard(setup)
+    response = await setup.client.post(
+        "/api/v1/dashboard/widgets",
+        headers=auth(setup.admin_token),
+        json={"dashboard_id": board["id"], "title": "walked", "kind": "events", "x": 0, "y": 0},
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def _create_dashboard(setup: Setup) -> Call:
+    return Call("/api/v1/dashboards", "dashboard", {"name": tag()})
+
+
+async def _update_dashboard(setup: Setup) -> Call:
+    board = await _new_dashboard(setup)
+    return Call(f"/api/v1/dashboards/{board['id']}", "dashboard", {"name": tag()})
+
+
+async def _delete_dashboard(setup: Setup) -> Call:
+    board = await _new_dashboard(setup)
+    return Call(f"/api/v1/dashboards/{board['id']}", "dashboard")
+
+
+async def _set_layout(setup: Setup) -> Call:
+    widget = await _new_widget(setup)
+    move = {"id": widget["id"], "x": 6, "y": 2}
+    return Call(
+        f"/api/v1/dashboards/{widget['dashboard_id']}/layout", "dashboard", {"widgets": [move]}
+    )
+
+
+async def _import_dashboard(setup: Setup) -> Call:
+    document = {
+        "format": "monitor.dashboard",
+        "format_version": 1,
+        "dashboard": {"name": tag()},
+        "widgets": [{"title": "imported", "kind": "events"}],
+    }
+    return Call("/api/v1/dashboards/import", "dashboard", document)
+
+
+async def _create_widget(setup: Setup) -> Call:
+    board = await _new_dashboard(setup)
+    return Call(
+        "/api/v1/dashboard/widgets",
+        "widget",
+        {"dashboard_id": board["id"], "title": "walked", "kind": "events"},
+    )
+
+
+async def _update_widget(setup: Setup) -> Call:
+    widget = await _new_widget(setup)
+    fields = {key: widget[key] for key in ("title", "kind", "query", "options", "x", "y", "w", "h")}
+    return Call(
+        f"/api/v1/dashboard/widgets/{widget['id']}", "widget", {**fields, "title": "renamed"}
+    )
+
+
+async def _delete_widget(setup: Setup) -> Call:
+    widget = await _new_widget(setup)
+    return Call(f"/api/v1/dashboard/widgets/{widget['id']}", "widget")
+
+
 # How to make a successful call of each mutating route. A new route must add
 # its entry (or, if it is ingest, join INGEST_ROUTES): the walk fails without.
 HOW_TO_CHANGE: dict[tuple[str, str], Callable[[Setup], Awaitable[Call]]] = {
@@ -428,6 +503,14 @@ HOW_TO_CHANGE: dict[tuple[str, str], Callable[[Setup], Awaitable[Call]]] = {
     ("DELETE", "/api/v1/events/{event_id}"): _delete_event,
     ("PATCH", "/api/v1/events/groups/{group_id}"): _set_group_status,
     ("DELETE", "/api/v1/metrics/{series_id}"): _delete_series,
+    ("POST", "/api/v1/dashboards"): _create_dashboard,
+    ("PUT", "/api/v1/dashboards/{dashboard_id}"): _update_dashboard,
+    ("DELETE", "/api/v1/dashboards/{dashboard_id}"): _delete_dashboard,
+    ("PUT", "/api/v1/dashboards/{dashboard_id}/layout"): _set_layout,
+    ("POST", "/api/v1/dashboards/import"): _import_dashboard,
+    ("POST", "/api/v1/dashboard/widgets"): _create_widget,
+    ("PUT", "/api/v1/dashboard/widgets/{widget_id}"): _update_widget,
+    ("DELETE", "/api/v1/dashboard/widgets/{widget_id}"): _delete_widget,
 }
 
 

@@ -40,15 +40,16 @@ from monitor.storage import event_count_query as counts
 from monitor.storage import events as event_store
 from monitor.storage import partitions as partition_store
 from monitor.storage.errors import StorageUnavailable
-from monitor.storage.event_counts import COUNT_TABLES, MAX_XIDS_PER_STEP, count_new_events
+from monitor.storage.event_counts import COUNT_TABLES, count_new_events, counted_below
 from monitor.storage.gateway import Connection, Gateway, open_gateway
 from monitor.storage.migrate import apply_migrations, available_migrations
+
+TESTS = Attribution(Actor.system("tests"))
 
 BASE = datetime(2026, 3, 28, tzinfo=UTC)  # Europe's clocks go forward on the 29th
 SPAN = timedelta(days=3)
 DAYS = [DayPartition((BASE + timedelta(days=n)).date()) for n in range(4)]
 SOURCES = ("api", "db", "web")
-TESTS = Attribution(Actor.system("tests"))
 TYPES = ("http", "job", "auth")
 MESSAGES = ("ok", "the needle is here", "something else")
 ZONES = (
@@ -423,6 +424,25 @@ async def test_a_late_event_counts_before_and_after_the_next_step(counts_databas
         assert await uncounted(gateway) == 0
 
 
+async def test_a_step_covers_at_most_the_transactions_it_is_given(
+    counts_database: str,
+) -> None:
+    async with connected(counts_database) as gateway:
+        await reset(gateway)
+        for minute in range(3):  # three transactions
+            await store(gateway, [event(minute), event(minute + 0.5)])
+        before = await gateway.run(counted_below)
+        for _ in range(3):
+            step = await count_new_events(gateway, 1)
+            assert step.counted_below <= before + 1
+            assert step.events <= 2
+            before = step.counted_below
+            totals = await counts.event_count_totals(
+                gateway, EventFilter(), start=at(0), end=at(3), top=1
+            )
+            assert totals.total == 6  # counted or not yet, every event is in the answer
+
+
 async def test_deleting_events_takes_them_out_of_the_counts(counts_database: str) -> None:
     async with connected(counts_database) as gateway:
         await reset(gateway)
@@ -607,40 +627,68 @@ async def test_the_service_counts_what_it_ingests_also_late_and_deleted_events(
 
 @dataclass
 class FakeStep:
-    counted_below: int
     caught_up: bool
+    events: int
 
 
-async def test_the_actor_catches_up_in_bounded_runs_and_waits_out_an_outage(
+class FakeBacklog:
+    """Transactions waiting to be counted, each with the same number of events."""
+
+    def __init__(self, transactions: int, events_each: int) -> None:
+        self.transactions = transactions
+        self.events_each = events_each
+        self.down = False
+        self.steps: list[tuple[float, int]] = []  # (when, events counted)
+
+    async def step(self, span: int) -> FakeStep:
+        if self.down:
+            raise StorageUnavailable("down")
+        taken = min(span, self.transactions)
+        self.transactions -= taken
+        self.steps.append((trio.current_time(), taken * self.events_each))
+        return FakeStep(caught_up=self.transactions == 0, events=taken * self.events_each)
+
+
+async def start_actor(nursery: trio.Nursery, backlog: FakeBacklog) -> None:
+    await nursery.start(
+        lambda task_status: counting_actor.run(backlog.step, interval=10, task_status=task_status)
+    )
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def test_the_actor_catches_up_in_short_steps_a_few_at_a_time(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    backlog = [50]  # steps still to do
-    calls: list[float] = []
-    down = [False]
-
-    async def step() -> FakeStep:
-        calls.append(trio.current_time())
-        if down[0]:
-            raise StorageUnavailable("down")
-        backlog[0] = max(0, backlog[0] - 1)
-        return FakeStep(MAX_XIDS_PER_STEP, caught_up=backlog[0] == 0)
-
+    dense = FakeBacklog(transactions=100_000, events_each=100)  # 10 million events
     async with trio.open_nursery() as nursery:
-        await nursery.start(
-            lambda task_status: counting_actor.run(step, interval=10, task_status=task_status)
-        )
-        await trio.testing.wait_all_tasks_blocked()
-        assert len(calls) == counting_actor.MAX_STEPS_PER_RUN  # then it sleeps
+        await start_actor(nursery, dense)
+        assert len(dense.steps) == counting_actor.MAX_STEPS_PER_RUN  # then it sleeps
+        # After the first, too big, step the span shrinks until a step is short.
+        assert all(n <= counting_actor.TARGET_EVENTS for _, n in dense.steps[1:])
         await trio.sleep(10.5)
-        assert len(calls) == 2 * counting_actor.MAX_STEPS_PER_RUN
+        assert len(dense.steps) == 2 * counting_actor.MAX_STEPS_PER_RUN
+        nursery.cancel_scope.cancel()
+    sparse = FakeBacklog(transactions=1_000_000, events_each=1)
+    async with trio.open_nursery() as nursery:
+        await start_actor(nursery, sparse)
+        # Steps that count little widen the span, up to steps of about the target.
+        counted = [n for _, n in sparse.steps]
+        assert counted[:3] == [1_000, 2_000, 4_000]
+        assert counting_actor.TARGET_EVENTS // 2 <= counted[-1] <= counting_actor.TARGET_EVENTS
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_actor_waits_out_an_outage(autojump_clock: trio.testing.MockClock) -> None:
+    backlog = FakeBacklog(transactions=10, events_each=1)
+    async with trio.open_nursery() as nursery:
+        backlog.down = True
+        await start_actor(nursery, backlog)
+        await trio.sleep(25)
+        assert backlog.steps == []  # runs skipped, the actor lives on
+        backlog.down = False
         await trio.sleep(10)
-        assert len(calls) == 50  # caught up: one step ended the run
+        assert backlog.transactions == 0
+        assert len(backlog.steps) == 1
         await trio.sleep(10)
-        assert len(calls) == 51  # nothing new: one step a run
-        down[0] = True
-        await trio.sleep(20)
-        assert len(calls) == 53  # an outage skips runs, the actor lives on
-        down[0] = False
-        await trio.sleep(10)
-        assert len(calls) == 54
+        assert len(backlog.steps) == 2  # nothing new: one step a run
         nursery.cancel_scope.cancel()

@@ -41,6 +41,16 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/metrics/names"): READ,
     ("GET", "/api/v1/metrics/sources"): READ,
     ("GET", "/api/v1/metrics/stats"): READ,
+    ("GET", "/api/v1/metrics/labels"): READ,
+    ("GET", "/api/v1/metrics/labels/{label}/values"): READ,
+    ("GET", "/api/v1/dashboard/realtime"): READ,
+    ("GET", "/api/v1/dashboards"): READ,
+    ("GET", "/api/v1/dashboards/{dashboard_id}"): READ,
+    ("GET", "/api/v1/dashboards/{dashboard_id}/export"): READ,
+    ("GET", "/api/v1/dashboard/widgets"): READ,
+    ("GET", "/api/v1/dashboard/widgets/{widget_id}"): READ,
+    ("GET", "/api/v1/dashboard/overview"): READ,
+    ("GET", "/api/v1/dashboard/top/{kind}"): READ,
     ("GET", "/api/v1/dashboard/timeseries"): READ,
     ("GET", "/api/v1/dashboard/heatmap"): READ,
     ("GET", "/stats"): READ,
@@ -48,6 +58,14 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("WS", "/ws/authenticated"): READ,
     # Day-to-day operations.
     ("PATCH", "/api/v1/events/groups/{group_id}"): WRITE,
+    ("POST", "/api/v1/dashboards"): WRITE,
+    ("PUT", "/api/v1/dashboards/{dashboard_id}"): WRITE,
+    ("DELETE", "/api/v1/dashboards/{dashboard_id}"): WRITE,
+    ("PUT", "/api/v1/dashboards/{dashboard_id}/layout"): WRITE,
+    ("POST", "/api/v1/dashboards/import"): WRITE,
+    ("POST", "/api/v1/dashboard/widgets"): WRITE,
+    ("PUT", "/api/v1/dashboard/widgets/{widget_id}"): WRITE,
+    ("DELETE", "/api/v1/dashboard/widgets/{widget_id}"): WRITE,
     # Administration: keys, deleting data.
     ("GET", "/api/v1/keys"): ADMIN,
     ("POST", "/api/v1/keys"): ADMIN,
@@ -84,7 +102,11 @@ PATH_VALUES = {
     "group_id": str(2**63 + 1),
     "series_id": str(2**31 + 1),
     "key_id": str(2**63 + 1),
+    "dashboard_id": str(2**63 + 1),
+    "widget_id": str(2**63 + 1),
     "name": "role_matrix_probe",
+    "label": "role_matrix_probe",
+    "kind": "errors",
 }
 MALFORMED_JSON = b'{"'
 NOT_GUARDED = {401, 403, 405}
@@ -238,6 +260,6 @@ async def test_an_agent_with_an_ingest_key_sends_data_that_only_readers_see(
 
 def test_docs_list_each_route_with_the_role_the_matrix_gives_it() -> None:
     text = (Path(__file__).parents[1] / "docs" / "roles.md").read_text(encoding="utf-8")
-    row = re.compile(r"^\| `(GET|POST|PATCH|DELETE|WS) (\S+)` \| `(\w+)` \|", re.M)
+    row = re.compile(r"^\| `(GET|POST|PUT|PATCH|DELETE|WS) (\S+)` \| `(\w+)` \|", re.M)
     listed = {(match[1], match[2]): match[3] for match in row.finditer(text)}
     assert listed == {operation: role.label for operation, role in EXPECTED.items()}

@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from conftest import MakeKey, RunningService
@@ -17,6 +18,9 @@ from conftest import MakeKey, RunningService
 EXAMPLES_PER_OPERATION = 60
 
 
+# Every operation gets its examples, so the run grows with the API: the test's
+# own bound (fail_after below) applies, not the suite's default timeout.
+@pytest.mark.timeout(300)
 async def test_no_input_produces_a_server_error(
     running: RunningService, make_key: MakeKey, tmp_path: Path
 ) -> None:

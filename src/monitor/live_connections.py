@@ -279,6 +279,8 @@ class LiveConnections:
     _slow_closed: int = 0
     _asgi_fallbacks: int = 0
     _released: Traffic = field(default_factory=Traffic)  # of connections no longer open
+    # Told the number of open connections each time it changes (the realtime figures).
+    on_count: Callable[[int], None] = field(default=lambda count: None)
 
     def __post_init__(self) -> None:
         self._empty.set()
@@ -323,6 +325,7 @@ class LiveConnections:
         self._per_key[holder] += 1
         self._opened += 1
         self._empty = trio.Event()
+        self.on_count(len(self._open))
         return outbox
 
     def refuse(self) -> None:
@@ -384,6 +387,7 @@ class LiveConnections:
         self._per_key[holder] -= 1
         if self._per_key[holder] <= 0:
             del self._per_key[holder]
+        self.on_count(len(self._open))
         if not self._open:
             self._empty.set()
 

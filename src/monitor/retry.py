@@ -1,8 +1,9 @@
 """Retrying after failures: the one backoff, and how a failure is described in logs.
 
-Used by the supervisor (actor restarts), the Redis connections (bus and
-limits) and the wait for the database at start-up, so that every retry in the
-service follows the same curve: initial, 2·initial, 4·initial, … capped.
+Used by the supervisor (actor restarts), the Redis connections (the bus, and
+the session under the limits and the shared results) and the wait for the
+database at start-up, so that every retry in the service follows the same
+curve: initial, 2·initial, 4·initial, … capped.
 """
 
 from __future__ import annotations

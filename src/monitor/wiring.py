@@ -43,6 +43,7 @@ from monitor.messages import (
     LiveBatch,
     Publishable,
 )
+from monitor.realtime import RealtimeCounters
 from monitor.redis.bus import RedisBus
 from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
@@ -299,6 +300,7 @@ def live_area(
     committed: PublishHook[Publishable],
     ingested: tuple[IngestCounters, MetricIngestCounters],
     instance_id: str,
+    realtime: RealtimeCounters,
 ) -> LiveArea:
     """Committed batches → bus (memory or Redis) → fan-out → every websocket's outbox."""
     redis_url = settings.redis_url
@@ -310,6 +312,7 @@ def live_area(
         queue_size=settings.ws_queue_size,
         max_per_key=settings.ws_max_connections_per_key,
         max_subscriptions=settings.ws_max_subscriptions,
+        on_count=realtime.websockets_open,
     )
 
     def deliver(batch: LiveBatch) -> None:
@@ -405,6 +408,9 @@ def wire(
     # Events and samples after their commit, and alert transitions: what is
     # published here streams live to websocket clients (of every instance).
     committed = PublishHook[Publishable]()
+    # Per-second figures of this instance: every commit, answer and websocket.
+    realtime = RealtimeCounters(identity.instance_id)
+    committed.tap(realtime.committed)
     events = events_area(settings, gateway, committed)
     metrics = metrics_area(settings, gateway, committed)
     live = live_area(
@@ -413,6 +419,7 @@ def wire(
         committed,
         (events.web.counters, metrics.web.counters),
         identity.instance_id,
+        realtime,
     )
     keys = keys_area(settings, gateway)
     limits = rate_limit_area(settings)
@@ -446,6 +453,7 @@ def wire(
         ),
         tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
         shared_results=shared.results,
+        realtime=realtime,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

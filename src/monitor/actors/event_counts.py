@@ -6,9 +6,14 @@ commit order, so ingest never waits for it and late events (an old `time`
 arriving now) are counted like any other. Reads stay exact in between: they
 count the events it has not reached yet from the raw table.
 
+A backlog (after an outage) is caught up in steps of about TARGET_EVENTS
+events: each step covers a span of transaction ids, halved after a step that
+counted too many and doubled after one that counted few, so no step holds
+the count lock (and the deletes waiting on it) for long.
+
 Error handling: a database outage skips the run (logged); anything else
 crashes the actor and the supervisor restarts it. Resource handling: no
-inbox, no state between runs; cancelled at shutdown.
+inbox; between runs it keeps only the span; cancelled at shutdown.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from monitor.storage.errors import StorageUnavailable
 log = logging.getLogger(__name__)
 
 MAX_STEPS_PER_RUN = 24  # then sleep, so a long backlog never starves everything else
+TARGET_EVENTS = 50_000  # per step: about a second of work
+FIRST_SPAN = 1_000  # transaction ids per step at start
+MAX_SPAN = 1_000_000
 
 
 class Step(Protocol):
@@ -32,8 +40,20 @@ class Step(Protocol):
     @property
     def caught_up(self) -> bool: ...
 
+    @property
+    def events(self) -> int: ...
 
-CountNewEvents = Callable[[], Awaitable[Step]]
+
+CountNewEvents = Callable[[int], Awaitable[Step]]
+
+
+def next_span(span: int, step: Step) -> int:
+    """The span of transaction ids for the next step."""
+    if step.events > TARGET_EVENTS:
+        return max(1, span // 2)
+    if not step.caught_up and step.events < TARGET_EVENTS // 2:
+        return min(MAX_SPAN, span * 2)  # the span, not the events, ended this step
+    return span
 
 
 async def run(
@@ -43,11 +63,14 @@ async def run(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     task_status.started()
+    span = FIRST_SPAN
     while True:
         try:
             # Each step is its own short transaction; a backlog takes several.
             for _ in range(MAX_STEPS_PER_RUN):
-                if (await count_new_events()).caught_up:
+                step = await count_new_events(span)
+                span = next_span(span, step)
+                if step.caught_up:
                     break
         except StorageUnavailable as failure:
             log.warning(

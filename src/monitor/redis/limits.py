@@ -9,7 +9,8 @@ Error handling: any Redis failure or a wait longer than `timeout` raises
 RedisUnavailable at once and marks the connection broken; `maintain` then
 reopens it with a capped backoff (reloading the script, which also covers a
 restarted Redis that forgot it). Only the first failure of an outage and the
-recovery are logged. Errors that are not Redis outages propagate.
+recovery are logged. Errors that are not Redis outages propagate. The
+reconnecting loop is `RedisSession`'s (session.py), shared with the results.
 
 Resource handling: one coredis client (one connection for the pipelines),
 owned by the `maintain` task; nothing else is held.
@@ -18,17 +19,15 @@ owned by the `maintain` task; nothing else is held.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import coredis
 import trio
-from coredis.retry import NoRetryPolicy
 
 from monitor.counters import LimiterCounters
 from monitor.domain.gcra import Decision, Rate, outcome
-from monitor.redis.outage import is_outage
-from monitor.retry import backoff_delay, describe
+from monitor.redis.session import OutageMessages, RedisSession
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,9 @@ class RedisUnavailable(Exception):
 
 
 @dataclass(frozen=True)
-class _Session:
+class _Scripted:
+    """An open connection and the SHA of the script loaded on it."""
+
     client: coredis.Redis[bytes]
     sha: bytes
 
@@ -77,19 +78,27 @@ class RedisLimits:
         backoff_initial: float = 0.1,
         backoff_cap: float = 5.0,
     ) -> None:
-        self._url = url
         self._key_prefix = f"{prefix}ratelimit:"
         self._counters = counters
         self._timeout = timeout
-        self._backoff_initial = backoff_initial
-        self._backoff_cap = backoff_cap
-        self._session: _Session | None = None
-        self._broken = trio.Event()
-        self._broken_because = ""
+        self._session = RedisSession(
+            url,
+            self._load_script,
+            counters,
+            OutageMessages(
+                log,
+                went_down="Redis unreachable; rate limits are counted in this process until it "
+                "is back",
+                came_back="Redis reachable again; rate limits are counted in Redis",
+            ),
+            timeout=timeout,
+            backoff_initial=backoff_initial,
+            backoff_cap=backoff_cap,
+        )
 
     @property
     def connected(self) -> bool:
-        return self._session is not None
+        return self._session.current is not None
 
     async def maintain(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -98,88 +107,32 @@ class RedisLimits:
 
         Reports started after the first attempt, whether it connected or not.
         """
-        reported = False
+        await self._session.maintain(task_status=task_status)
 
-        def attempted() -> None:
-            nonlocal reported
-            if not reported:
-                reported = True
-                task_status.started()
-
-        failures = 0
-        while True:
-            reason, was_up = await self._one_session(attempted)
-            failures = 1 if was_up else failures + 1
-            self._went_down(reason)
-            await trio.sleep(backoff_delay(failures, self._backoff_initial, self._backoff_cap))
-
-    async def _one_session(self, attempted: Callable[[], object]) -> tuple[str, bool]:
-        """Open a connection and serve decisions until it breaks.
-
-        Returns why it ended and whether it had come up.
-        """
-        client: coredis.Redis[bytes] = coredis.Redis.from_url(
-            self._url,
-            stream_timeout=self._timeout,
-            connect_timeout=self._timeout,
-            retry_policy=NoRetryPolicy(),
-        )
-        try:
-            async with client:
-                with trio.fail_after(self._timeout):
-                    sha = await client.script_load(GCRA_SCRIPT)
-                self._session = _Session(client, sha)
-                self._came_up()
-                attempted()
-                await self._broken.wait()
-                return self._broken_because, True
-        except Exception as failure:
-            if not is_outage(failure):
-                raise
-            return describe(failure), self._session is not None
-        finally:
-            self._session = None
-            self._broken = trio.Event()
-            attempted()
-
-    def _came_up(self) -> None:
-        if self._counters.redis_degraded:
-            log.info("Redis reachable again; rate limits are counted in Redis")
-        self._counters.redis_degraded = False
-
-    def _went_down(self, reason: str) -> None:
-        if not self._counters.redis_degraded:
-            log.warning(
-                "Redis unreachable; rate limits are counted in this process until it is back",
-                extra={"error": reason},
-            )
-            self._counters.redis_outages += 1
-        self._counters.redis_degraded = True
+    @staticmethod
+    async def _load_script(client: coredis.Redis[bytes]) -> _Scripted:
+        return _Scripted(client, await client.script_load(GCRA_SCRIPT))
 
     async def decide(self, checks: Sequence[tuple[str, Rate]]) -> list[Decision]:
         """One decision per (identity, rate), in order, in one round trip.
 
         Raises RedisUnavailable (and marks the connection broken) on any outage.
         """
-        session = self._session
-        if session is None:
+        scripted = self._session.current
+        if scripted is None:
             raise RedisUnavailable("not connected")
         try:
             with trio.fail_after(self._timeout):
-                async with session.client.pipeline(transaction=False) as pipe:
+                async with scripted.client.pipeline(transaction=False) as pipe:
                     for identity, rate in checks:
                         pipe.evalsha(
-                            session.sha,
+                            scripted.sha,
                             keys=[self._key_prefix + identity],
                             args=[rate.emission_us, rate.tolerance_us],
                         )
             results = pipe.results
         except Exception as failure:
-            if not is_outage(failure):
-                raise
-            self._broken_because = describe(failure)
-            self._broken.set()
-            raise RedisUnavailable(self._broken_because) from failure
+            raise RedisUnavailable(self._session.failed(failure, scripted)) from failure
         self._counters.redis_round_trips += 1
         assert results is not None and len(results) == len(checks)
         return [

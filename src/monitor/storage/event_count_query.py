@@ -1,8 +1,10 @@
 """Event counts over a range: a series, totals, a weekday-by-hour heatmap.
 
 Each answer equals counting the raw events, and reads as few of them as it
-can: hour buckets (`event_counts`) for the whole hours the question allows,
-minute buckets for the other whole minutes, and raw events for the rest,
+can: from the smallest count table that keeps what the question filters or
+groups by (`storage/event_counts.py`), hour buckets for the whole hours the
+question allows, minute buckets for the other whole minutes; raw events for
+the rest,
 that is the partial minutes at the range's edges and, across the range, the
 events the counting actor has not reached yet (`ingest_xid` at or above its
 mark). The mark and all parts are read in one snapshot, so an event is

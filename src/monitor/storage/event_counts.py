@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import sql
+from psycopg import Cursor, sql
 
 from monitor.storage.gateway import Connection, Gateway
 
@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 MINUTE = 60
 HOUR = 3600
 COUNT_LOCK = 7_236_300
-# One step counts the events of at most this many transaction ids, so a
-# backlog (a long outage of the actor) is caught up in bounded steps. The
-# ids of every database on the server count, not only ingest commits.
-MAX_XIDS_PER_STEP = 100_000
+# A step counts the events of at most this many transaction ids (the caller
+# chooses fewer to keep steps short). The ids of every database on the
+# server count, not only ingest commits.
+MAX_XIDS_PER_STEP = 1_000_000
 STATEMENT_TIMEOUT = "120s"
 
 
@@ -82,18 +82,22 @@ def _add_to(table: CountTable) -> sql.Composed:
 
 
 def _add_counts(which: sql.Composable) -> sql.Composed:
-    """One statement: count the events `which` selects into every count table."""
+    """One statement: count the events `which` selects into every count table.
+
+    It returns how many events it counted. (Data-modifying CTEs run whether
+    or not the final select reads them.)
+    """
     fresh = sql.SQL(
         "with fresh as ("
         "select date_bin('60 seconds', time, {epoch}) as bucket, level, source, type, "
         "count(*) as n from events where {which} group by 1, 2, 3, 4)"
     ).format(epoch=_EPOCH, which=which)
-    *first, last = COUNT_TABLES
-    side_effects = [
+    added = [
         sql.SQL(", {} as ({})").format(sql.Identifier(f"added_{n}"), _add_to(table))
-        for n, table in enumerate(first)
+        for n, table in enumerate(COUNT_TABLES)
     ]
-    return sql.Composed([fresh, *side_effects, sql.SQL(" "), _add_to(last)])
+    total = sql.SQL(" select coalesce(sum(n), 0)::bigint from fresh")
+    return sql.Composed([fresh, *added, total])
 
 
 _NEW_EVENTS = _add_counts(sql.SQL("ingest_xid >= %(from)s and ingest_xid < %(to)s"))
@@ -134,6 +138,7 @@ _UNCOUNT = [
 class Step:
     counted_below: int
     caught_up: bool  # no transaction that had ended was left uncounted
+    events: int  # how many this step counted
 
 
 def lock_shared(connection: Connection) -> None:
@@ -146,8 +151,13 @@ def counted_below(connection: Connection) -> int:
     return int(row[0])
 
 
-async def count_new_events(gateway: Gateway) -> Step:
-    """Add the events of transactions ended since the last step to their buckets."""
+async def count_new_events(gateway: Gateway, max_xids: int = MAX_XIDS_PER_STEP) -> Step:
+    """Add the events of transactions ended since the last step to their buckets.
+
+    One step covers at most `max_xids` transaction ids, so that a backlog is
+    caught up in steps short enough not to hold deletes up for long.
+    """
+    span = max(1, min(max_xids, MAX_XIDS_PER_STEP))
 
     def work(connection: Connection) -> Step:
         connection.execute(f"set local statement_timeout = '{STATEMENT_TIMEOUT}'")
@@ -160,18 +170,25 @@ async def count_new_events(gateway: Gateway) -> Step:
         horizon = int(found[0])
         mark = counted_below(connection)
         if horizon < mark:
-            _recount_after_restore(connection, horizon, mark)
-            return Step(horizon, caught_up=True)
-        target = min(horizon, mark + MAX_XIDS_PER_STEP)
+            counted = _recount_after_restore(connection, horizon, mark)
+            return Step(horizon, caught_up=True, events=counted)
+        target = min(horizon, mark + span)
+        counted = 0
         if target > mark:
-            connection.execute(_NEW_EVENTS, {"from": mark, "to": target})
+            counted = _counted(connection.execute(_NEW_EVENTS, {"from": mark, "to": target}))
             connection.execute("update event_count_progress set counted_below = %s", (target,))
-        return Step(target, caught_up=target == horizon)
+        return Step(target, caught_up=target == horizon, events=counted)
 
     return await gateway.run(work)
 
 
-def _recount_after_restore(connection: Connection, horizon: int, mark: int) -> None:
+def _counted(cursor: Cursor[tuple[Any, ...]]) -> int:
+    row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _recount_after_restore(connection: Connection, horizon: int, mark: int) -> int:
     """Transaction ids ran backwards: this is a restored copy on another server.
 
     Its events carry the old server's ids, which new transactions here may
@@ -188,8 +205,9 @@ def _recount_after_restore(connection: Connection, horizon: int, mark: int) -> N
     connection.execute("update events set ingest_xid = null where ingest_xid >= %s", (horizon,))
     for table in COUNT_TABLES:
         connection.execute(sql.SQL("delete from {}").format(sql.Identifier(table.name)))
-    connection.execute(_ALL_EVENTS, {"to": horizon})
+    counted = _counted(connection.execute(_ALL_EVENTS, {"to": horizon}))
     connection.execute("update event_count_progress set counted_below = %s", (horizon,))
+    return counted
 
 
 def uncount_deleted(

@@ -359,14 +359,14 @@ async def get_event(gateway: Gateway, event_id: uuid.UUID) -> StoredEvent | None
 
 
 async def delete_event(gateway: Gateway, event_id: uuid.UUID, *, by: Attribution) -> bool:
-    """Delete one event, and take it out of the event counts if it was counted; False when
-    there is none. The audit row keeps what it was."""
+    """Delete one event; False when there is none. It leaves the event counts if it was
+    counted, and the audit row keeps what it was."""
 
     def work(connection: Connection) -> bool:
         event_counts.lock_shared(connection)
         row = connection.execute(
-            "delete from events where id = %s "
-            "returning type, source, time, level, group_id, ingest_xid",
+            "delete from events where id = %s"
+            " returning type, source, time, level, group_id, ingest_xid",
             (event_id,),
         ).fetchone()
         if row is None:

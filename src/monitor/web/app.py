@@ -9,7 +9,9 @@ from monitor import __version__
 from monitor.resources import static_dir, templates_dir
 from monitor.web import api_docs
 from monitor.web.api.audit import routes as audit
-from monitor.web.api.dashboard import heatmap, timeseries
+from monitor.web.api.dashboard import heatmap, overview, realtime, timeseries, top
+from monitor.web.api.dashboards import routes as dashboards
+from monitor.web.api.dashboards import widget_routes as widgets
 from monitor.web.api.events import routes as events
 from monitor.web.api.health import routes as health
 from monitor.web.api.keys import routes as keys
@@ -66,8 +68,16 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(events.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(metrics.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(audit.blueprint, url_prefix=API_PREFIX)
-    for chart in (timeseries, heatmap):
-        app.register_blueprint(chart.blueprint, url_prefix=API_PREFIX + "/dashboard")
+    app.register_blueprint(realtime.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(dashboards.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(widgets.blueprint, url_prefix=f"{API_PREFIX}/dashboard")
+    for dashboard_read in (
+        overview.blueprint,
+        top.blueprint,
+        timeseries.blueprint,
+        heatmap.blueprint,
+    ):
+        app.register_blueprint(dashboard_read, url_prefix=API_PREFIX + "/dashboard")
     app.register_blueprint(live.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]

@@ -16,6 +16,7 @@ from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounte
 from monitor.domain.signing import SecretKeys
 from monitor.live_connections import LiveConnections
 from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
+from monitor.realtime import RealtimeCounters
 from monitor.shared_results import SharedResults
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
@@ -114,6 +115,7 @@ class WebDeps:
     health: HealthDeps
     tcp: ConnectionCounts  # open connections per client address, for /stats
     shared_results: SharedResults  # dashboard results computed once per tick (and per instance)
+    realtime: RealtimeCounters  # this instance's last minute, per second
     counters: RequestCounters = field(default_factory=RequestCounters)
 
 

@@ -8,7 +8,9 @@ from typing import TypeVar
 import trio
 
 from monitor.messages import IngestOutcome
+from monitor.web.deps import current_deps
 from monitor.web.edge.problems import ProblemError
+from monitor.web.edge.request_log import seconds_since_start
 
 Message = TypeVar("Message")
 
@@ -18,7 +20,11 @@ async def submit(
     message_for: Callable[[trio.MemorySendChannel[IngestOutcome]], Message],
     commit_within: float,
 ) -> IngestOutcome:
-    """The committed outcome, or ProblemError (503 when full, down or slow; 4xx if refused)."""
+    """The committed outcome, or ProblemError (503 when full, down or slow; 4xx if refused).
+
+    An acknowledged commit is timed from the request's start into the
+    realtime figures' ingest latency.
+    """
     send_reply, receive_reply = trio.open_memory_channel[IngestOutcome](1)
     try:
         inbox.send_nowait(message_for(send_reply))
@@ -39,6 +45,7 @@ async def submit(
         with trio.move_on_after(commit_within):
             outcome = await receive_reply.receive()
             if outcome.committed:
+                current_deps().realtime.ingest_acknowledged(seconds_since_start())
                 return outcome
             raise ProblemError(
                 outcome.status,

@@ -35,9 +35,14 @@ def _has_body(headers: Headers) -> bool:
     return headers.get("Content-Length", "0") not in ("", "0") or "Transfer-Encoding" in headers
 
 
-def _log_line(status: int) -> None:
+def seconds_since_start() -> float:
+    """How long the current request has been handled (0 if its start was not seen)."""
     started = getattr(g, "started", None)
-    duration_ms = 0.0 if started is None else (time.perf_counter() - started) * 1000
+    return 0.0 if started is None else time.perf_counter() - started
+
+
+def _log_line(status: int) -> None:
+    duration_ms = seconds_since_start() * 1000
     query = loggable_query(request.query_string)
     access_log.info(
         "request",
@@ -99,7 +104,9 @@ def register_request_log(app: Quart) -> None:
                 # A body not read to its end (answered before it came, too
                 # large, or too slow) leaves the connection unusable.
                 response.headers["Connection"] = "close"
-        current_deps().counters.finished(response.status_code)
+        deps = current_deps()
+        deps.counters.finished(response.status_code)
+        deps.realtime.request_answered(response.status_code)
         _log_line(response.status_code)
         return response
 

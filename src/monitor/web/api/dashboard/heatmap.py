@@ -5,7 +5,7 @@ in the IANA time zone `tz` (default UTC). `kind=metric`: the samples of a
 metric selector (name, label matchers, source) counted per time bucket and
 value bucket, the value buckets cut over the values observed in the range
 (domain/value_buckets.py). Answers are shared for the window's tick (see
-shared_answer.py).
+answers.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from monitor.domain.query_values import whole_number
 from monitor.domain.value_buckets import SCALES, Scale
 from monitor.storage import metric_query
 from monitor.storage.event_count_query import event_count_heatmap
+from monitor.web.api.dashboard.answers import shared_answer
 from monitor.web.api.dashboard.chart_kind import chart_kind
 from monitor.web.api.dashboard.chart_schemas import HeatmapOut, HeatmapQueryDoc
 from monitor.web.api.dashboard.event_filters import (
@@ -30,7 +31,6 @@ from monitor.web.api.dashboard.event_filters import (
     filter_key_params,
     parse_dashboard_filter,
 )
-from monitor.web.api.dashboard.shared_answer import shared_answer
 from monitor.web.api.dashboard.time_frame import (
     PARAMETERS as FRAME_PARAMETERS,
 )
@@ -40,7 +40,7 @@ from monitor.web.api.dashboard.time_frame import (
     fitted_time_frame,
     parse_time_frame,
 )
-from monitor.web.api.metrics.query import LABEL_PREFIX, is_metric_name, label_matchers
+from monitor.web.api.metrics.query import LABEL_PREFIX, is_metric_name, matchers_and_unknown
 from monitor.web.api.metrics.samples import MAX_SOURCE_LENGTH
 from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
@@ -131,7 +131,7 @@ _METRIC_PARAMETERS = FRAME_PARAMETERS | {"kind", "name", "source", "buckets", "s
 
 
 def _selector(errors: Errors) -> metric_query.MetricSelector:
-    matchers, unknown = label_matchers(request.args, _METRIC_PARAMETERS, errors)
+    matchers, unknown = matchers_and_unknown(request.args, _METRIC_PARAMETERS, errors)
     errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
     name = request.args.get("name", "")
     if not is_metric_name(name):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from quart import request
@@ -19,6 +19,7 @@ from monitor.domain.durations import format_duration
 from monitor.domain.intervals import bucket_count, bucket_starts, fitting_interval, parse_interval
 from monitor.domain.query_values import whole_number
 from monitor.domain.ranges import RangeAsked, Window, resolve
+from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.ranges import asked_range
 
 PARAMETERS = frozenset({"range", "from", "to", "interval", "max_points"})
@@ -76,7 +77,7 @@ def _fitted(asked: RangeAsked, now: datetime, points: int) -> TimeFrame:
 def fitted_time_frame(points: int) -> TimeFrame:
     """The request's range, with the interval chosen for at most `points` buckets: for a
     route that takes no `interval`, but whose answer moves in ticks all the same."""
-    return _fitted(asked_range(), datetime.now(UTC), points)
+    return _fitted(asked_range(), answers.now(), points)
 
 
 def parse_time_frame(errors: Errors, limits: PointLimits) -> TimeFrame | None:
@@ -86,7 +87,7 @@ def parse_time_frame(errors: Errors, limits: PointLimits) -> TimeFrame | None:
     when that is given too, otherwise at most `limits.largest`.
     """
     asked = asked_range()  # a bad range is a 400 on its own: nothing else can be checked
-    now = datetime.now(UTC)
+    now = answers.now()
     count = _window_counter(asked, now)
     points: int | None = None
     raw_points = request.args.get("max_points") or None

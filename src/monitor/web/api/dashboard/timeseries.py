@@ -5,7 +5,7 @@ per group of `group_by` (the 10 largest, then `other`). `kind=metric`: one
 or more metrics queries (the parameters of GET /api/v1/metrics), each
 answered as its own list of series, over one shared range and interval.
 Both kinds: buckets aligned to the Unix epoch; the answer is shared for the
-window's tick (see shared_answer.py).
+window's tick (see answers.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from monitor.domain.keys import Role
 from monitor.domain.query_values import query_string_problems
 from monitor.storage import metric_query
 from monitor.storage.event_count_query import GroupKey, event_count_series
+from monitor.web.api.dashboard.answers import shared_answer
 from monitor.web.api.dashboard.chart_kind import chart_kind
 from monitor.web.api.dashboard.chart_schemas import TimeseriesOut, TimeseriesQueryDoc
 from monitor.web.api.dashboard.event_filters import (
@@ -29,7 +30,6 @@ from monitor.web.api.dashboard.event_filters import (
     filter_key_params,
     parse_dashboard_filter,
 )
-from monitor.web.api.dashboard.shared_answer import shared_answer
 from monitor.web.api.dashboard.time_frame import (
     PARAMETERS as FRAME_PARAMETERS,
 )

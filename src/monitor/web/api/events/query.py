@@ -1,4 +1,8 @@
-"""Parse the event query string into an EventFilter, naming every bad parameter."""
+"""Parse the event query string into an EventFilter, naming every bad parameter.
+
+The parsers read the request's query string unless given `args`: a widget's
+stored query is checked with them too (web/api/dashboards/widget_queries.py).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quart import request
+from werkzeug.datastructures import MultiDict
 
 from monitor.domain.cursors import decode_cursor
 from monitor.domain.events import (
@@ -20,6 +25,7 @@ from monitor.domain.query_times import parse_query_time
 from monitor.domain.query_values import listed, whole_number
 from monitor.web.edge.query_checks import invalid_query
 
+Args = MultiDict[str, str]
 FILTER_PARAMETERS = frozenset({"type", "level", "min_level", "source", "from", "to", "q"})
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -42,17 +48,17 @@ class _Errors:
             raise invalid_query(self.items)
 
 
-def _values(name: str, errors: _Errors) -> tuple[str, ...]:
+def _values(args: Args, name: str, errors: _Errors) -> tuple[str, ...]:
     # Lengths and NUL were checked for every parameter at the edge (request_checks).
     try:
-        return listed(request.args.getlist(name))
+        return listed(args.getlist(name))
     except ValueError as problem:
         errors.add(name, str(problem))
         return ()
 
 
-def _time(name: str, errors: _Errors) -> datetime | None:
-    raw = request.args.get(name)
+def _time(args: Args, name: str, errors: _Errors) -> datetime | None:
+    raw = args.get(name)
     if raw is None or raw == "":
         return None
     try:
@@ -69,8 +75,8 @@ def _level(name: str, raw: str, errors: _Errors) -> int | None:
     return number
 
 
-def _int(name: str, default: int, low: int, high: int, errors: _Errors) -> int:
-    raw = request.args.get(name)
+def _int(args: Args, name: str, default: int, low: int, high: int, errors: _Errors) -> int:
+    raw = args.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -80,12 +86,12 @@ def _int(name: str, default: int, low: int, high: int, errors: _Errors) -> int:
         return default
 
 
-def _filter(errors: _Errors, allowed_extra: frozenset[str]) -> EventFilter:
+def _filter(args: Args, errors: _Errors, allowed_extra: frozenset[str]) -> EventFilter:
     attributes: list[tuple[str, str]] = []
-    for name in request.args:
+    for name in args:
         if name.startswith("attr."):
             key = name[len("attr.") :]
-            value = request.args.get(name, "")
+            value = args.get(name, "")
             if not key or len(key) > ATTRIBUTE_KEY_MAX_LENGTH:
                 errors.add(name, f"attribute keys are 1 to {ATTRIBUTE_KEY_MAX_LENGTH} characters")
                 continue
@@ -99,24 +105,24 @@ def _filter(errors: _Errors, allowed_extra: frozenset[str]) -> EventFilter:
             errors.add(name, "is not a known parameter")
     levels = tuple(
         level
-        for level in (_level("level", raw, errors) for raw in _values("level", errors))
+        for level in (_level("level", raw, errors) for raw in _values(args, "level", errors))
         if level is not None
     )
-    min_level_raw = request.args.get("min_level")
+    min_level_raw = args.get("min_level")
     min_level = _level("min_level", min_level_raw, errors) if min_level_raw else None
-    text = request.args.get("q") or None
+    text = args.get("q") or None
     if text is not None and len(text) > MAX_TEXT_LENGTH:
         errors.add("q", f"must be at most {MAX_TEXT_LENGTH} characters")
         text = None
-    time_from = _time("from", errors)
-    time_to = _time("to", errors)
+    time_from = _time(args, "from", errors)
+    time_to = _time(args, "to", errors)
     if time_from and time_to and time_from >= time_to:
         errors.add("to", "must be after from")
     return EventFilter(
-        types=_values("type", errors),
+        types=_values(args, "type", errors),
         levels=levels,
         min_level=min_level,
-        sources=_values("source", errors),
+        sources=_values(args, "source", errors),
         time_from=time_from,
         time_to=time_to,
         text=text,
@@ -124,28 +130,31 @@ def _filter(errors: _Errors, allowed_extra: frozenset[str]) -> EventFilter:
     )
 
 
-def parse_event_filter() -> EventFilter:
+def parse_event_filter(args: Args | None = None) -> EventFilter:
     errors = _Errors()
-    event_filter = _filter(errors, frozenset({"limit", "cursor"}))
+    event_filter = _filter(
+        request.args if args is None else args, errors, frozenset({"limit", "cursor"})
+    )
     errors.raise_if_any()
     return event_filter
 
 
 def event_filter_and_errors(
-    allowed_extra: frozenset[str],
+    allowed_extra: frozenset[str], args: Args | None = None
 ) -> tuple[EventFilter, list[dict[str, Any]]]:
-    """The request's event filters, and what is wrong with them ([] when nothing), for a
-    route that takes them beside parameters of its own (`allowed_extra`)."""
+    """The event filters, and what is wrong with them ([] when nothing), for a route that
+    takes them beside parameters of its own (`allowed_extra`)."""
     errors = _Errors()
-    event_filter = _filter(errors, allowed_extra)
+    event_filter = _filter(request.args if args is None else args, errors, allowed_extra)
     return event_filter, errors.items
 
 
-def parse_page() -> tuple[int, tuple[datetime, uuid.UUID] | None]:
+def parse_page(args: Args | None = None) -> tuple[int, tuple[datetime, uuid.UUID] | None]:
+    args = request.args if args is None else args
     errors = _Errors()
-    limit = _int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT, errors)
+    limit = _int(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, errors)
     before = None
-    cursor = request.args.get("cursor")
+    cursor = args.get("cursor")
     if cursor:
         try:
             before = decode_cursor(cursor)
@@ -166,7 +175,7 @@ def _default_range(event_filter: EventFilter, now: datetime, errors: _Errors) ->
 def parse_stats_query() -> tuple[EventFilter, timedelta]:
     errors = _Errors()
     event_filter = _default_range(
-        _filter(errors, frozenset({"interval"})), datetime.now(UTC), errors
+        _filter(request.args, errors, frozenset({"interval"})), datetime.now(UTC), errors
     )
     given = request.args.get("interval") or None
     try:
@@ -187,12 +196,12 @@ def parse_stats_query() -> tuple[EventFilter, timedelta]:
 def parse_groups_query() -> tuple[EventFilter, tuple[str, ...], int]:
     errors = _Errors()
     event_filter = _default_range(
-        _filter(errors, frozenset({"status", "limit"})), datetime.now(UTC), errors
+        _filter(request.args, errors, frozenset({"status", "limit"})), datetime.now(UTC), errors
     )
-    statuses = _values("status", errors)
+    statuses = _values(request.args, "status", errors)
     for status in statuses:
         if status not in GROUP_STATUSES:
             errors.add("status", f"must be one of {', '.join(GROUP_STATUSES)}")
-    limit = _int("limit", 20, 1, 200, errors)
+    limit = _int(request.args, "limit", 20, 1, 200, errors)
     errors.raise_if_any()
     return event_filter, statuses, limit

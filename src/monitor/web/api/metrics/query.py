@@ -1,15 +1,16 @@
-"""Parse the metrics query (GET /api/v1/metrics) from any mapping of parameters.
+"""Parse the metrics query string (GET /api/v1/metrics and friends), naming every bad parameter.
 
-The metrics route reads it from the request's query string; the dashboard's
-timeseries reads it from each `query=` value too, so one parser decides what
-a metrics query is. `field` turns a parameter's name into the name an error
-reports (`name`, or `query[2].name` inside the dashboard's third query).
+The parsers take the parameters as a MultiDict: the request's query string,
+a widget's stored query (web/api/dashboards/widget_queries.py), or each
+`query=` value of the dashboard's timeseries; so one parser decides what a
+metrics query is. `field` turns a parameter's name into the name an error
+reports (`name`, or `query[2].name` inside the timeseries' third query).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from monitor.domain.metrics import (
 from monitor.domain.query_times import parse_query_time
 from monitor.domain.query_values import listed
 from monitor.storage.metric_query import SeriesQuery
+from monitor.web.edge.query_checks import invalid_query
 
 MAX_POINTS = 11_000
 DEFAULT_RANGE = timedelta(hours=1)
@@ -35,6 +37,7 @@ DEFAULT_RANGE = timedelta(hours=1)
 # interval) is apart because the dashboard shares one among its queries.
 SELECTION_PARAMETERS = frozenset({"name", "aggregation", "group_by"})
 TIME_PARAMETERS = frozenset({"from", "to", "interval"})
+SERIES_PARAMETERS = SELECTION_PARAMETERS | TIME_PARAMETERS
 LABEL_PREFIX = "label."
 
 Errors = list[dict[str, Any]]
@@ -82,8 +85,8 @@ class MetricSelection:
         )
 
 
-def label_matchers(
-    args: Args, allowed: Iterable[str], errors: Errors, field: Callable[[str], str] = as_is
+def matchers_and_unknown(
+    args: Args, allowed: Collection[str], errors: Errors, field: Callable[[str], str] = as_is
 ) -> tuple[tuple[LabelMatcher, ...], list[str]]:
     """`label.<k>=v` and `label.<k>!=v` matchers (each bad one named in `errors`), and the
     parameters that are neither matchers nor `allowed`."""
@@ -116,7 +119,9 @@ def parse_selection(
 ) -> MetricSelection:
     """The selection `args` asks for; its problems (and every parameter neither a
     selection's nor `allowed`) appended to `errors`."""
-    matchers, unknown = label_matchers(args, SELECTION_PARAMETERS | set(allowed), errors, field)
+    matchers, unknown = matchers_and_unknown(
+        args, SELECTION_PARAMETERS | set(allowed), errors, field
+    )
     errors.extend({"field": field(key), "message": unknown_message(key)} for key in unknown)
     name = args.get("name", "")
     if not is_metric_name(name):
@@ -149,8 +154,8 @@ def _time(args: Args, name: str, errors: Errors) -> datetime | None:
         return None
 
 
-def parse_series_query(args: Args, now: datetime) -> tuple[SeriesQuery, Errors]:
-    """GET /api/v1/metrics: the query, and what is wrong with it ([] when nothing).
+def parse_series_query(args: Args, now: datetime) -> SeriesQuery:
+    """The series query `args` ask for; a 400 naming every bad parameter otherwise.
 
     `to` defaults to `now`, `from` to DEFAULT_RANGE before `to`, the interval
     to about AUTO_POINTS buckets; at most MAX_POINTS buckets.
@@ -174,4 +179,6 @@ def parse_series_query(args: Args, now: datetime) -> tuple[SeriesQuery, Errors]:
         )
         if too_many is not None:
             errors.append({"field": "interval", "message": too_many})
-    return selection.series_query(time_from, time_to, interval), errors
+    if errors:
+        raise invalid_query(errors)
+    return selection.series_query(time_from, time_to, interval)

@@ -14,7 +14,8 @@ from quart_schema import document_querystring, document_request, document_respon
 from monitor.domain.durations import format_duration
 from monitor.domain.keys import Role
 from monitor.domain.metrics import (
-    LabelMatcher,
+    LABEL_NAME_PATTERN,
+    MAX_LABEL_VALUE_LENGTH,
     labels_problem,
 )
 from monitor.domain.query_values import whole_number
@@ -23,7 +24,11 @@ from monitor.messages import IncrementCounter, IngestSamples
 from monitor.storage import metric_query
 from monitor.web.api.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
 from monitor.web.api.ingest_client import submit
-from monitor.web.api.metrics.query import is_metric_name, label_matchers, parse_series_query
+from monitor.web.api.metrics.query import (
+    is_metric_name,
+    matchers_and_unknown,
+    parse_series_query,
+)
 from monitor.web.api.metrics.samples import (
     MAX_SOURCE_LENGTH,
     SampleRules,
@@ -37,6 +42,10 @@ from monitor.web.api.metrics.schemas import (
     Incremented,
     IncrementIn,
     IncrementInDoc,
+    LabelNames,
+    LabelNamesQueryDoc,
+    LabelValues,
+    LabelValuesQueryDoc,
     LatestList,
     LatestQueryDoc,
     MetricNames,
@@ -63,10 +72,6 @@ _decode_one = msgspec.json.Decoder(SampleIn).decode
 _decode_wire = msgspec.json.Decoder(SampleWire).decode
 _decode_bulk = msgspec.json.Decoder(BulkSamplesIn).decode
 _decode_increment = msgspec.json.Decoder(IncrementIn).decode
-
-
-def _is_metric_name(name: str) -> bool:
-    return is_metric_name(name)
 
 
 def _every_item_error(body: bytes, window: TimeWindow) -> list[dict[str, Any]]:
@@ -157,7 +162,7 @@ async def ingest_bulk() -> Response:
 async def increment(name: str) -> Response:
     """Record a counter sample at now: the series' previous value plus `by`, atomically."""
     deps = current_deps()
-    if not _is_metric_name(name):
+    if not is_metric_name(name):
         raise invalid(
             [{"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"}]
         ) from None
@@ -195,13 +200,6 @@ async def increment(name: str) -> Response:
     )
 
 
-def _matchers_and_unknown(
-    allowed: set[str], errors: list[dict[str, Any]]
-) -> tuple[tuple[LabelMatcher, ...], list[str]]:
-    """The request's label matchers, and its parameters neither matchers nor `allowed`."""
-    return label_matchers(request.args, allowed, errors)
-
-
 @blueprint.get("/metrics")
 @require_role(Role.READ)
 @tag(["metrics"])
@@ -213,9 +211,7 @@ async def query() -> Response:
     Label matchers: `label.<k>=v`, and `label.<k>!=v` (which also matches
     series without the label). More than 11,000 points per series → 400.
     """
-    series_query, errors = parse_series_query(request.args, datetime.now(UTC))
-    if errors:
-        raise invalid_query(errors)
+    series_query = parse_series_query(request.args, datetime.now(UTC))
     groups = await metric_query.query_series(current_deps().gateway, series_query)
     return json_response(
         {
@@ -238,10 +234,12 @@ async def query() -> Response:
 async def latest() -> Response:
     """The latest value of each series; filter by `name`, `source` and label matchers."""
     errors: list[dict[str, Any]] = []
-    matchers, unknown = _matchers_and_unknown({"name", "source", "limit"}, errors)
+    matchers, unknown = matchers_and_unknown(
+        request.args, frozenset({"name", "source", "limit"}), errors
+    )
     errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
     name = request.args.get("name") or None
-    if name is not None and not _is_metric_name(name):
+    if name is not None and not is_metric_name(name):
         errors.append({"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
     source = request.args.get("source")
     if source is not None and len(source) > MAX_SOURCE_LENGTH:
@@ -280,6 +278,84 @@ async def names() -> Response:
 @document_response(MetricSources, 200)
 async def sources() -> Response:
     return json_response({"sources": await metric_query.metric_sources(current_deps().gateway)})
+
+
+MAX_LABELS_LISTED = 1000
+
+
+def _series_filters(
+    allowed: set[str], errors: list[dict[str, Any]]
+) -> tuple[str | None, str | None, int]:
+    """`name`, `source` and `limit` of the label routes; every other parameter not in
+    `allowed` is an error."""
+    errors.extend(
+        {"field": key, "message": "is not a known parameter"}
+        for key in request.args
+        if key not in allowed | {"name", "source", "limit"}
+    )
+    name = request.args.get("name") or None
+    if name is not None and not is_metric_name(name):
+        errors.append({"field": "name", "message": "must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
+    source = request.args.get("source")
+    if source is not None and len(source) > MAX_SOURCE_LENGTH:
+        errors.append({"field": "source", "message": f"at most {MAX_SOURCE_LENGTH} characters"})
+    limit = 100
+    try:
+        limit = whole_number(request.args.get("limit", "100"), 1, MAX_LABELS_LISTED)
+    except ValueError as problem:
+        errors.append({"field": "limit", "message": str(problem)})
+    return name, source, limit
+
+
+@blueprint.get("/metrics/labels")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_querystring(LabelNamesQueryDoc)
+@document_response(LabelNames, 200)
+async def label_names() -> Response:
+    """The label names of live series: of one metric (`name`), one `source`, or all.
+
+    Sorted by code point, at most `limit` (default 100, at most 1000);
+    `truncated` says whether more exist.
+    """
+    errors: list[dict[str, Any]] = []
+    name, source, limit = _series_filters(set(), errors)
+    if errors:
+        raise invalid_query(errors)
+    found = await metric_query.label_names(
+        current_deps().gateway, name=name, source=source, limit=limit
+    )
+    return json_response({"labels": found.items, "truncated": found.truncated})
+
+
+@blueprint.get("/metrics/labels/<label>/values")
+@require_role(Role.READ)
+@tag(["metrics"])
+@document_querystring(LabelValuesQueryDoc)
+@document_response(LabelValues, 200)
+async def label_values(label: str) -> Response:
+    """The distinct values of one label among live series, optionally of one metric
+    (`name`), one `source`, and starting with `match`.
+
+    Sorted by code point, at most `limit` (default 100, at most 1000);
+    `truncated` says whether more exist. A label name outside
+    `[a-zA-Z_][a-zA-Z0-9_]*` (at most 100 characters) is a 400.
+    """
+    errors: list[dict[str, Any]] = []
+    if labels_problem({label: ""}) is not None:
+        errors.append(
+            {"field": "label", "message": f"must match {LABEL_NAME_PATTERN} (at most 100)"}
+        )
+    name, source, limit = _series_filters({"match"}, errors)
+    prefix = request.args.get("match", "")
+    if len(prefix) > MAX_LABEL_VALUE_LENGTH:
+        errors.append({"field": "match", "message": f"at most {MAX_LABEL_VALUE_LENGTH} characters"})
+    if errors:
+        raise invalid_query(errors)
+    found = await metric_query.label_values(
+        current_deps().gateway, label=label, name=name, source=source, prefix=prefix, limit=limit
+    )
+    return json_response({"label": label, "values": found.items, "truncated": found.truncated})
 
 
 @blueprint.get("/metrics/stats")

@@ -165,6 +165,31 @@ class MetricSources(BaseModel):
     sources: list[str]
 
 
+class LabelNamesQueryDoc(BaseModel):
+    """The query string of GET /api/v1/metrics/labels."""
+
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="Only this metric's series.")
+    source: str | None = Field(None, max_length=200, description="Only this source's series.")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class LabelValuesQueryDoc(LabelNamesQueryDoc):
+    """The query string of GET /api/v1/metrics/labels/{label}/values."""
+
+    match: str | None = Field(None, max_length=200, description="Only values starting with this.")
+
+
+class LabelNames(BaseModel):
+    labels: list[str] = Field(description="Sorted by code point.")
+    truncated: bool = Field(description="More names exist than `limit`.")
+
+
+class LabelValues(BaseModel):
+    label: str
+    values: list[str] = Field(description="Sorted by code point.")
+    truncated: bool = Field(description="More values exist than `limit`.")
+
+
 class MetricStats(BaseModel):
     metrics: int
     series: int
