@@ -7,6 +7,7 @@ cannot be reached fails the run loudly; nothing is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import uuid
@@ -296,13 +297,11 @@ class ThreadedService:
         )
 
 
-@pytest.fixture(scope="module")
-def threaded_service(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ThreadedService]:
+@contextlib.contextmanager
+def threaded(settings: Settings) -> Iterator[ThreadedService]:
+    """Run the service with `settings` in its own thread, with an admin key, until exit."""
     import threading
 
-    settings = make_settings(database_url, tmp_path_factory.mktemp("threaded"))
     ready: list[service.Running] = []
     failure: list[BaseException] = []
     started = threading.Event()
@@ -335,9 +334,16 @@ def threaded_service(
     if failure:
         raise failure[0]
 
+    database_url = settings.database_url
+    assert database_url is not None
+
     async def admin() -> str:
         async with open_gateway(
-            database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
+            database_url,
+            pool_size=1,
+            statement_timeout=10,
+            acquire_timeout=5,
+            connect_timeout=5,
         ) as opened:
             _, token = await key_store.create_key(
                 opened,
@@ -358,3 +364,11 @@ def threaded_service(
     trio.from_thread.run_sync(stop_holder[0].set, trio_token=token_holder[0])
     thread.join(30)
     assert not thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def threaded_service(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ThreadedService]:
+    with threaded(make_settings(database_url, tmp_path_factory.mktemp("threaded"))) as running:
+        yield running

@@ -51,6 +51,8 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/dashboard/widgets/{widget_id}"): READ,
     ("GET", "/api/v1/dashboard/overview"): READ,
     ("GET", "/api/v1/dashboard/top/{kind}"): READ,
+    ("GET", "/api/v1/dashboard/timeseries"): READ,
+    ("GET", "/api/v1/dashboard/heatmap"): READ,
     ("GET", "/stats"): READ,
     ("WS", "/ws"): READ,
     ("WS", "/ws/authenticated"): READ,

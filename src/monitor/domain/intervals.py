@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-from monitor.domain.durations import SECOND, format_duration, parse_duration
+from monitor.domain.durations import DAY, SECOND, format_duration, parse_duration
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_interval(text: str) -> timedelta:
@@ -60,3 +63,37 @@ def auto_interval(span: timedelta) -> timedelta:
     seconds = span.total_seconds() / AUTO_POINTS
     nice = next((n for n in NICE_INTERVALS if n >= seconds), None)
     return timedelta(seconds=nice) if nice else timedelta(days=math.ceil(seconds / 86400))
+
+
+def bucket_starts(start: datetime, end: datetime, interval: timedelta) -> list[datetime]:
+    """The starts of the buckets of `interval`, aligned to the Unix epoch, that [start, end)
+    touches: the first holds `start`, the last ends at or after `end`."""
+    if start >= end or interval <= timedelta(0):
+        raise ValueError("need start < end and a positive interval")
+    first = _EPOCH + (start - _EPOCH) // interval * interval
+    return [first + interval * n for n in range(-(-(end - first) // interval))]
+
+
+def bucket_count(start: datetime, end: datetime, interval: timedelta) -> int:
+    """len(bucket_starts(start, end, interval)), without building the list."""
+    first = _EPOCH + (start - _EPOCH) // interval * interval
+    return -(-(end - first) // interval)
+
+
+def fitting_interval(count: Callable[[timedelta], int], span: timedelta, limit: int) -> timedelta:
+    """The narrowest of NICE_INTERVALS (beyond them, whole days) for which `count(width)`,
+    the buckets the range gets, is at most `limit`.
+
+    `span` is the range's length; `limit` must be at least 2, which a width of
+    `span` or more always meets (a range touches at most two buckets that long).
+    """
+    if limit < 2:
+        raise ValueError("limit must be at least 2")
+    for seconds in NICE_INTERVALS:
+        width = timedelta(seconds=seconds)
+        if count(width) <= limit:
+            return width
+    days = max(1, math.ceil(span / (DAY * limit)))
+    while count(DAY * days) > limit:
+        days += 1
+    return DAY * days

@@ -12,6 +12,7 @@ from psycopg import sql
 
 from monitor.domain.audit import Attribution, AuditEntry
 from monitor.domain.metrics import PERCENTILES, LabelMatcher
+from monitor.domain.value_buckets import Scale, value_edges
 from monitor.storage import rollups
 from monitor.storage.audit import record_change
 from monitor.storage.errors import QueryRefused
@@ -72,7 +73,7 @@ def _group_key(query: SeriesQuery, params: dict[str, Any]) -> sql.Composable:
     return sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(parts))
 
 
-def _matchers(query: SeriesQuery, params: dict[str, Any]) -> sql.Composable:
+def _matchers(query: SeriesQuery | MetricSelector, params: dict[str, Any]) -> sql.Composable:
     parts: list[sql.Composable] = []
     for number, matcher in enumerate(query.matchers):
         params[f"label_{number}"] = matcher.name
@@ -279,6 +280,103 @@ async def query_series(gateway: Gateway, query: SeriesQuery) -> list[GroupPoints
             GroupPoints(group["labels"], sorted(group["points"].items()))
             for _, group in sorted(groups.items())
         ]
+
+    return await gateway.run(work)
+
+
+@dataclass(frozen=True)
+class MetricSelector:
+    """The series of one metric: by name, label matchers and, when given, source."""
+
+    name: str
+    matchers: tuple[LabelMatcher, ...]
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class ValueDistribution:
+    """How a metric's samples spread over value buckets, per time bucket.
+
+    `edges` (see domain/value_buckets.py) span the values bucketed in the
+    whole range; [] when there were none. `counts` maps a time bucket's start
+    (Unix seconds, epoch-aligned) to its samples per value bucket;
+    `excluded` to its samples a logarithmic scale has no place for (zero or
+    negative). Time buckets without samples are absent from both.
+    """
+
+    edges: list[float]
+    counts: dict[int, list[int]]
+    excluded: dict[int, int]
+
+    @property
+    def samples(self) -> int:
+        return sum(map(sum, self.counts.values())) + sum(self.excluded.values())
+
+
+async def value_distribution(
+    gateway: Gateway,
+    selector: MetricSelector,
+    *,
+    time_from: datetime,
+    time_to: datetime,
+    interval: timedelta,
+    buckets: int,
+    scale: Scale,
+) -> ValueDistribution:
+    """Samples of [time_from, time_to) counted per time bucket of `interval` and value bucket.
+
+    Two passes over the raw samples in one snapshot: the lowest and highest
+    value (positive values only, on a log scale), then the counts, each
+    sample placed by `width_bucket` over the interior edges. Rollups cannot
+    answer this: a bucket's min, max and sum do not tell how its values spread.
+    """
+    params: dict[str, Any] = {
+        "name": selector.name,
+        "time_from": time_from,
+        "time_to": time_to,
+        "interval": interval,
+        "epoch": EPOCH,
+        "source": selector.source,
+    }
+    source = sql.SQL(" and s.source = %(source)s" if selector.source is not None else "")
+    samples = sql.SQL(
+        """samples p join series s on s.id = p.series_id
+        where s.name = %(name)s and s.deleted_at is null{matchers}{source}
+          and p.time >= %(time_from)s and p.time < %(time_to)s"""
+    ).format(matchers=_matchers(selector, params), source=source)
+    placed = sql.SQL("p.value > 0" if scale == "log" else "true")
+    bounds = sql.SQL(
+        "select min(p.value) filter (where {placed}), max(p.value) filter (where {placed}) "
+        "from {samples}"
+    ).format(placed=placed, samples=samples)
+    counts = sql.SQL(
+        """
+        select extract(epoch from date_bin(%(interval)s, p.time, %(epoch)s::timestamptz))::int8,
+               case when {placed} then width_bucket(p.value, %(interior)s::float8[]) else -1 end,
+               count(*)
+        from {samples}
+        group by 1, 2
+        """
+    ).format(placed=placed, samples=samples)
+
+    def work(connection: Connection) -> ValueDistribution:
+        # The bounds and the counts must see the same samples.
+        connection.execute("set transaction isolation level repeatable read, read only")
+        row = connection.execute(bounds, params).fetchone()
+        assert row is not None
+        lowest, highest = row
+        edges = [] if lowest is None else value_edges(lowest, highest, buckets, scale)
+        width = max(1, len(edges) - 1)
+        found: dict[int, list[int]] = {}
+        excluded: dict[int, int] = {}
+        for bucket, value_bucket, count in connection.execute(
+            counts, {**params, "interior": edges[1:-1]}
+        ):
+            if value_bucket < 0:
+                excluded[int(bucket)] = int(count)
+            else:
+                found.setdefault(int(bucket), [0] * width)[value_bucket] = int(count)
+        return ValueDistribution(edges, found, excluded)
 
     return await gateway.run(work)
 

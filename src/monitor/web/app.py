@@ -9,7 +9,7 @@ from monitor import __version__
 from monitor.resources import static_dir, templates_dir
 from monitor.web import api_docs
 from monitor.web.api.audit import routes as audit
-from monitor.web.api.dashboard import overview, realtime, top
+from monitor.web.api.dashboard import heatmap, overview, realtime, timeseries, top
 from monitor.web.api.dashboards import routes as dashboards
 from monitor.web.api.dashboards import widget_routes as widgets
 from monitor.web.api.events import routes as events
@@ -71,7 +71,12 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(realtime.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(dashboards.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(widgets.blueprint, url_prefix=f"{API_PREFIX}/dashboard")
-    for dashboard_read in (overview.blueprint, top.blueprint):
+    for dashboard_read in (
+        overview.blueprint,
+        top.blueprint,
+        timeseries.blueprint,
+        heatmap.blueprint,
+    ):
         app.register_blueprint(dashboard_read, url_prefix=API_PREFIX + "/dashboard")
     app.register_blueprint(live.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]

@@ -1,4 +1,4 @@
-"""What the overview and top routes share: the clock, the parameter check, the shared answer."""
+"""What the dashboard read routes share: the clock, the parameter check, the shared answer."""
 
 from __future__ import annotations
 
@@ -39,13 +39,16 @@ async def shared_answer(
     params: Iterable[tuple[str, str]],
     window: Window,
     compute: Callable[[], Awaitable[Any]],
+    *,
+    sets: Collection[str] = (),
 ) -> Response:
     """The answer for (route, canonical params, tick), computed once and shared; 304 when
-    the request's If-None-Match names it."""
+    the request's If-None-Match names it. `sets`: filters whose values' order and
+    repetition change nothing (see domain/result_keys.py)."""
 
     async def computed() -> bytes:
         return _encode(await compute())
 
-    key = result_key(route, params, window.tick_id)
+    key = result_key(route, params, window.tick_id, sets=sets)
     body = await current_deps().shared_results.get_or_compute(key, window.fresh_for, computed)
     return revalidated_response(body, window.fresh_for)

@@ -139,6 +139,16 @@ def parse_event_filter(args: Args | None = None) -> EventFilter:
     return event_filter
 
 
+def event_filter_and_errors(
+    allowed_extra: frozenset[str], args: Args | None = None
+) -> tuple[EventFilter, list[dict[str, Any]]]:
+    """The event filters, and what is wrong with them ([] when nothing), for a route that
+    takes them beside parameters of its own (`allowed_extra`)."""
+    errors = _Errors()
+    event_filter = _filter(request.args if args is None else args, errors, allowed_extra)
+    return event_filter, errors.items
+
+
 def parse_page(args: Args | None = None) -> tuple[int, tuple[datetime, uuid.UUID] | None]:
     args = request.args if args is None else args
     errors = _Errors()
