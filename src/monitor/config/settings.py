@@ -305,7 +305,8 @@ class Settings:
         "MONITOR_ROLLUP_INTERVAL",
         "10s",
         parsers.duration("100ms", "1h"),
-        "Time between rollup runs (complete minutes older than 30 s are rolled up)." + IN_SECONDS,
+        "Time between rollup runs: complete minutes of samples older than 30 s are rolled "
+        "up, and newly committed events are added to the event counts." + IN_SECONDS,
     )
     max_series: int = setting(
         "MONITOR_MAX_SERIES",
