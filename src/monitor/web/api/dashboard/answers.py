@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from quart import Response, request
+from quart import Response
 
 from monitor.domain.ranges import Window
 from monitor.domain.result_keys import result_key
 from monitor.web.deps import current_deps
+from monitor.web.edge.query_checks import QueryArgs
 from monitor.web.edge.revalidation import revalidated_response
 
 RANGE_PARAMETERS = frozenset({"range", "from", "to"})
@@ -25,11 +26,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def unknown_parameters(allowed: Collection[str]) -> list[dict[str, Any]]:
-    """A field error for each query parameter the route does not take."""
+def unknown_parameters(args: QueryArgs, allowed: Collection[str]) -> list[dict[str, Any]]:
+    """A field error for each parameter of `args` the route does not take."""
     return [
         {"field": name, "message": "is not a known parameter"}
-        for name in request.args
+        for name in args
         if name not in allowed
     ]
 
