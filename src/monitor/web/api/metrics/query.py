@@ -1,8 +1,8 @@
 """Parse the metrics query string (GET /api/v1/metrics and friends), naming every bad parameter.
 
 The parsers take the parameters as a MultiDict: the request's query string,
-a widget's stored query (web/api/dashboards/widget_queries.py), or each
-`query=` value of the dashboard's timeseries; so one parser decides what a
+or each `query=` value of the dashboard's timeseries (and so of a widget's
+stored query, checked by that route's parser); so one parser decides what a
 metrics query is. `field` turns a parameter's name into the name an error
 reports (`name`, or `query[2].name` inside the timeseries' third query).
 """
