@@ -28,7 +28,7 @@ from monitor.storage.event_count_query import event_count_heatmap
 from monitor.storage.gateway import Gateway
 from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.answers import shared_answer
-from monitor.web.api.dashboard.chart_kind import chart_kind
+from monitor.web.api.dashboard.chart_kind import parse_chart
 from monitor.web.api.dashboard.chart_schemas import HeatmapOut, HeatmapQueryDoc
 from monitor.web.api.dashboard.event_filters import (
     SET_FILTERS,
@@ -40,6 +40,7 @@ from monitor.web.api.dashboard.time_frame import (
     PARAMETERS as FRAME_PARAMETERS,
 )
 from monitor.web.api.dashboard.time_frame import (
+    Framed,
     PointLimits,
     TimeFrame,
     fitted_time_frame,
@@ -47,7 +48,6 @@ from monitor.web.api.dashboard.time_frame import (
 )
 from monitor.web.api.metrics.query import LABEL_PREFIX, is_metric_name, matchers_and_unknown
 from monitor.web.api.metrics.samples import MAX_SOURCE_LENGTH
-from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.query_checks import QueryArgs, invalid_query
 
@@ -85,7 +85,7 @@ def _time_zone(args: QueryArgs, errors: Errors) -> str:
 
 
 @dataclass(frozen=True)
-class EventHeatmapAsked:
+class EventHeatmapAsked(Framed):
     event_filter: EventFilter
     time_zone: str
     frame: TimeFrame
@@ -100,7 +100,8 @@ class EventHeatmapAsked:
         ]
 
 
-def _parse_events(args: QueryArgs, now: datetime, errors: Errors) -> EventHeatmapAsked:
+def _parse_events(args: QueryArgs, now: datetime) -> EventHeatmapAsked:
+    errors: Errors = []
     event_filter = parse_dashboard_filter(args, frozenset({"kind", "range", "tz"}), errors)
     time_zone = _time_zone(args, errors)
     if errors:
@@ -180,7 +181,7 @@ def _selector_key_params(selector: metric_query.MetricSelector) -> list[tuple[st
 
 
 @dataclass(frozen=True)
-class MetricHeatmapAsked:
+class MetricHeatmapAsked(Framed):
     selector: metric_query.MetricSelector
     value_buckets: int
     scale: Scale
@@ -197,7 +198,8 @@ class MetricHeatmapAsked:
         ]
 
 
-def _parse_metric(args: QueryArgs, now: datetime, errors: Errors) -> MetricHeatmapAsked:
+def _parse_metric(args: QueryArgs, now: datetime) -> MetricHeatmapAsked:
+    errors: Errors = []
     selector = _selector(args, errors)
     value_buckets = _value_buckets(args, errors)
     scale = _scale(args, errors)
@@ -241,13 +243,7 @@ HeatmapAsked = EventHeatmapAsked | MetricHeatmapAsked
 
 def parse_heatmap(args: QueryArgs, now: datetime) -> HeatmapAsked:
     """The heatmap `args` ask for at `now`; a 400 problem naming each bad parameter."""
-    errors: Errors = []
-    kind = chart_kind(args, errors)
-    if kind is None:
-        raise invalid_query(errors)
-    if kind == "events":
-        return _parse_events(args, now, errors)
-    return _parse_metric(args, now, errors)
+    return parse_chart(args, now, _parse_events, _parse_metric)
 
 
 async def compute_heatmap(gateway: Gateway, asked: HeatmapAsked) -> dict[str, Any]:
@@ -273,12 +269,4 @@ async def heatmap() -> Response:
     scale, zero and negative samples are counted in `excluded`, not in a
     bucket).
     """
-    asked = parse_heatmap(request.args, answers.now())
-    gateway = current_deps().gateway
-    return await shared_answer(
-        ROUTE,
-        asked.key_params(),
-        asked.frame.window,
-        lambda: compute_heatmap(gateway, asked),
-        sets=asked.sets,
-    )
+    return await shared_answer(ROUTE, parse_heatmap(request.args, answers.now()), compute_heatmap)

@@ -33,7 +33,6 @@ from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.answers import RANGE_PARAMETERS, shared_answer, unknown_parameters
 from monitor.web.api.dashboard.overview_schemas import OverviewOut, RangeQueryDoc
 from monitor.web.api.dashboard.ranges import asked_range
-from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.problems import ProblemError
 from monitor.web.edge.query_checks import QueryArgs, invalid_query
@@ -52,6 +51,10 @@ class OverviewAsked:
     range: RangeAsked
     window: Window
     periods: OverviewPeriods
+    sets = frozenset[str]()
+
+    def key_params(self) -> list[tuple[str, str]]:
+        return self.range.canonical()
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ def _per_second(count: int) -> float:
     return count / RATE_WINDOW.total_seconds()
 
 
-async def compute_overview(gateway: Gateway, periods: OverviewPeriods) -> dict[str, Any]:
+async def compute_overview(gateway: Gateway, asked: OverviewAsked) -> dict[str, Any]:
+    periods = asked.periods
     current, previous = periods.current, periods.previous
     everything = EventFilter()
     now_totals, before_totals, groups, received, samples, series = await _together(
@@ -196,11 +200,4 @@ async def overview() -> Response:
     ingest rates over the last minute, live series, the top 5 sources and
     firing alerts. Computed once per 10 s tick and shared; ETag/304.
     """
-    asked = parse_overview(request.args, answers.now())
-    gateway = current_deps().gateway
-    return await shared_answer(
-        ROUTE,
-        asked.range.canonical(),
-        asked.window,
-        lambda: compute_overview(gateway, asked.periods),
-    )
+    return await shared_answer(ROUTE, parse_overview(request.args, answers.now()), compute_overview)

@@ -34,6 +34,16 @@ class PointLimits:
     largest: int
 
 
+class Framed:
+    """A chart's question: answered for its frame's window."""
+
+    frame: TimeFrame
+
+    @property
+    def window(self) -> Window:
+        return self.frame.window
+
+
 @dataclass(frozen=True)
 class TimeFrame:
     asked: RangeAsked

@@ -27,7 +27,7 @@ from monitor.storage.event_count_query import GroupKey, event_count_series
 from monitor.storage.gateway import Gateway
 from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.answers import shared_answer
-from monitor.web.api.dashboard.chart_kind import chart_kind
+from monitor.web.api.dashboard.chart_kind import parse_chart
 from monitor.web.api.dashboard.chart_schemas import TimeseriesOut, TimeseriesQueryDoc
 from monitor.web.api.dashboard.event_filters import (
     SET_FILTERS,
@@ -38,6 +38,7 @@ from monitor.web.api.dashboard.time_frame import (
     PARAMETERS as FRAME_PARAMETERS,
 )
 from monitor.web.api.dashboard.time_frame import (
+    Framed,
     PointLimits,
     TimeFrame,
     parse_time_frame,
@@ -48,7 +49,6 @@ from monitor.web.api.metrics.query import (
     MetricSelection,
     parse_selection,
 )
-from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.query_checks import QueryArgs, invalid_query
 
@@ -102,7 +102,7 @@ def _event_series(
 
 
 @dataclass(frozen=True)
-class EventChartAsked:
+class EventChartAsked(Framed):
     event_filter: EventFilter
     group_by: GroupBy | None
     frame: TimeFrame
@@ -117,7 +117,8 @@ class EventChartAsked:
         ]
 
 
-def _parse_events(args: QueryArgs, now: datetime, errors: Errors) -> EventChartAsked:
+def _parse_events(args: QueryArgs, now: datetime) -> EventChartAsked:
+    errors: Errors = []
     event_filter = parse_dashboard_filter(args, _OWN | {"group_by"}, errors)
     raw_group = args.get("group_by") or None
     if raw_group is not None and raw_group not in GROUPINGS:
@@ -213,7 +214,7 @@ def _metric_selections(args: QueryArgs, errors: Errors) -> list[MetricSelection]
 
 
 @dataclass(frozen=True)
-class MetricChartAsked:
+class MetricChartAsked(Framed):
     selections: tuple[MetricSelection, ...]
     frame: TimeFrame
     sets = frozenset[str]()
@@ -226,7 +227,8 @@ class MetricChartAsked:
         ]
 
 
-def _parse_metrics(args: QueryArgs, now: datetime, errors: Errors) -> MetricChartAsked:
+def _parse_metrics(args: QueryArgs, now: datetime) -> MetricChartAsked:
+    errors: Errors = []
     selections = _metric_selections(args, errors)
     frame = parse_time_frame(args, now, errors, POINTS)
     if errors or frame is None:
@@ -280,13 +282,7 @@ TimeseriesAsked = EventChartAsked | MetricChartAsked
 
 def parse_timeseries(args: QueryArgs, now: datetime) -> TimeseriesAsked:
     """The chart `args` ask for at `now`; a 400 problem naming each bad parameter."""
-    errors: Errors = []
-    kind = chart_kind(args, errors)
-    if kind is None:
-        raise invalid_query(errors)
-    if kind == "events":
-        return _parse_events(args, now, errors)
-    return _parse_metrics(args, now, errors)
+    return parse_chart(args, now, _parse_events, _parse_metrics)
 
 
 async def compute_timeseries(gateway: Gateway, asked: TimeseriesAsked) -> dict[str, Any]:
@@ -310,12 +306,6 @@ async def timeseries() -> Response:
     own series; null in empty buckets. Without `interval`, the narrowest
     round one giving at most `max_points` (default 300, at most 2000) buckets.
     """
-    asked = parse_timeseries(request.args, answers.now())
-    gateway = current_deps().gateway
     return await shared_answer(
-        ROUTE,
-        asked.key_params(),
-        asked.frame.window,
-        lambda: compute_timeseries(gateway, asked),
-        sets=asked.sets,
+        ROUTE, parse_timeseries(request.args, answers.now()), compute_timeseries
     )

@@ -32,7 +32,6 @@ from monitor.web.api.dashboard.answers import RANGE_PARAMETERS, shared_answer, u
 from monitor.web.api.dashboard.ranges import asked_range
 from monitor.web.api.dashboard.top_schemas import TopList, TopQueryDoc
 from monitor.web.api.events.query import GROUP_STATUSES
-from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.problems import ProblemError
 from monitor.web.edge.query_checks import QueryArgs, invalid_query
@@ -93,6 +92,7 @@ class TopAsked:
     parameters: ListParameters
     range: RangeAsked
     window: Window
+    sets = frozenset[str]()
 
     def key_params(self) -> list[tuple[str, str]]:
         return self.range.canonical() + self.parameters.canonical()
@@ -256,10 +256,4 @@ async def top(kind: str) -> Response:
             kind="not-found",
         )
     asked = parse_top(kind, request.args, answers.now())
-    gateway = current_deps().gateway
-    return await shared_answer(
-        f"/dashboard/top/{kind}",
-        asked.key_params(),
-        asked.window,
-        lambda: compute_top(gateway, asked),
-    )
+    return await shared_answer(f"/dashboard/top/{kind}", asked, compute_top)

@@ -80,7 +80,7 @@ async def _top(gateway: Gateway, target: QueryTarget, args: QueryArgs, now: date
 
 
 async def _overview(gateway: Gateway, _: QueryTarget, args: QueryArgs, now: datetime) -> object:
-    return await compute_overview(gateway, parse_overview(args, now).periods)
+    return await compute_overview(gateway, parse_overview(args, now))
 
 
 CHECKS: Mapping[str, QueryCheck] = {
