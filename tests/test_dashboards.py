@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import psycopg
@@ -15,6 +15,7 @@ import pytest
 import trio
 
 from conftest import MakeKey, StartService, make_settings
+from monitor.domain.widget_queries import WidgetKind, widget_target
 from monitor.storage.migrate import apply_migrations
 
 DASHBOARDS = "/api/v1/dashboards"
@@ -919,7 +920,7 @@ async def test_a_body_that_is_not_json_is_a_415(client: httpx.AsyncClient, write
         (
             "timeseries",
             {"kind": "metric", "query": ["name=cpu", "name=mem&aggregation=median"]},
-            {"query.query.1.aggregation"},
+            {"query.query[1].aggregation"},
         ),
         ("stat", {"kind": "metric", "name": "cpu", "bogus": 1}, {"query.bogus"}),
         ("stat", {}, {"query.kind"}),
@@ -930,6 +931,53 @@ async def test_a_body_that_is_not_json_is_a_415(client: httpx.AsyncClient, write
     ],
 )
 async def test_an_invalid_query_is_a_400_naming_what_is_wrong(
+    client: httpx.AsyncClient, writer: str, kind: str, query: dict[str, Any], fields: set[str]
+) -> None:
+    await _refused(client, writer, kind, query, fields)
+
+
+# Queries a widget could once be saved with although its route refuses them.
+ROUTE_REFUSES = [
+    (
+        "timeseries",
+        {"kind": "metric", "query": ["name=cpu&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z"]},
+        {"query.query[0].from", "query.query[0].to"},
+    ),
+    (
+        "timeseries",
+        {"kind": "metric", "query": ["name=cpu&interval=1m"]},
+        {"query.query[0].interval"},
+    ),
+    ("timeseries", {"kind": "metric", "name": "cpu", "max_points": 5000}, {"query.max_points"}),
+    ("timeseries", {"kind": "events", "max_points": 2001}, {"query.max_points"}),
+    ("timeseries", {"kind": "events", "range": "1h", "interval": "2h"}, {"query.interval"}),
+    ("stat", {"kind": "events", "range": "400d", "interval": "1s"}, {"query.interval"}),
+    ("top", {"type": "metrics", "by": "size"}, {"query.by"}),
+    ("top", {"type": "errors", "by": "value"}, {"query.by"}),
+    ("top", {"type": "errors", "status": "closed", "limit": 101}, {"query.status", "query.limit"}),
+    ("top", {"type": "slow-requests", "range": "soon"}, {"query.range"}),
+    ("heatmap", {"kind": "events", "tz": "Mars/Olympus_Mons"}, {"query.tz"}),
+    ("heatmap", {"kind": "events", "interval": "1h"}, {"query.interval"}),
+    ("heatmap", {"kind": "metric", "name": "latency", "buckets": 101}, {"query.buckets"}),
+    ("heatmap", {"kind": "metric"}, {"query.name"}),
+    ("stat", {"kind": "overview", "level": "error"}, {"query.level"}),
+    ("gauge", {"kind": "overview", "from": "2026-01-01T00:00:00Z"}, {"query.to"}),
+]
+
+
+@pytest.mark.parametrize(("kind", "query", "fields"), ROUTE_REFUSES)
+async def test_a_query_its_route_refuses_is_a_400_naming_what_is_wrong(
+    client: httpx.AsyncClient, writer: str, kind: str, query: dict[str, Any], fields: set[str]
+) -> None:
+    await _refused(client, writer, kind, query, fields)
+    # ... and the route itself refuses it, naming the same parameters.
+    target = widget_target(cast(WidgetKind, kind), query)
+    answered = await client.get(target.path, params=list(target.params), headers=auth(writer))
+    assert answered.status_code == 400, answered.text
+    assert {f"query.{error['field']}" for error in answered.json()["errors"]} == fields
+
+
+async def _refused(
     client: httpx.AsyncClient, writer: str, kind: str, query: dict[str, Any], fields: set[str]
 ) -> None:
     board = await new_dashboard(client, writer)
@@ -958,6 +1006,14 @@ async def test_an_invalid_query_is_a_400_naming_what_is_wrong(
         ("top", {"type": "slow-requests", "attr": "duration_ms", "key": "route"}),
         ("heatmap", {"kind": "events", "tz": "Europe/Paris"}),
         ("heatmap", {"kind": "metric", "name": "latency", "scale": "log", "buckets": 20}),
+        ("stat", {"kind": "overview", "range": "24h"}),
+        (
+            "gauge",
+            {"kind": "overview", "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
+        ),
+        ("top", {"type": "errors", "status": ["open", "resolved"], "limit": 5, "range": "7d"}),
+        ("top", {"type": "metrics", "by": "value", "name": "cpu"}),
+        ("top", {"type": "sources"}),
     ],
 )
 async def test_valid_queries_of_every_kind_are_saved(
@@ -966,6 +1022,10 @@ async def test_valid_queries_of_every_kind_are_saved(
     board = await new_dashboard(client, writer)
     created = await new_widget(client, writer, board["id"], kind=kind, query=query)
     assert created["query"] == query
+    # The widget draws: its route answers the query it was saved with.
+    target = widget_target(cast(WidgetKind, kind), query)
+    answered = await client.get(target.path, params=list(target.params), headers=auth(writer))
+    assert answered.status_code == 200, answered.text
 
 
 @pytest.mark.parametrize(

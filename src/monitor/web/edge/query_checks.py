@@ -13,14 +13,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from quart import Quart, request, websocket
+from werkzeug.datastructures import MultiDict
 
+from monitor.domain.query_times import parse_query_time
 from monitor.domain.query_values import MAX_REPORTED, query_string_problems
 from monitor.web.edge.problems import ProblemError
 
 View = TypeVar("View", bound=Callable[..., Any])
+# A query string's parameters: the request's, or a stored query's (a widget's).
+QueryArgs = MultiDict[str, str]
 _DECODES_ENCODING = "monitor_decodes_body_encoding"
 
 
@@ -30,6 +35,19 @@ def invalid_query(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
     return ProblemError(
         400, "the query is invalid", kind="validation-error", errors=list(errors)[:MAX_REPORTED]
     )
+
+
+def query_time(args: QueryArgs, name: str, errors: list[dict[str, Any]]) -> datetime | None:
+    """The time parameter `name` in UTC, None when absent or empty; when it is not a time,
+    None and its problem appended to `errors` (each route gathers them into one 400)."""
+    raw = args.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_query_time(raw)
+    except ValueError as problem:
+        errors.append({"field": name, "message": str(problem)})
+        return None
 
 
 def decodes_body_encoding(view: View) -> View:

@@ -9,9 +9,8 @@ from quart import request
 
 from monitor.domain.audit import AuditFilter
 from monitor.domain.cursors import decode_numbered_cursor
-from monitor.domain.query_times import parse_query_time
 from monitor.domain.query_values import listed, whole_number
-from monitor.web.edge.query_checks import invalid_query
+from monitor.web.edge.query_checks import invalid_query, query_time
 
 PARAMETERS = frozenset({"resource", "action", "actor", "from", "to", "limit", "cursor"})
 DEFAULT_LIMIT = 100
@@ -40,25 +39,14 @@ def _actors() -> tuple[str, ...]:
     return tuple(value for value in request.args.getlist("actor") if value.strip())
 
 
-def _time(name: str, errors: _Errors) -> datetime | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        return parse_query_time(raw)
-    except ValueError as problem:
-        errors.add(name, str(problem))
-        return None
-
-
 def parse_audit_query() -> tuple[AuditFilter, int, tuple[datetime, int] | None]:
     """(filter, page size, position after which the page starts) or a 400 problem."""
     errors = _Errors()
     for name in request.args:
         if name not in PARAMETERS:
             errors.add(name, "is not a known parameter")
-    time_from = _time("from", errors)
-    time_to = _time("to", errors)
+    time_from = query_time(request.args, "from", errors.items)
+    time_to = query_time(request.args, "to", errors.items)
     if time_from and time_to and time_from >= time_to:
         errors.add("to", "must be after from")
     limit = DEFAULT_LIMIT

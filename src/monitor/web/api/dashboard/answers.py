@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import msgspec
-from quart import Response, request
+from quart import Response
 
 from monitor.domain.ranges import Window
 from monitor.domain.result_keys import result_key
+from monitor.storage.gateway import Gateway
 from monitor.web.deps import current_deps
+from monitor.web.edge.query_checks import QueryArgs
 from monitor.web.edge.revalidation import revalidated_response
 
 RANGE_PARAMETERS = frozenset({"range", "from", "to"})
@@ -20,35 +22,48 @@ RANGE_PARAMETERS = frozenset({"range", "from", "to"})
 _encode = msgspec.json.Encoder().encode
 
 
+class Asked(Protocol):
+    """A read route's question once parsed (`parse_<route>`): the window it is answered
+    for, what its answer depends on in one spelling, and which of those parameters are
+    sets (their values' order and repetition change nothing; see domain/result_keys.py)."""
+
+    @property
+    def window(self) -> Window: ...
+
+    @property
+    def sets(self) -> Collection[str]: ...
+
+    def key_params(self) -> list[tuple[str, str]]: ...
+
+
+AskedT = TypeVar("AskedT", bound=Asked)
+
+
 def now() -> datetime:
     """The moment a request is answered at (tests hold it still to stay within one tick)."""
     return datetime.now(UTC)
 
 
-def unknown_parameters(allowed: Collection[str]) -> list[dict[str, Any]]:
-    """A field error for each query parameter the route does not take."""
+def unknown_parameters(args: QueryArgs, allowed: Collection[str]) -> list[dict[str, Any]]:
+    """A field error for each parameter of `args` the route does not take."""
     return [
         {"field": name, "message": "is not a known parameter"}
-        for name in request.args
+        for name in args
         if name not in allowed
     ]
 
 
 async def shared_answer(
-    route: str,
-    params: Iterable[tuple[str, str]],
-    window: Window,
-    compute: Callable[[], Awaitable[Any]],
-    *,
-    sets: Collection[str] = (),
+    route: str, asked: AskedT, compute: Callable[[Gateway, AskedT], Awaitable[Any]]
 ) -> Response:
-    """The answer for (route, canonical params, tick), computed once and shared; 304 when
-    the request's If-None-Match names it. `sets`: filters whose values' order and
-    repetition change nothing (see domain/result_keys.py)."""
+    """The answer for (route, question, tick), computed once (`compute_<route>`) and
+    shared; 304 when the request's If-None-Match names it."""
+    deps = current_deps()
 
     async def computed() -> bytes:
-        return _encode(await compute())
+        return _encode(await compute(deps.gateway, asked))
 
-    key = result_key(route, params, window.tick_id, sets=sets)
-    body = await current_deps().shared_results.get_or_compute(key, window.fresh_for, computed)
+    window = asked.window
+    key = result_key(route, asked.key_params(), window.tick_id, sets=asked.sets)
+    body = await deps.shared_results.get_or_compute(key, window.fresh_for, computed)
     return revalidated_response(body, window.fresh_for)

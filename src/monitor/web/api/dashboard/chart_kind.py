@@ -1,20 +1,27 @@
-"""`kind=events|metric`: what a chart route reads."""
+"""`kind=events|metric`: what a chart route reads, and so which parser reads the rest."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
 
-from quart import request
+from monitor.web.edge.query_checks import QueryArgs, invalid_query
 
-ChartKind = Literal["events", "metric"]
-KINDS: tuple[ChartKind, ...] = ("events", "metric")
+KINDS = ("events", "metric")
+EventsAsked = TypeVar("EventsAsked")
+MetricAsked = TypeVar("MetricAsked")
 
 
-def chart_kind(errors: list[dict[str, Any]]) -> ChartKind | None:
-    """The request's `kind`; None, with the problem in `errors`, when missing or unknown."""
-    raw = request.args.get("kind", "")
-    for kind in KINDS:
-        if raw == kind:
-            return kind
-    errors.append({"field": "kind", "message": f"required; one of {', '.join(KINDS)}"})
-    return None
+def parse_chart(
+    args: QueryArgs,
+    now: datetime,
+    events: Callable[[QueryArgs, datetime], EventsAsked],
+    metric: Callable[[QueryArgs, datetime], MetricAsked],
+) -> EventsAsked | MetricAsked:
+    """The chart `args` ask for, parsed by the parser of its `kind`; a 400 problem when
+    `kind` is missing or unknown."""
+    kind = args.get("kind", "")
+    if kind not in KINDS:
+        raise invalid_query([{"field": "kind", "message": f"required; one of {', '.join(KINDS)}"}])
+    return events(args, now) if kind == "events" else metric(args, now)

@@ -12,16 +12,17 @@ from typing import Any
 
 from monitor.domain.events import LEVELS, EventFilter
 from monitor.web.api.events.query import event_filter_and_errors
+from monitor.web.edge.query_checks import QueryArgs
 
 # Filters whose values form a set: their order in the query string changes nothing.
 SET_FILTERS = frozenset({"type", "level", "source"})
 
 
 def parse_dashboard_filter(
-    own_parameters: frozenset[str], errors: list[dict[str, Any]]
+    args: QueryArgs, own_parameters: frozenset[str], errors: list[dict[str, Any]]
 ) -> EventFilter:
-    """The request's event filters without their time part; problems go to `errors`."""
-    event_filter, problems = event_filter_and_errors(own_parameters)
+    """The event filters of `args` without their time part; problems go to `errors`."""
+    event_filter, problems = event_filter_and_errors(own_parameters, args)
     errors.extend(problems)
     return dataclasses.replace(event_filter, time_from=None, time_to=None)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -23,18 +25,22 @@ from monitor.domain.query_values import whole_number
 from monitor.domain.value_buckets import SCALES, Scale
 from monitor.storage import metric_query
 from monitor.storage.event_count_query import event_count_heatmap
+from monitor.storage.gateway import Gateway
+from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.answers import shared_answer
-from monitor.web.api.dashboard.chart_kind import chart_kind
+from monitor.web.api.dashboard.chart_kind import parse_chart
 from monitor.web.api.dashboard.chart_schemas import HeatmapOut, HeatmapQueryDoc
 from monitor.web.api.dashboard.event_filters import (
     SET_FILTERS,
     filter_key_params,
     parse_dashboard_filter,
 )
+from monitor.web.api.dashboard.ranges import asked_range
 from monitor.web.api.dashboard.time_frame import (
     PARAMETERS as FRAME_PARAMETERS,
 )
 from monitor.web.api.dashboard.time_frame import (
+    Framed,
     PointLimits,
     TimeFrame,
     fitted_time_frame,
@@ -42,9 +48,8 @@ from monitor.web.api.dashboard.time_frame import (
 )
 from monitor.web.api.metrics.query import LABEL_PREFIX, is_metric_name, matchers_and_unknown
 from monitor.web.api.metrics.samples import MAX_SOURCE_LENGTH
-from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
-from monitor.web.edge.query_checks import invalid_query
+from monitor.web.edge.query_checks import QueryArgs, invalid_query
 
 blueprint = Blueprint("dashboard_heatmap", __name__)
 
@@ -70,8 +75,8 @@ def _zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones()) - {"localtime"}
 
 
-def _time_zone(errors: Errors) -> str:
-    name = request.args.get("tz") or "UTC"
+def _time_zone(args: QueryArgs, errors: Errors) -> str:
+    name = args.get("tz") or "UTC"
     if len(name) > MAX_ZONE_LENGTH or name not in _zone_names():
         errors.append(
             {"field": "tz", "message": "must be an IANA time zone, such as Europe/Berlin or UTC"}
@@ -79,34 +84,38 @@ def _time_zone(errors: Errors) -> str:
     return name
 
 
-async def _events_answer(errors: Errors) -> Response:
-    event_filter = parse_dashboard_filter(frozenset({"kind", "range", "tz"}), errors)
-    time_zone = _time_zone(errors)
+@dataclass(frozen=True)
+class EventHeatmapAsked(Framed):
+    event_filter: EventFilter
+    time_zone: str
+    frame: TimeFrame
+    sets = SET_FILTERS
+
+    def key_params(self) -> list[tuple[str, str]]:
+        return [
+            ("kind", "events"),
+            *self.frame.asked.canonical(),
+            ("tz", self.time_zone),
+            *filter_key_params(self.event_filter),
+        ]
+
+
+def _parse_events(args: QueryArgs, now: datetime) -> EventHeatmapAsked:
+    errors: Errors = []
+    event_filter = parse_dashboard_filter(args, frozenset({"kind", "range", "tz"}), errors)
+    time_zone = _time_zone(args, errors)
     if errors:
         raise invalid_query(errors)
-    frame = fitted_time_frame(EVENT_TICK_POINTS)
-    params = [
-        ("kind", "events"),
-        *frame.asked.canonical(),
-        ("tz", time_zone),
-        *filter_key_params(event_filter),
-    ]
-    return await shared_answer(
-        ROUTE,
-        params,
-        frame.window,
-        lambda: _count_events(event_filter, frame, time_zone),
-        sets=SET_FILTERS,
-    )
+    frame = fitted_time_frame(asked_range(args), now, EVENT_TICK_POINTS)
+    return EventHeatmapAsked(event_filter, time_zone, frame)
 
 
-async def _count_events(
-    event_filter: EventFilter, frame: TimeFrame, time_zone: str
-) -> dict[str, Any]:
+async def _count_events(gateway: Gateway, asked: EventHeatmapAsked) -> dict[str, Any]:
+    frame, time_zone = asked.frame, asked.time_zone
     try:
         found = await event_count_heatmap(
-            current_deps().gateway,
-            event_filter,
+            gateway,
+            asked.event_filter,
             start=frame.window.start,
             end=frame.window.end,
             time_zone=time_zone,
@@ -130,20 +139,20 @@ async def _count_events(
 _METRIC_PARAMETERS = FRAME_PARAMETERS | {"kind", "name", "source", "buckets", "scale"}
 
 
-def _selector(errors: Errors) -> metric_query.MetricSelector:
-    matchers, unknown = matchers_and_unknown(request.args, _METRIC_PARAMETERS, errors)
+def _selector(args: QueryArgs, errors: Errors) -> metric_query.MetricSelector:
+    matchers, unknown = matchers_and_unknown(args, _METRIC_PARAMETERS, errors)
     errors.extend({"field": key, "message": "is not a known parameter"} for key in unknown)
-    name = request.args.get("name", "")
+    name = args.get("name", "")
     if not is_metric_name(name):
         errors.append({"field": "name", "message": "required; must match [a-zA-Z_:][a-zA-Z0-9_:]*"})
-    source = request.args.get("source")
+    source = args.get("source")
     if source is not None and len(source) > MAX_SOURCE_LENGTH:
         errors.append({"field": "source", "message": f"at most {MAX_SOURCE_LENGTH} characters"})
     return metric_query.MetricSelector(name, matchers, source)
 
 
-def _value_buckets(errors: Errors) -> int:
-    raw = request.args.get("buckets") or None
+def _value_buckets(args: QueryArgs, errors: Errors) -> int:
+    raw = args.get("buckets") or None
     if raw is None:
         return DEFAULT_VALUE_BUCKETS
     try:
@@ -153,8 +162,8 @@ def _value_buckets(errors: Errors) -> int:
         return DEFAULT_VALUE_BUCKETS
 
 
-def _scale(errors: Errors) -> Scale:
-    raw = request.args.get("scale") or "linear"
+def _scale(args: QueryArgs, errors: Errors) -> Scale:
+    raw = args.get("scale") or "linear"
     if raw not in SCALES:
         errors.append({"field": "scale", "message": f"must be one of {', '.join(SCALES)}"})
         return "linear"
@@ -171,38 +180,44 @@ def _selector_key_params(selector: metric_query.MetricSelector) -> list[tuple[st
     return params
 
 
-async def _metric_answer(errors: Errors) -> Response:
-    selector = _selector(errors)
-    value_buckets = _value_buckets(errors)
-    scale = _scale(errors)
-    frame = parse_time_frame(errors, POINTS)
+@dataclass(frozen=True)
+class MetricHeatmapAsked(Framed):
+    selector: metric_query.MetricSelector
+    value_buckets: int
+    scale: Scale
+    frame: TimeFrame
+    sets = frozenset[str]()
+
+    def key_params(self) -> list[tuple[str, str]]:
+        return [
+            ("kind", "metric"),
+            *self.frame.key_params(),
+            *_selector_key_params(self.selector),
+            ("buckets", str(self.value_buckets)),
+            ("scale", self.scale),
+        ]
+
+
+def _parse_metric(args: QueryArgs, now: datetime) -> MetricHeatmapAsked:
+    errors: Errors = []
+    selector = _selector(args, errors)
+    value_buckets = _value_buckets(args, errors)
+    scale = _scale(args, errors)
+    frame = parse_time_frame(args, now, errors, POINTS)
     if errors or frame is None:
         raise invalid_query(errors)
-    params = [
-        ("kind", "metric"),
-        *frame.key_params(),
-        *_selector_key_params(selector),
-        ("buckets", str(value_buckets)),
-        ("scale", scale),
-    ]
-    return await shared_answer(
-        ROUTE,
-        params,
-        frame.window,
-        lambda: _distribution(selector, frame, value_buckets, scale),
-    )
+    return MetricHeatmapAsked(selector, value_buckets, scale, frame)
 
 
-async def _distribution(
-    selector: metric_query.MetricSelector, frame: TimeFrame, value_buckets: int, scale: Scale
-) -> dict[str, Any]:
+async def _distribution(gateway: Gateway, asked: MetricHeatmapAsked) -> dict[str, Any]:
+    selector, frame, scale = asked.selector, asked.frame, asked.scale
     found = await metric_query.value_distribution(
-        current_deps().gateway,
+        gateway,
         selector,
         time_from=frame.window.start,
         time_to=frame.window.end,
         interval=frame.interval,
-        buckets=value_buckets,
+        buckets=asked.value_buckets,
         scale=scale,
     )
     described = frame.description()
@@ -223,6 +238,20 @@ async def _distribution(
 
 # --- the route ------------------------------------------------------------------------------
 
+HeatmapAsked = EventHeatmapAsked | MetricHeatmapAsked
+
+
+def parse_heatmap(args: QueryArgs, now: datetime) -> HeatmapAsked:
+    """The heatmap `args` ask for at `now`; a 400 problem naming each bad parameter."""
+    return parse_chart(args, now, _parse_events, _parse_metric)
+
+
+async def compute_heatmap(gateway: Gateway, asked: HeatmapAsked) -> dict[str, Any]:
+    """The answer; a 400 naming `tz` for a zone PostgreSQL does not know."""
+    if isinstance(asked, EventHeatmapAsked):
+        return await _count_events(gateway, asked)
+    return await _distribution(gateway, asked)
+
 
 @blueprint.get("/heatmap")
 @require_role(Role.READ)
@@ -240,10 +269,4 @@ async def heatmap() -> Response:
     scale, zero and negative samples are counted in `excluded`, not in a
     bucket).
     """
-    errors: Errors = []
-    kind = chart_kind(errors)
-    if kind is None:
-        raise invalid_query(errors)
-    if kind == "events":
-        return await _events_answer(errors)
-    return await _metric_answer(errors)
+    return await shared_answer(ROUTE, parse_heatmap(request.args, answers.now()), compute_heatmap)

@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import trio
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_response, tag
 
 from monitor.domain.changes import compared
 from monitor.domain.events import LEVEL_NUMBER, LEVELS, EventFilter
 from monitor.domain.keys import Role
-from monitor.domain.ranges import Window, resolve
+from monitor.domain.ranges import RangeAsked, Window, resolve
 from monitor.domain.ticks import OVERVIEW_TICK_CAP, align_window
 from monitor.storage import dashboard_reads, metric_query
 from monitor.storage.dashboard_reads import Period
@@ -33,10 +33,9 @@ from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.answers import RANGE_PARAMETERS, shared_answer, unknown_parameters
 from monitor.web.api.dashboard.overview_schemas import OverviewOut, RangeQueryDoc
 from monitor.web.api.dashboard.ranges import asked_range
-from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.problems import ProblemError
-from monitor.web.edge.query_checks import invalid_query
+from monitor.web.edge.query_checks import QueryArgs, invalid_query
 
 blueprint = Blueprint("dashboard_overview", __name__)
 
@@ -45,6 +44,17 @@ TOP_SOURCES = 5
 RATE_WINDOW = timedelta(minutes=1)
 ERROR_LEVELS = (LEVEL_NUMBER["error"], LEVEL_NUMBER["critical"])
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OverviewAsked:
+    range: RangeAsked
+    window: Window
+    periods: OverviewPeriods
+    sets = frozenset[str]()
+
+    def key_params(self) -> list[tuple[str, str]]:
+        return self.range.canonical()
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,8 @@ def _per_second(count: int) -> float:
     return count / RATE_WINDOW.total_seconds()
 
 
-async def compute_overview(gateway: Gateway, periods: OverviewPeriods) -> dict[str, Any]:
+async def compute_overview(gateway: Gateway, asked: OverviewAsked) -> dict[str, Any]:
+    periods = asked.periods
     current, previous = periods.current, periods.previous
     everything = EventFilter()
     now_totals, before_totals, groups, received, samples, series = await _together(
@@ -164,6 +175,19 @@ async def compute_overview(gateway: Gateway, periods: OverviewPeriods) -> dict[s
     }
 
 
+def parse_overview(args: QueryArgs, now: datetime) -> OverviewAsked:
+    """The overview `args` ask for at `now`; a 400 problem naming each bad parameter."""
+    errors = unknown_parameters(args, RANGE_PARAMETERS)
+    try:
+        asked = asked_range(args)
+    except ProblemError as problem:
+        errors.extend(dict(error) for error in problem.errors or ())
+    if errors:
+        raise invalid_query(errors)
+    window = resolve(asked, OVERVIEW_TICK_CAP, now, cap=OVERVIEW_TICK_CAP)
+    return OverviewAsked(asked, window, periods_of(window, now))
+
+
 @blueprint.get("/overview")
 @require_role(Role.READ)
 @tag(["dashboard"])
@@ -176,17 +200,4 @@ async def overview() -> Response:
     ingest rates over the last minute, live series, the top 5 sources and
     firing alerts. Computed once per 10 s tick and shared; ETag/304.
     """
-    errors = unknown_parameters(RANGE_PARAMETERS)
-    try:
-        asked = asked_range()
-    except ProblemError as problem:
-        errors.extend(dict(error) for error in problem.errors or ())
-    if errors:
-        raise invalid_query(errors)
-    moment = answers.now()
-    window = resolve(asked, OVERVIEW_TICK_CAP, moment, cap=OVERVIEW_TICK_CAP)
-    periods = periods_of(window, moment)
-    gateway = current_deps().gateway
-    return await shared_answer(
-        ROUTE, asked.canonical(), window, lambda: compute_overview(gateway, periods)
-    )
+    return await shared_answer(ROUTE, parse_overview(request.args, answers.now()), compute_overview)

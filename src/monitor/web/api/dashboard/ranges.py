@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
-from quart import request
-
-from monitor.domain.query_times import parse_query_time
 from monitor.domain.ranges import RangeAsked, RangeProblem, parse_range
-from monitor.web.edge.query_checks import invalid_query
+from monitor.web.edge.query_checks import QueryArgs, invalid_query, query_time
 
 
-def _time(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
+def asked_range(args: QueryArgs) -> RangeAsked:
+    """The range `args` ask for; a 400 problem naming the parameter when it cannot be answered."""
+    errors: list[dict[str, Any]] = []
+    start = query_time(args, "from", errors)
+    # The first bad time is the problem named: a range is one question, refused as one.
+    end = None if errors else query_time(args, "to", errors)
+    if errors:
+        raise invalid_query(errors)
     try:
-        return parse_query_time(raw)
-    except ValueError as problem:
-        raise invalid_query([{"field": name, "message": str(problem)}]) from None
-
-
-def asked_range() -> RangeAsked:
-    """The request's range; a 400 problem naming the parameter when it cannot be answered."""
-    start, end = _time("from"), _time("to")
-    try:
-        return parse_range(request.args.get("range"), start, end)
+        return parse_range(args.get("range"), start, end)
     except RangeProblem as problem:
         raise invalid_query([{"field": problem.field, "message": str(problem)}]) from None

@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from quart import request
-
 from monitor.domain.durations import format_duration
 from monitor.domain.intervals import bucket_count, bucket_starts, fitting_interval, parse_interval
 from monitor.domain.query_values import whole_number
 from monitor.domain.ranges import RangeAsked, Window, resolve
-from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.ranges import asked_range
+from monitor.web.edge.query_checks import QueryArgs
 
 PARAMETERS = frozenset({"range", "from", "to", "interval", "max_points"})
 MIN_POINTS = 2  # fewer could not always be met by any interval (see fitting_interval)
@@ -34,6 +32,16 @@ class PointLimits:
 
     default: int
     largest: int
+
+
+class Framed:
+    """A chart's question: answered for its frame's window."""
+
+    frame: TimeFrame
+
+    @property
+    def window(self) -> Window:
+        return self.frame.window
 
 
 @dataclass(frozen=True)
@@ -69,37 +77,35 @@ def _window_counter(asked: RangeAsked, now: datetime) -> Callable[[timedelta], i
     return count
 
 
-def _fitted(asked: RangeAsked, now: datetime, points: int) -> TimeFrame:
+def fitted_time_frame(asked: RangeAsked, now: datetime, points: int) -> TimeFrame:
+    """The range, with the interval chosen for at most `points` buckets: for a route that
+    takes no `interval`, but whose answer moves in ticks all the same."""
     interval = fitting_interval(_window_counter(asked, now), asked.span(), points)
     return TimeFrame(asked, interval, resolve(asked, interval, now))
 
 
-def fitted_time_frame(points: int) -> TimeFrame:
-    """The request's range, with the interval chosen for at most `points` buckets: for a
-    route that takes no `interval`, but whose answer moves in ticks all the same."""
-    return _fitted(asked_range(), answers.now(), points)
-
-
-def parse_time_frame(errors: Errors, limits: PointLimits) -> TimeFrame | None:
-    """The frame asked for; None, with its problems in `errors`, when it cannot be given.
+def parse_time_frame(
+    args: QueryArgs, now: datetime, errors: Errors, limits: PointLimits
+) -> TimeFrame | None:
+    """The frame `args` ask for at `now`; None, with its problems in `errors`, when it
+    cannot be given.
 
     A given interval may cut the window into at most `max_points` buckets
     when that is given too, otherwise at most `limits.largest`.
     """
-    asked = asked_range()  # a bad range is a 400 on its own: nothing else can be checked
-    now = answers.now()
+    asked = asked_range(args)  # a bad range is a 400 on its own: nothing else can be checked
     count = _window_counter(asked, now)
     points: int | None = None
-    raw_points = request.args.get("max_points") or None
+    raw_points = args.get("max_points") or None
     if raw_points is not None:
         try:
             points = whole_number(raw_points, MIN_POINTS, limits.largest)
         except ValueError as problem:
             errors.append({"field": "max_points", "message": str(problem)})
             return None
-    given = request.args.get("interval") or None
+    given = args.get("interval") or None
     if given is None:
-        return _fitted(asked, now, points or limits.default)
+        return fitted_time_frame(asked, now, points or limits.default)
     try:
         interval = parse_interval(given)
     except ValueError as problem:

@@ -10,6 +10,8 @@ window's tick (see answers.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, cast
 from urllib.parse import parse_qsl
 
@@ -22,8 +24,10 @@ from monitor.domain.keys import Role
 from monitor.domain.query_values import query_string_problems
 from monitor.storage import metric_query
 from monitor.storage.event_count_query import GroupKey, event_count_series
+from monitor.storage.gateway import Gateway
+from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.answers import shared_answer
-from monitor.web.api.dashboard.chart_kind import chart_kind
+from monitor.web.api.dashboard.chart_kind import parse_chart
 from monitor.web.api.dashboard.chart_schemas import TimeseriesOut, TimeseriesQueryDoc
 from monitor.web.api.dashboard.event_filters import (
     SET_FILTERS,
@@ -34,6 +38,7 @@ from monitor.web.api.dashboard.time_frame import (
     PARAMETERS as FRAME_PARAMETERS,
 )
 from monitor.web.api.dashboard.time_frame import (
+    Framed,
     PointLimits,
     TimeFrame,
     parse_time_frame,
@@ -44,9 +49,8 @@ from monitor.web.api.metrics.query import (
     MetricSelection,
     parse_selection,
 )
-from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
-from monitor.web.edge.query_checks import invalid_query
+from monitor.web.edge.query_checks import QueryArgs, invalid_query
 
 blueprint = Blueprint("dashboard_timeseries", __name__)
 
@@ -97,36 +101,39 @@ def _event_series(
     return shown
 
 
-async def _events_answer(errors: Errors) -> Response:
-    event_filter = parse_dashboard_filter(_OWN | {"group_by"}, errors)
-    raw_group = request.args.get("group_by") or None
+@dataclass(frozen=True)
+class EventChartAsked(Framed):
+    event_filter: EventFilter
+    group_by: GroupBy | None
+    frame: TimeFrame
+    sets = SET_FILTERS
+
+    def key_params(self) -> list[tuple[str, str]]:
+        return [
+            ("kind", "events"),
+            *self.frame.key_params(),
+            *filter_key_params(self.event_filter),
+            *([("group_by", self.group_by)] if self.group_by else []),
+        ]
+
+
+def _parse_events(args: QueryArgs, now: datetime) -> EventChartAsked:
+    errors: Errors = []
+    event_filter = parse_dashboard_filter(args, _OWN | {"group_by"}, errors)
+    raw_group = args.get("group_by") or None
     if raw_group is not None and raw_group not in GROUPINGS:
         errors.append({"field": "group_by", "message": f"must be one of {', '.join(GROUPINGS)}"})
-    frame = parse_time_frame(errors, POINTS)
+    frame = parse_time_frame(args, now, errors, POINTS)
     if errors or frame is None:
         raise invalid_query(errors)
-    group_by = cast(GroupBy | None, raw_group)
-    params = [
-        ("kind", "events"),
-        *frame.key_params(),
-        *filter_key_params(event_filter),
-        *([("group_by", group_by)] if group_by else []),
-    ]
-    return await shared_answer(
-        ROUTE,
-        params,
-        frame.window,
-        lambda: _count_events(event_filter, frame, group_by),
-        sets=SET_FILTERS,
-    )
+    return EventChartAsked(event_filter, cast(GroupBy | None, raw_group), frame)
 
 
-async def _count_events(
-    event_filter: EventFilter, frame: TimeFrame, group_by: GroupBy | None
-) -> dict[str, Any]:
+async def _count_events(gateway: Gateway, asked: EventChartAsked) -> dict[str, Any]:
+    frame, group_by = asked.frame, asked.group_by
     found = await event_count_series(
-        current_deps().gateway,
-        event_filter,
+        gateway,
+        asked.event_filter,
         start=frame.window.start,
         end=frame.window.end,
         interval=frame.interval,
@@ -181,11 +188,11 @@ def _outer_misplaced(key: str) -> bool:
     return key in SELECTION_PARAMETERS or key.startswith(LABEL_PREFIX)
 
 
-def _metric_selections(errors: Errors) -> list[MetricSelection]:
-    raw_queries = request.args.getlist("query")
+def _metric_selections(args: QueryArgs, errors: Errors) -> list[MetricSelection]:
+    raw_queries = args.getlist("query")
     if not raw_queries:  # one query, its parameters on the URL itself
-        return [parse_selection(request.args, errors, allowed=_OWN)]
-    for key in request.args:
+        return [parse_selection(args, errors, allowed=_OWN)]
+    for key in args:
         if key in _OWN or key == "query":
             continue
         errors.append(
@@ -206,19 +213,27 @@ def _metric_selections(errors: Errors) -> list[MetricSelection]:
     return [selection for selection in parsed if selection is not None]
 
 
-async def _metric_answer(errors: Errors) -> Response:
-    selections = _metric_selections(errors)
-    frame = parse_time_frame(errors, POINTS)
+@dataclass(frozen=True)
+class MetricChartAsked(Framed):
+    selections: tuple[MetricSelection, ...]
+    frame: TimeFrame
+    sets = frozenset[str]()
+
+    def key_params(self) -> list[tuple[str, str]]:
+        return [
+            ("kind", "metric"),
+            *self.frame.key_params(),
+            *(("query", selection.canonical()) for selection in self.selections),
+        ]
+
+
+def _parse_metrics(args: QueryArgs, now: datetime) -> MetricChartAsked:
+    errors: Errors = []
+    selections = _metric_selections(args, errors)
+    frame = parse_time_frame(args, now, errors, POINTS)
     if errors or frame is None:
         raise invalid_query(errors)
-    params = [
-        ("kind", "metric"),
-        *frame.key_params(),
-        *(("query", selection.canonical()) for selection in selections),
-    ]
-    return await shared_answer(
-        ROUTE, params, frame.window, lambda: _query_metrics(selections, frame)
-    )
+    return MetricChartAsked(tuple(selections), frame)
 
 
 def _aligned_values(
@@ -230,18 +245,19 @@ def _aligned_values(
     return values
 
 
-async def _query_metrics(selections: list[MetricSelection], frame: TimeFrame) -> dict[str, Any]:
+async def _query_metrics(gateway: Gateway, asked: MetricChartAsked) -> dict[str, Any]:
+    frame = asked.frame
     described = frame.description()
     buckets: list[int] = described["buckets"]
     width = int(frame.interval.total_seconds())
-    answers = []
+    found = []
     # One after another: several at once would take the pool from other requests.
-    for selection in selections:
+    for selection in asked.selections:
         groups = await metric_query.query_series(
-            current_deps().gateway,
+            gateway,
             selection.series_query(frame.window.start, frame.window.end, frame.interval),
         )
-        answers.append(
+        found.append(
             {
                 "query": selection.canonical(),
                 "name": selection.name,
@@ -256,10 +272,23 @@ async def _query_metrics(selections: list[MetricSelection], frame: TimeFrame) ->
                 ],
             }
         )
-    return {"kind": "metric", **described, "queries": answers}
+    return {"kind": "metric", **described, "queries": found}
 
 
 # --- the route ------------------------------------------------------------------------------
+
+TimeseriesAsked = EventChartAsked | MetricChartAsked
+
+
+def parse_timeseries(args: QueryArgs, now: datetime) -> TimeseriesAsked:
+    """The chart `args` ask for at `now`; a 400 problem naming each bad parameter."""
+    return parse_chart(args, now, _parse_events, _parse_metrics)
+
+
+async def compute_timeseries(gateway: Gateway, asked: TimeseriesAsked) -> dict[str, Any]:
+    if isinstance(asked, EventChartAsked):
+        return await _count_events(gateway, asked)
+    return await _query_metrics(gateway, asked)
 
 
 @blueprint.get("/timeseries")
@@ -277,10 +306,6 @@ async def timeseries() -> Response:
     own series; null in empty buckets. Without `interval`, the narrowest
     round one giving at most `max_points` (default 300, at most 2000) buckets.
     """
-    errors: Errors = []
-    kind = chart_kind(errors)
-    if kind is None:
-        raise invalid_query(errors)
-    if kind == "events":
-        return await _events_answer(errors)
-    return await _metric_answer(errors)
+    return await shared_answer(
+        ROUTE, parse_timeseries(request.args, answers.now()), compute_timeseries
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -22,7 +22,7 @@ from monitor.domain.events import ATTRIBUTE_KEY_MAX_LENGTH, LEVELS, EventFilter
 from monitor.domain.keys import Role
 from monitor.domain.metrics import MAX_NAME_LENGTH, NAME_PATTERN
 from monitor.domain.query_values import listed, whole_number
-from monitor.domain.ranges import resolve
+from monitor.domain.ranges import RangeAsked, Window, resolve
 from monitor.storage import dashboard_reads, metric_query
 from monitor.storage.dashboard_reads import Period
 from monitor.storage.event_count_query import event_count_totals
@@ -32,10 +32,9 @@ from monitor.web.api.dashboard.answers import RANGE_PARAMETERS, shared_answer, u
 from monitor.web.api.dashboard.ranges import asked_range
 from monitor.web.api.dashboard.top_schemas import TopList, TopQueryDoc
 from monitor.web.api.events.query import GROUP_STATUSES
-from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.problems import ProblemError
-from monitor.web.edge.query_checks import invalid_query
+from monitor.web.edge.query_checks import QueryArgs, invalid_query
 
 blueprint = Blueprint("dashboard_top", __name__)
 
@@ -63,8 +62,8 @@ SHOWN_KIND_LENGTH = 100
 
 
 @dataclass(frozen=True)
-class TopAsked:
-    """A top list's parameters once parsed; `canonical()` spells them one way."""
+class ListParameters:
+    """A top list's own parameters once parsed; `canonical()` spells them one way."""
 
     kind: str
     limit: int
@@ -85,8 +84,22 @@ class TopAsked:
         return params
 
 
-def _attribute_key(name: str, default: str, errors: list[dict[str, Any]]) -> str:
-    raw = request.args.get(name)
+@dataclass(frozen=True)
+class TopAsked:
+    """A top list asked for: its kind, own parameters, range and the window answered."""
+
+    kind: str
+    parameters: ListParameters
+    range: RangeAsked
+    window: Window
+    sets = frozenset[str]()
+
+    def key_params(self) -> list[tuple[str, str]]:
+        return self.range.canonical() + self.parameters.canonical()
+
+
+def _attribute_key(args: QueryArgs, name: str, default: str, errors: list[dict[str, Any]]) -> str:
+    raw = args.get(name)
     if raw is None:
         return default
     if not 1 <= len(raw) <= ATTRIBUTE_KEY_MAX_LENGTH:
@@ -96,10 +109,10 @@ def _attribute_key(name: str, default: str, errors: list[dict[str, Any]]) -> str
     return raw
 
 
-def _parse(kind: str, errors: list[dict[str, Any]]) -> TopAsked:
+def _parse(kind: str, args: QueryArgs, errors: list[dict[str, Any]]) -> ListParameters:
     """The kind's parameters (those of other kinds are refused as unknown elsewhere)."""
-    asked = TopAsked(kind=kind, limit=DEFAULT_LIMIT)
-    raw_limit = request.args.get("limit")
+    asked = ListParameters(kind=kind, limit=DEFAULT_LIMIT)
+    raw_limit = args.get("limit")
     if raw_limit:
         try:
             asked = replace(asked, limit=whole_number(raw_limit, 1, MAX_LIMIT))
@@ -107,7 +120,7 @@ def _parse(kind: str, errors: list[dict[str, Any]]) -> TopAsked:
             errors.append({"field": "limit", "message": str(problem)})
     if kind == "errors":
         try:
-            statuses = tuple(sorted(set(listed(request.args.getlist("status")))))
+            statuses = tuple(sorted(set(listed(args.getlist("status")))))
         except ValueError as problem:
             errors.append({"field": "status", "message": str(problem)})
             statuses = ()
@@ -115,10 +128,10 @@ def _parse(kind: str, errors: list[dict[str, Any]]) -> TopAsked:
             errors.append({"field": "status", "message": f"must be {', '.join(GROUP_STATUSES)}"})
         asked = replace(asked, statuses=statuses)
     elif kind == "metrics":
-        by = request.args.get("by") or "count"
+        by = args.get("by") or "count"
         if by not in ("count", "value"):
             errors.append({"field": "by", "message": "must be count or value"})
-        name = request.args.get("name") or None
+        name = args.get("name") or None
         if name is not None and (
             len(name) > MAX_NAME_LENGTH or re.fullmatch(NAME_PATTERN, name) is None
         ):
@@ -127,13 +140,13 @@ def _parse(kind: str, errors: list[dict[str, Any]]) -> TopAsked:
     elif kind == "slow-requests":
         asked = replace(
             asked,
-            attr=_attribute_key("attr", DEFAULT_ATTR, errors),
-            key=_attribute_key("key", DEFAULT_KEY, errors),
+            attr=_attribute_key(args, "attr", DEFAULT_ATTR, errors),
+            key=_attribute_key(args, "key", DEFAULT_KEY, errors),
         )
     return asked
 
 
-async def _errors(gateway: Gateway, period: Period, asked: TopAsked) -> dict[str, Any]:
+async def _errors(gateway: Gateway, period: Period, asked: ListParameters) -> dict[str, Any]:
     groups = await dashboard_reads.top_groups_with_trend(
         gateway, period, statuses=asked.statuses, limit=asked.limit, buckets=TREND_BUCKETS
     )
@@ -161,7 +174,7 @@ async def _errors(gateway: Gateway, period: Period, asked: TopAsked) -> dict[str
     }
 
 
-async def _event_counts(gateway: Gateway, period: Period, asked: TopAsked) -> dict[str, Any]:
+async def _event_counts(gateway: Gateway, period: Period, asked: ListParameters) -> dict[str, Any]:
     totals = await event_count_totals(
         gateway, EventFilter(), start=period.start, end=period.end, top=asked.limit
     )
@@ -173,7 +186,7 @@ async def _event_counts(gateway: Gateway, period: Period, asked: TopAsked) -> di
     }
 
 
-async def _metrics(gateway: Gateway, period: Period, asked: TopAsked) -> dict[str, Any]:
+async def _metrics(gateway: Gateway, period: Period, asked: ListParameters) -> dict[str, Any]:
     if asked.by == "value":
         latest = await metric_query.highest_latest_values(
             gateway, start=period.start, end=period.end, name=asked.name, limit=asked.limit
@@ -185,7 +198,7 @@ async def _metrics(gateway: Gateway, period: Period, asked: TopAsked) -> dict[st
     return {"by": "count", "items": counts}
 
 
-async def _slow_requests(gateway: Gateway, period: Period, asked: TopAsked) -> dict[str, Any]:
+async def _slow_requests(gateway: Gateway, period: Period, asked: ListParameters) -> dict[str, Any]:
     found = await dashboard_reads.slowest_keys(
         gateway,
         period,
@@ -197,13 +210,33 @@ async def _slow_requests(gateway: Gateway, period: Period, asked: TopAsked) -> d
     return {"attr": asked.attr, "key": asked.key, "items": found}
 
 
-_COMPUTE: dict[str, Callable[[Gateway, Period, TopAsked], Awaitable[dict[str, Any]]]] = {
+_COMPUTE: dict[str, Callable[[Gateway, Period, ListParameters], Awaitable[dict[str, Any]]]] = {
     "errors": _errors,
     "sources": _event_counts,
     "types": _event_counts,
     "metrics": _metrics,
     "slow-requests": _slow_requests,
 }
+
+
+def parse_top(kind: str, args: QueryArgs, now: datetime) -> TopAsked:
+    """The list of `kind` (one of KINDS) `args` ask for at `now`; a 400 problem naming
+    each bad parameter."""
+    errors = unknown_parameters(args, RANGE_PARAMETERS | {"limit"} | KINDS[kind])
+    try:
+        asked_window = asked_range(args)
+    except ProblemError as problem:
+        errors.extend(dict(error) for error in problem.errors or ())
+    parameters = _parse(kind, args, errors)
+    if errors:
+        raise invalid_query(errors)
+    return TopAsked(kind, parameters, asked_window, resolve(asked_window, TOP_TICK, now))
+
+
+async def compute_top(gateway: Gateway, asked: TopAsked) -> dict[str, Any]:
+    period = Period(asked.window.start, asked.window.end)
+    found = await _COMPUTE[asked.kind](gateway, period, asked.parameters)
+    return {"top": asked.kind, "from": period.start, "to": period.end} | found
 
 
 @blueprint.get("/top/<kind>")
@@ -222,24 +255,5 @@ async def top(kind: str) -> Response:
             f"there is no top list {shown!r}; the lists are: {', '.join(KINDS)}",
             kind="not-found",
         )
-    errors = unknown_parameters(RANGE_PARAMETERS | {"limit"} | KINDS[kind])
-    try:
-        asked_window = asked_range()
-    except ProblemError as problem:
-        errors.extend(dict(error) for error in problem.errors or ())
-    asked = _parse(kind, errors)
-    if errors:
-        raise invalid_query(errors)
-    window = resolve(asked_window, TOP_TICK, answers.now())
-    period = Period(window.start, window.end)
-    gateway = current_deps().gateway
-    compute = _COMPUTE[kind]
-
-    async def answer() -> dict[str, Any]:
-        return {"top": kind, "from": period.start, "to": period.end} | await compute(
-            gateway, period, asked
-        )
-
-    return await shared_answer(
-        f"/dashboard/top/{kind}", asked_window.canonical() + asked.canonical(), window, answer
-    )
+    asked = parse_top(kind, request.args, answers.now())
+    return await shared_answer(f"/dashboard/top/{kind}", asked, compute_top)

@@ -21,9 +21,8 @@ from monitor.domain.events import (
     attribute_match_candidates,
 )
 from monitor.domain.intervals import parse_interval, too_many_buckets
-from monitor.domain.query_times import parse_query_time
 from monitor.domain.query_values import listed, whole_number
-from monitor.web.edge.query_checks import invalid_query
+from monitor.web.edge.query_checks import invalid_query, query_time
 
 Args = MultiDict[str, str]
 FILTER_PARAMETERS = frozenset({"type", "level", "min_level", "source", "from", "to", "q"})
@@ -55,17 +54,6 @@ def _values(args: Args, name: str, errors: _Errors) -> tuple[str, ...]:
     except ValueError as problem:
         errors.add(name, str(problem))
         return ()
-
-
-def _time(args: Args, name: str, errors: _Errors) -> datetime | None:
-    raw = args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return parse_query_time(raw)
-    except ValueError as problem:
-        errors.add(name, str(problem))
-        return None
 
 
 def _level(name: str, raw: str, errors: _Errors) -> int | None:
@@ -114,8 +102,8 @@ def _filter(args: Args, errors: _Errors, allowed_extra: frozenset[str]) -> Event
     if text is not None and len(text) > MAX_TEXT_LENGTH:
         errors.add("q", f"must be at most {MAX_TEXT_LENGTH} characters")
         text = None
-    time_from = _time(args, "from", errors)
-    time_to = _time(args, "to", errors)
+    time_from = query_time(args, "from", errors.items)
+    time_to = query_time(args, "to", errors.items)
     if time_from and time_to and time_from >= time_to:
         errors.add("to", "must be after from")
     return EventFilter(

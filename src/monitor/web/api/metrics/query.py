@@ -1,8 +1,8 @@
 """Parse the metrics query string (GET /api/v1/metrics and friends), naming every bad parameter.
 
 The parsers take the parameters as a MultiDict: the request's query string,
-a widget's stored query (web/api/dashboards/widget_queries.py), or each
-`query=` value of the dashboard's timeseries; so one parser decides what a
+or each `query=` value of the dashboard's timeseries (and so of a widget's
+stored query, checked by that route's parser); so one parser decides what a
 metrics query is. `field` turns a parameter's name into the name an error
 reports (`name`, or `query[2].name` inside the timeseries' third query).
 """
@@ -26,10 +26,9 @@ from monitor.domain.metrics import (
     LabelMatcher,
     labels_problem,
 )
-from monitor.domain.query_times import parse_query_time
 from monitor.domain.query_values import listed
 from monitor.storage.metric_query import SeriesQuery
-from monitor.web.edge.query_checks import invalid_query
+from monitor.web.edge.query_checks import invalid_query, query_time
 
 MAX_POINTS = 11_000
 DEFAULT_RANGE = timedelta(hours=1)
@@ -143,17 +142,6 @@ def parse_selection(
     return MetricSelection(name, matchers, aggregation, group_by)
 
 
-def _time(args: Args, name: str, errors: Errors) -> datetime | None:
-    raw = args.get(name)
-    if not raw:
-        return None
-    try:
-        return parse_query_time(raw)
-    except ValueError as problem:
-        errors.append({"field": name, "message": str(problem)})
-        return None
-
-
 def parse_series_query(args: Args, now: datetime) -> SeriesQuery:
     """The series query `args` ask for; a 400 naming every bad parameter otherwise.
 
@@ -162,8 +150,8 @@ def parse_series_query(args: Args, now: datetime) -> SeriesQuery:
     """
     errors: Errors = []
     selection = parse_selection(args, errors, allowed=TIME_PARAMETERS)
-    time_to = _time(args, "to", errors) or now
-    time_from = _time(args, "from", errors) or time_to - DEFAULT_RANGE
+    time_to = query_time(args, "to", errors) or now
+    time_from = query_time(args, "from", errors) or time_to - DEFAULT_RANGE
     if time_from >= time_to:
         errors.append({"field": "to", "message": "must be after from"})
     interval = auto_interval(time_to - time_from)
