@@ -67,7 +67,7 @@ def times(**changes: object) -> SessionTimes:
         "key_revoked_at": None,
         "key_expires_at": None,
     }
-    return SessionTimes(**{**base, **changes})  # type: ignore[arg-type]
+    return SessionTimes(**{**base, **changes})
 
 
 def test_a_session_ends_at_the_first_of_idle_maximum_age_and_its_key() -> None:
@@ -102,7 +102,6 @@ def test_user_agents_are_bounded_and_printable() -> None:
 def test_a_csrf_mac_is_accepted_for_its_value_only(value: str, other: str) -> None:
     keys = SecretKeys(b"k" * 32, previous=(b"p" * 32,))
     token = mac(keys, "csrf", value)
-    assert value not in token or not value
     assert mac_matches(keys, "csrf", value, token)
     assert mac_matches(SecretKeys(b"n" * 32, previous=(b"k" * 32,)), "csrf", value, token)
     assert not mac_matches(keys, "session", value, token)

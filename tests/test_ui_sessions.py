@@ -23,7 +23,7 @@ from conftest import MakeKey, RunningService, StartService, make_settings
 from monitor import wiring
 from monitor.actors import maintenance
 from monitor.domain.signing import SecretKeys, sign
-from monitor.storage.gateway import Gateway
+from monitor.storage.gateway import Connection, Gateway
 from monitor.web.deps import WebDeps
 from ws_helpers import receive, send, ws_url
 
@@ -102,12 +102,12 @@ async def session_of(http: httpx.AsyncClient, value: str) -> httpx.Response:
 
 
 async def session_rows(gateway: Gateway, key_id: int) -> list[tuple[int, bytes]]:
-    def work(connection: object) -> list[tuple[int, bytes]]:
-        return connection.execute(  # type: ignore[attr-defined,no-any-return]
+    def work(connection: Connection) -> list[tuple[int, bytes]]:
+        return connection.execute(
             "select id, token_sha256 from ui_sessions where key_id = %s order by id", (key_id,)
         ).fetchall()
 
-    return await gateway.run(work)  # type: ignore[arg-type]
+    return await gateway.run(work)
 
 
 async def execute(gateway: Gateway, statement: str, *params: object) -> None:
@@ -271,13 +271,14 @@ async def test_idle_and_absolute_expiry_end_a_session(
     assert (await session_of(http, old)).status_code == 401
     assert (await session_of(http, fresh)).status_code == 200
 
-    def last_seen(connection: object) -> datetime:
-        row = connection.execute(  # type: ignore[attr-defined]
+    def last_seen(connection: Connection) -> datetime:
+        row = connection.execute(
             "select last_seen_at from ui_sessions where id = %s", (fresh_id,)
         ).fetchone()
-        return row[0]  # type: ignore[no-any-return]
+        assert row is not None
+        return row[0]
 
-    assert datetime.now(UTC) - await gateway.run(last_seen) < timedelta(minutes=1)  # type: ignore[arg-type]
+    assert datetime.now(UTC) - await gateway.run(last_seen) < timedelta(minutes=1)
 
 
 async def test_the_key_expiring_ends_its_sessions(
