@@ -1,9 +1,12 @@
 """The role matrix (docs/roles.md), declared by every route and enforced for each key role.
 
 EXPECTED names every authenticated operation of the app with the role it
-needs; PUBLIC names the few that need no key. A route in neither (a new one)
-fails `test_every_route_declares_the_role_the_matrix_gives_it`, so adding a
-route means deciding its role here, in docs/roles.md and in its decorator.
+needs; PUBLIC names the few that need no key; SESSION names the browser's
+routes, which take the dashboard session cookie instead of an API key. A route
+in none of them (a new one) fails
+`test_every_route_declares_the_role_the_matrix_gives_it`, so adding a route
+means deciding its role here, in docs/roles.md (or docs/ui-sessions.md) and
+in its decorator.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from trio_websocket import ConnectionClosed
 from conftest import MakeKey, RunningService
 from monitor.domain.keys import Role
 from monitor.web.edge.auth import declared_role
+from monitor.web.edge.sessions import uses_session_auth
 from ws_helpers import connect, receive, send
 
 INGEST, READ, WRITE, ADMIN = Role.INGEST, Role.READ, Role.WRITE, Role.ADMIN
@@ -86,6 +90,16 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/static/{filename}"): "Swagger UI's assets",
 }
 
+# Routes for browsers, authenticated by the session cookie (docs/ui-sessions.md),
+# never by an API key: the role the session's key needs (`require_session_role`),
+# or None for signing in and out, which any browser may try (sign-in checks the
+# pasted key, sign-out the session's CSRF token).
+SESSION: dict[tuple[str, str], Role | None] = {
+    ("POST", "/ui/sign-in"): None,
+    ("POST", "/ui/sign-out"): None,
+    ("GET", "/ui/session"): READ,
+}
+
 # Key role -> the roles of the operations it may call, as docs/roles.md says,
 # written out here rather than taken from Role.may, which is under test.
 MAY: dict[Role, set[Role]] = {
@@ -126,6 +140,8 @@ def auth(token: str) -> dict[str, str]:
 
 def test_the_matrix_tables_are_consistent() -> None:
     assert not set(EXPECTED) & set(PUBLIC)
+    assert not set(SESSION) & (set(EXPECTED) | set(PUBLIC))
+    assert all(path.startswith("/ui/") for _, path in SESSION)
     # Everything under /api/v1 needs a key; a public route there is a decision
     # to make explicitly, not by adding it to PUBLIC.
     assert not [path for _, path in PUBLIC if path.startswith("/api/v1")]
@@ -135,17 +151,25 @@ def test_the_matrix_tables_are_consistent() -> None:
 async def test_every_route_declares_the_role_the_matrix_gives_it(running: RunningService) -> None:
     app = running.running.app
     found: dict[tuple[str, str], Role | None] = {}
+    by_session: set[tuple[str, str]] = set()
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         methods = {"WS"} if rule.websocket else set(rule.methods or ()) - {"HEAD", "OPTIONS"}
         for method in methods:
             found[(method, openapi_path(rule.rule))] = declared_role(view)
-    unknown = sorted(set(found) - set(EXPECTED) - set(PUBLIC))
-    assert not unknown, f"routes missing from the role matrix (EXPECTED or PUBLIC): {unknown}"
-    gone = sorted((set(EXPECTED) | set(PUBLIC)) - set(found))
+            if uses_session_auth(view):
+                by_session.add((method, openapi_path(rule.rule)))
+    unknown = sorted(set(found) - set(EXPECTED) - set(PUBLIC) - set(SESSION))
+    assert not unknown, (
+        f"routes missing from the role matrix (EXPECTED, PUBLIC or SESSION): {unknown}"
+    )
+    gone = sorted((set(EXPECTED) | set(PUBLIC) | set(SESSION)) - set(found))
     assert not gone, f"the role matrix names routes that do not exist: {gone}"
     assert {op: found[op] for op in PUBLIC} == dict.fromkeys(PUBLIC)
     assert {op: found[op] for op in EXPECTED} == EXPECTED
+    assert {op: found[op] for op in SESSION} == SESSION
+    # A role on a browser route is enforced by the session guard, not the API key's.
+    assert by_session == {op for op, role in SESSION.items() if role is not None}
 
 
 async def test_the_openapi_document_names_each_operations_role(

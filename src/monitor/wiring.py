@@ -29,7 +29,7 @@ from monitor.bus.memory import MemoryBus
 from monitor.config import Settings
 from monitor.config.identity import Identity
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
-from monitor.domain.credentials import KEY
+from monitor.domain.credentials import KEY, SESSION
 from monitor.domain.limit_table import LimitTable
 from monitor.domain.signing import SecretKeys
 from monitor.live_connections import CLOSE_GRACE, LiveConnections
@@ -56,6 +56,7 @@ from monitor.storage import keys as key_store
 from monitor.storage import metric_ingest as metric_store
 from monitor.storage import partitions as partition_store
 from monitor.storage import rollups as rollup_store
+from monitor.storage import sessions as session_store
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.deps import (
@@ -68,6 +69,7 @@ from monitor.web.deps import (
 )
 from monitor.web.edge.authenticator import Authenticator
 from monitor.web.edge.limiter import Limiter
+from monitor.web.edge.session_keeper import SessionKeeper
 from monitor.web.server import ConnectionCounts
 
 KEY_USAGE_INBOX_SIZE = 1024
@@ -199,7 +201,8 @@ def metrics_area(
 
 
 def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
-    """Partitions ahead and retention, for every partitioned table; audit log retention."""
+    """Partitions ahead and retention, for every partitioned table; audit log retention;
+    dashboard sessions that ended (their retention is nil: an ended session is of no use)."""
     tables = [
         _partitioned_table(gateway, "events", settings.events_retention),
         _partitioned_table(gateway, "samples", settings.metrics_retention),
@@ -207,7 +210,14 @@ def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
     pruned = [
         maintenance.PrunedTable(
             "audit_log", settings.audit_retention, functools.partial(audit_store.prune, gateway)
-        )
+        ),
+        maintenance.PrunedTable(
+            "ui_sessions",
+            timedelta(0),
+            functools.partial(
+                session_store.prune, gateway, idle_timeout=settings.session_idle_timeout
+            ),
+        ),
     ]
     run = functools.partial(
         maintenance.run,
@@ -223,6 +233,7 @@ class KeysArea:
     actors: list[ActorSpec]
     inboxes: list[trio.MemorySendChannel[Any]]
     authenticator: Authenticator
+    sessions: SessionKeeper
 
 
 def keys_area(settings: Settings, gateway: Gateway) -> KeysArea:
@@ -237,7 +248,13 @@ def keys_area(settings: Settings, gateway: Gateway) -> KeysArea:
         ),
     )
     authenticator = Authenticator(gateway, usage, cache_ttl=settings.key_cache_ttl.total_seconds())
-    return KeysArea([last_used], [usage], authenticator)
+    sessions = SessionKeeper(
+        gateway,
+        cache_ttl=settings.key_cache_ttl.total_seconds(),
+        idle_timeout=settings.session_idle_timeout,
+        max_age=settings.session_max_age,
+    )
+    return KeysArea([last_used], [usage], authenticator, sessions)
 
 
 @dataclass(frozen=True)
@@ -369,7 +386,14 @@ def live_area(
             functools.partial(
                 credential_watch.run,
                 connections,
-                {KEY: functools.partial(key_store.standings, gateway)},
+                {
+                    KEY: functools.partial(key_store.standings, gateway),
+                    SESSION: functools.partial(
+                        session_store.standings,
+                        gateway,
+                        idle_timeout=settings.session_idle_timeout,
+                    ),
+                },
                 interval=settings.key_cache_ttl.total_seconds(),
             ),
             drains=False,
@@ -440,6 +464,7 @@ def wire(
         secret_keys=secret_keys,
         gateway=gateway,
         authenticator=keys.authenticator,
+        sessions=keys.sessions,
         events=events.web,
         metrics=metrics.web,
         live=live.web,

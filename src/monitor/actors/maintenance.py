@@ -3,8 +3,10 @@
 Every `interval` seconds (and once at start) it makes sure today's and the
 next days' partitions exist, and drops the partitions whose whole day lies
 beyond retention. The decisions are pure (`monitor.domain.partitions`); this
-module only schedules them. Tables that are not partitioned (the audit log)
-have their rows older than retention deleted instead.
+module only schedules them. Tables that are not partitioned (the audit log,
+dashboard sessions) have their rows older than retention deleted instead; for
+sessions "older" means ended (idle or past their maximum age), with no
+retention beyond that.
 
 Error handling: a database outage skips the run (logged) and the next run
 tries again; a run that raises anything else crashes the actor, and the

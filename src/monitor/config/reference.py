@@ -45,6 +45,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("RATE_LIMIT_", "AUTH_FAILURES_", "TRUSTED_PROXIES"),
     ),
     ("API keys", ("KEY_",)),
+    ("Dashboard sessions", ("SESSION_",)),
     (
         "Ingest and events",
         ("INGEST_", "EVENTS_", "MAX_BATCH_", "MAX_DECOMPRESSED_"),
@@ -77,6 +78,7 @@ ORDER = (
     "Database",
     "Redis",
     "API keys",
+    "Dashboard sessions",
     "Rate limits and client addresses",
     "Ingest and events",
     "Metrics and rollups",
@@ -102,6 +104,7 @@ SEE_ALSO = {
     "Database": "[operations](operations.md#the-database)",
     "Redis": "[deployment](deployment.md#several-instances)",
     "API keys": "[api](api.md#api-keys)",
+    "Dashboard sessions": "[dashboard sessions](ui-sessions.md)",
     "Rate limits and client addresses": "[rate limits](rate-limits.md)",
     "Ingest and events": "[api](api.md#events)",
     "Metrics and rollups": "[api](api.md#metrics)",

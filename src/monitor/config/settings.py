@@ -333,6 +333,19 @@ class Settings:
         "How long an API key lookup is cached (revocation elsewhere takes effect within it)."
         + IN_SECONDS,
     )
+    session_idle_timeout: timedelta = setting(
+        "MONITOR_SESSION_IDLE_TIMEOUT",
+        "12h",
+        parsers.duration("1m", "30d"),
+        "How long a dashboard session may go unused before it ends (sign in again)." + IN_SECONDS,
+    )
+    session_max_age: timedelta = setting(
+        "MONITOR_SESSION_MAX_AGE",
+        "7d",
+        parsers.duration("1m", "400d"),
+        "How long a dashboard session lasts at most from sign-in, however much it is used."
+        + IN_SECONDS,
+    )
     rate_limit_per_key: int = setting(
         "MONITOR_RATE_LIMIT_PER_KEY",
         "36000",

@@ -1,9 +1,9 @@
 """The credential a long-lived connection was admitted with, and when it stops being valid.
 
 A websocket is authenticated once and may then stay open for hours, so what
-admitted it must be checked again while it lives. Today that is an API key;
-a dashboard session (a signed cookie that can be revoked or expire) will be
-another kind, checked the same way.
+admitted it must be checked again while it lives: an API key, or a dashboard
+session (a signed cookie whose row can be deleted, and which ends when idle,
+at its maximum age or with its key), checked the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 KEY = "key"  # an API key: `id` is api_keys.id
+SESSION = "session"  # a dashboard session: `id` is ui_sessions.id
 
 
 @dataclass(frozen=True)

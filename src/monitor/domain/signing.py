@@ -54,6 +54,22 @@ def verify(keys: SecretKeys, purpose: str, signed: str) -> str | None:
     return value if any(matches) else None
 
 
+def mac(keys: SecretKeys, purpose: str, value: str) -> str:
+    """The signature alone, for a token that must not reveal `value` (a CSRF token
+    derived from a session's secret)."""
+    return _signature(keys.current, purpose, value)
+
+
+def mac_matches(keys: SecretKeys, purpose: str, value: str, candidate: str) -> bool:
+    """Whether `candidate` is `mac(value)` under one of the keys for this purpose."""
+    if not candidate.isascii():
+        return False
+    matches = [
+        hmac.compare_digest(_signature(key, purpose, value), candidate) for key in keys.verifiers
+    ]
+    return any(matches)
+
+
 def _signature(secret: bytes, purpose: str, value: str) -> str:
     # surrogatepass: any str can be signed, even one no encoder would accept.
     message = value.encode("utf-8", "surrogatepass")

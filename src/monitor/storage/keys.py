@@ -13,6 +13,7 @@ from psycopg.rows import class_row
 from monitor.domain.audit import Actor, Attribution, AuditEntry
 from monitor.domain.credentials import Standing
 from monitor.domain.keys import NewKey, Role, mint_key
+from monitor.storage import sessions as session_store
 from monitor.storage.audit import record_change
 from monitor.storage.gateway import Connection, Gateway
 
@@ -176,7 +177,8 @@ async def get_key(gateway: Gateway, key_id: int) -> KeyRecord | None:
 
 
 async def revoke_key(gateway: Gateway, key_id: int, *, by: Attribution) -> KeyRecord | None:
-    """Mark a key revoked (idempotent; the row stays). None when no such key.
+    """Mark a key revoked (idempotent; the row stays) and end its dashboard sessions.
+    None when no such key.
 
     Revoking a key already revoked changes nothing, so it writes no audit row.
     """
@@ -194,6 +196,9 @@ async def revoke_key(gateway: Gateway, key_id: int, *, by: Attribution) -> KeyRe
                 return before
             after = cursor.execute(update, (key_id,)).fetchone()
         assert after is not None
+        # Its dashboard sessions end with it, in the same transaction: no instance
+        # can find one of them once the revocation is committed.
+        session_store.delete_for_key(connection, key_id)
         record_change(
             connection,
             AuditEntry(

@@ -23,6 +23,7 @@ from monitor.supervisor import ActorSnapshot
 from monitor.web.api.metrics.samples import SeriesKeys
 from monitor.web.edge.authenticator import Authenticator
 from monitor.web.edge.limiter import Limiter
+from monitor.web.edge.session_keeper import SessionKeeper
 from monitor.web.server import ConnectionCounts
 
 EXTENSION_NAME = "monitor"
@@ -108,6 +109,7 @@ class WebDeps:
     secret_keys: SecretKeys  # sign with `current`, accept any of `verifiers`
     gateway: Gateway
     authenticator: Authenticator
+    sessions: SessionKeeper  # dashboard sessions (web/edge/sessions.py has the cookie)
     events: EventDeps
     metrics: MetricDeps
     live: LiveDeps

@@ -1,11 +1,12 @@
-"""The credential watch: ends websockets whose key was revoked or has expired.
+"""The credential watch: ends websockets whose key or session was revoked or has expired.
 
 A websocket is authenticated once and may stay open for hours, while HTTP
 requests honour a revoked key for at most the key cache's TTL. This actor
 gives websockets the same bound. Every `interval` seconds (the TTL) it reads
 the standing of every distinct credential of the open connections, in one
-query per credential kind (today only API keys; dashboard sessions will be
-another kind), and closes with 1008 ("key revoked", "key expired") the
+query per credential kind (API keys; dashboard sessions, whose expiry is the
+earliest of idle, maximum age and their key's), and closes with 1008 ("key
+revoked", "key expired", "session revoked", "session expired") the
 connections whose credential was revoked, has expired or no longer exists.
 It reads the database, not this instance's cache, so a revocation made
 through another instance is noticed as well. An expiry is known in advance,

@@ -8,6 +8,11 @@ HTML pages get a policy that lets them load the service's own scripts, styles
 and images; inline scripts and styles stay allowed because the Swagger UI page
 (/docs, templates/api_docs.html) starts itself with one. Everything else is
 data and may load nothing at all. No page may be framed (clickjacking).
+
+Referrers are never sent, except by HTML pages to their own site
+(`same-origin`): under `no-referrer` a browser sends `Origin: null` with a
+form's POST, which the dashboard's CSRF check (web/edge/sessions.py) must
+refuse, so its forms would never work. Other sites still get no referrer.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ HTML_POLICY = (
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
 COMMON = (
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers without CSP 2
 )
 
@@ -51,5 +55,10 @@ def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[byte
     content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
     html = content_type.split(b";", 1)[0].strip().lower() == b"text/html"
     policy = HTML_POLICY if html else DATA_POLICY
-    wanted = (*COMMON, (b"content-security-policy", policy.encode()))
+    referrers = b"same-origin" if html else b"no-referrer"
+    wanted = (
+        *COMMON,
+        (b"content-security-policy", policy.encode()),
+        (b"referrer-policy", referrers),
+    )
     return headers + [(name, value) for name, value in wanted if name not in present]

@@ -21,6 +21,7 @@ import msgspec
 import trio
 from quart import Blueprint, Response, websocket
 
+from monitor.domain.credentials import Credential
 from monitor.domain.keys import Role
 from monitor.domain.live_filters import CHANNELS, parse_filter
 from monitor.live_connections import (
@@ -44,6 +45,14 @@ from monitor.web.edge.credentials import presented_token
 from monitor.web.edge.problems import ProblemError, response_for
 from monitor.web.edge.rate_limits import rate_limit_headers, too_many
 from monitor.web.edge.request_log import loggable_query
+from monitor.web.edge.session_keeper import Session
+from monitor.web.edge.sessions import (
+    ForgedCookie,
+    cookie_name,
+    origin_matches,
+    public_origin,
+    session_from_cookies,
+)
 from monitor.web.ws.direct import DirectTransport, FrameTransport
 from monitor.web.ws.fallback import abort_connection
 
@@ -119,32 +128,73 @@ async def stream_with_key_in_url() -> Response | None:
     return await serve_connection(key_in_url=True)
 
 
-async def admit(*, key_in_url: bool, client: str) -> Principal:
-    """Who is connecting, with a key that may read, or Refused with the close to send.
+async def admit(*, key_in_url: bool, client: str) -> tuple[Principal, Credential]:
+    """Who is connecting, with a key that may read, and the credential to keep checking;
+    or Refused with the close to send.
 
     The single gate of every websocket after its upgrade: a check that applies
     to the connection as a whole (the key's rate limit, the dashboard's
-    session cookie with its Origin check) belongs here.
+    session cookie with its Origin check) belongs here. An API key (header,
+    URL, first message) wins over a session cookie sent alongside it.
     """
     deps = current_deps()
     token = presented_token(websocket.headers)
     if token is None and key_in_url:
         token = websocket.args.get("apiKey") or None
+    if token is None and cookie_name(deps) in websocket.cookies:
+        session = await _session(client)
+        return await _admitted(session.principal, client), session.credential
     if token is None:
         token = await _first_message_key()
     try:
         principal = await deps.authenticator.authenticate(token)
     except ProblemError as problem:
-        failures = await deps.limits.limiter.check_auth_failure(client)
-        if failures is not None and not failures.allowed:
-            raise Refused(
-                TRY_AGAIN_LATER,
-                "too many failed authentications from this address; "
-                f"retry in {failures.retry_after_s} s",
-            ) from None
+        await _charge_failure(client)
         raise Refused(POLICY_VIOLATION, problem.detail) from None
     except StorageUnavailable:
         raise Refused(TRY_AGAIN_LATER, "the database is unavailable; retry shortly") from None
+    return await _admitted(principal, client), principal.credential
+
+
+async def _charge_failure(client: str) -> None:
+    """Count a failed authentication; Refused (1013) once the address has failed too often."""
+    failures = await current_deps().limits.limiter.check_auth_failure(client)
+    if failures is not None and not failures.allowed:
+        raise Refused(
+            TRY_AGAIN_LATER,
+            "too many failed authentications from this address; "
+            f"retry in {failures.retry_after_s} s",
+        )
+
+
+async def _session(client: str) -> Session:
+    """The dashboard session of the cookie, accepted only from a page of this site.
+
+    Browsers send cookies with a websocket upgrade whatever page opens it;
+    the Origin check is what stops another site's page from streaming with
+    a signed-in operator's session (cross-site websocket hijacking).
+    """
+    deps = current_deps()
+    if not origin_matches(websocket.headers, deps):
+        raise Refused(
+            POLICY_VIOLATION,
+            f"a session cookie is accepted only from pages of {public_origin(deps)}",
+        )
+    try:
+        session = await session_from_cookies(websocket.cookies, deps)
+    except ForgedCookie:
+        await _charge_failure(client)
+        session = None
+    except StorageUnavailable:
+        raise Refused(TRY_AGAIN_LATER, "the database is unavailable; retry shortly") from None
+    if session is None:
+        raise Refused(POLICY_VIOLATION, "the session has ended; sign in again")
+    return session
+
+
+async def _admitted(principal: Principal, client: str) -> Principal:
+    """`principal` if its key may stream and is within its rate limit; else Refused."""
+    deps = current_deps()
     if not principal.role.may(STREAM_ROLE):
         raise Refused(
             POLICY_VIOLATION,
@@ -205,12 +255,12 @@ async def serve_connection(*, key_in_url: bool) -> Response | None:
     await websocket.accept()
     try:
         try:
-            principal = await admit(key_in_url=key_in_url, client=client)
+            principal, credential = await admit(key_in_url=key_in_url, client=client)
         except Refused as refused:
             live.connections.refuse()
             outcome = refused.close
         else:
-            opened = live.connections.open(principal.credential)
+            opened = live.connections.open(credential)
             if isinstance(opened, Close):
                 outcome = opened
             else:

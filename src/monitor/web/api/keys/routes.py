@@ -140,4 +140,5 @@ async def revoke_key(key_id: int) -> dict[str, Any]:
     if record is None:
         raise _not_found(key_id)
     deps.authenticator.forget(record.prefix)
+    deps.sessions.forget_key(record.id)  # its sessions' rows went with the revocation
     return KeyOut(**_shown(record)).model_dump(mode="json")
