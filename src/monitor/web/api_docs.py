@@ -31,6 +31,7 @@ async def swagger_ui() -> Response:
         swagger_js_url=asset_url(f"{swagger}/swagger-ui-bundle.js"),
         swagger_css_url=asset_url(f"{swagger}/swagger-ui.css"),
         start_url=asset_url("docs.js"),
+        icon_url=asset_url("favicon.svg"),
     )
     return Response(
         html,
