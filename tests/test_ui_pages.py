@@ -92,7 +92,7 @@ async def test_a_refused_browser_sign_in_shows_the_form_and_never_the_key(
     )
     assert page.status_code == 401
     assert page.headers["content-type"].startswith("text/html")
-    assert "invalid API key" in page.text
+    assert "Invalid API key" in page.text
     assert wrong not in page.text and "deadbeef" not in page.text
     assert 'name="next" value="/ui/events"' in page.text
     assert "set-cookie" not in page.headers
