@@ -186,3 +186,50 @@ def test_the_api_docs_still_work_under_the_policy(
     page.locator(".swagger-ui .info .title").wait_for()
     assert page.locator(".opblock").count() > 10
     assert console.errors == []
+
+
+def test_the_keyboard_reaches_the_main_part_first_through_the_skip_link(
+    page: Page, site: ThreadedService, console: Console
+) -> None:
+    sign_in(page, site.base_url, site.admin_token)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    assert skip.evaluate("link => link === document.activeElement")
+    assert skip.bounding_box() is not None and skip.bounding_box()["y"] >= 0  # type: ignore[index]
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    assert console.errors == []
+
+
+def test_htmx_requests_carry_the_sessions_csrf_token(
+    page: Page, site: ThreadedService, console: Console
+) -> None:
+    sign_in(page, site.base_url, site.admin_token)
+    token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    assert token
+    with page.expect_request(site.base_url + "/ui/metrics") as asked:
+        page.get_by_role("link", name="Metrics").click()
+    headers = asked.value.headers
+    assert headers["hx-request"] == "true"
+    assert headers["x-csrf-token"] == token
+    assert console.errors == []
+
+
+def test_without_javascript_signing_in_and_moving_between_pages_still_work(
+    browser: Browser, site: ThreadedService
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(site.base_url + "/ui/events")
+        assert page.url.startswith(site.base_url + "/ui/sign-in?next=")
+        page.get_by_label("API key").fill(site.admin_token)
+        page.get_by_role("button", name="Sign in").click()
+        assert page.url == site.base_url + "/ui/events"  # back where it started
+        page.get_by_role("link", name="System").click()
+        assert page.url == site.base_url + "/ui/system"
+        assert page.get_by_role("heading", level=1).inner_text() == "System"
+        page.get_by_role("button", name="Sign out").click()
+        assert page.url == site.base_url + "/ui/sign-in"
+    finally:
+        context.close()

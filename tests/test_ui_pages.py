@@ -249,3 +249,21 @@ def test_accept_encoding_never_fails_on_any_header(header: str) -> None:
 @given(st.lists(st.sampled_from(["br", "deflate", "zstd", "identity"]), max_size=4))
 def test_a_header_without_gzip_or_a_wildcard_refuses_it(codings: list[str]) -> None:
     assert accepts_coding(", ".join(codings), "gzip") is False
+
+
+async def test_signed_in_the_sign_in_page_moves_on(
+    http: httpx.AsyncClient, admin_token: str
+) -> None:
+    await signed_in(http, admin_token)
+    onward = await http.get("/ui/sign-in", params={"next": "/ui/system"})
+    assert onward.status_code == 303 and onward.headers["location"] == "/ui/system"
+    away = await http.get("/ui/sign-in", params={"next": "//evil.test"})
+    assert away.headers["location"] == "/"
+
+
+async def test_head_of_a_static_file_has_its_length_and_no_body(http: httpx.AsyncClient) -> None:
+    url = asset_url("app.js")
+    head = await http.head(url, headers={"Accept-Encoding": "identity"})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["content-length"]) == (Path("static") / "app.js").stat().st_size
