@@ -25,6 +25,7 @@ from monitor.storage.migrate import apply_migrations  # noqa: E402
 from monitor.web.ui.navigation import PAGES  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 800}
+NARROW = {"width": 390, "height": 844}  # a phone
 SCHEMES = ("light", "dark")
 
 
@@ -55,6 +56,9 @@ def main() -> None:
                 for shown in PAGES:
                     page.goto(site.base_url + shown.path)
                     page.screenshot(path=out / f"{shown.slug}-{scheme}.png")
+                page.set_viewport_size(NARROW)
+                page.goto(site.base_url + "/")
+                page.screenshot(path=out / f"overview-narrow-{scheme}.png")
                 context.close()
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
                 page = context.new_page()

@@ -12,8 +12,9 @@ Text files (scripts, styles, JSON, licences) are sent gzip-compressed to a
 client that accepts it, with `Vary: Accept-Encoding`. Each file is
 compressed once, at level 9, the first time a client asks for it, in a
 worker thread, and kept in memory beside the file (the whole static/ folder
-is about 2 MB, 0.6 MB compressed). Nothing compressed is committed or
-written to disk: the compressed bytes can never drift from the files.
+is about 2 MB, 0.5 MB compressed; level 9 takes ~60 ms for all of it, 50 of
+them for the Swagger UI bundle). Nothing compressed is committed or written
+to disk: the compressed bytes can never drift from the files.
 Brotli would save another ~15 % but needs a compiled package; gzip is in the
 standard library.
 
