@@ -233,3 +233,15 @@ def test_without_javascript_signing_in_and_moving_between_pages_still_work(
         assert page.url == site.base_url + "/ui/sign-in"
     finally:
         context.close()
+
+
+def test_a_session_that_ended_sends_htmx_navigation_to_a_whole_sign_in_page(
+    page: Page, site: ThreadedService, console: Console
+) -> None:
+    sign_in(page, site.base_url, site.admin_token)
+    page.context.clear_cookies()  # as if it had expired
+    page.get_by_role("link", name="Events").click()
+    page.wait_for_url(site.base_url + "/ui/sign-in?next=%2Fui%2Fevents")
+    assert page.locator("header .who").count() == 0  # not inside the old shell
+    assert page.get_by_role("heading", level=1).inner_text() == "Sign in"
+    assert console.errors == []

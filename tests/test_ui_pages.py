@@ -267,3 +267,12 @@ async def test_head_of_a_static_file_has_its_length_and_no_body(http: httpx.Asyn
     assert head.status_code == 200
     assert head.content == b""
     assert int(head.headers["content-length"]) == (Path("static") / "app.js").stat().st_size
+
+
+async def test_signed_out_htmx_is_told_to_load_the_sign_in_page_whole(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.get("/ui/events", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.headers["hx-redirect"] == "/ui/sign-in?next=%2Fui%2Fevents"
+    assert response.content == b""

@@ -1,7 +1,8 @@
 """The operator UI's pages: the overview at `/` and a place for every page to come.
 
 Each page is guarded by `session_page(role)`: without a live session the
-browser is sent (303) to the sign-in page with `next` pointing back here;
+browser is sent (303, or `HX-Redirect` to htmx) to the sign-in page with
+`next` pointing back here;
 otherwise `require_session_role` applies (the role, the key's rate limit),
 and a refusal is shown as a page in the shell rather than a JSON problem.
 """
@@ -18,7 +19,7 @@ from monitor.domain.keys import Role
 from monitor.web.edge.problems import ProblemError
 from monitor.web.edge.sessions import current_session, require_session_role
 from monitor.web.ui.navigation import OVERVIEW, PAGES, Page
-from monitor.web.ui.rendering import render_page
+from monitor.web.ui.rendering import render_page, wants_fragment
 from monitor.web.ui.session_routes import SIGN_IN_PATH
 
 blueprint = Blueprint("ui_pages", __name__)
@@ -41,6 +42,10 @@ def session_page(required: Role) -> Callable[[PageHandler], PageHandler]:
         @functools.wraps(guarded)
         async def page() -> Response:
             if await current_session() is None:
+                if wants_fragment():
+                    # fetch would follow a 303 and htmx put the sign-in page
+                    # inside the old shell: have htmx load it as a whole page.
+                    return Response("", status=200, headers={"HX-Redirect": sign_in_location()})
                 return Response("", status=303, headers={"Location": sign_in_location()})
             try:
                 return await guarded()
