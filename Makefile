@@ -1,4 +1,4 @@
-.PHONY: test test-fast lint fix docs serve vendor
+.PHONY: test test-fast lint fix docs serve vendor screenshots
 
 test:
 	python -m pytest
@@ -23,3 +23,7 @@ serve:
 
 vendor:
 	bash static/vendor/fetch.sh
+	bash tests/vendor/fetch.sh
+
+screenshots:
+	PYTHONPATH=src python scripts/screenshots.py

@@ -82,12 +82,11 @@ EXPECTED: dict[tuple[str, str], Role] = {
 
 # Routes that need no key, and why. Nothing under /api/v1 belongs here.
 PUBLIC: dict[tuple[str, str], str] = {
-    ("GET", "/"): "redirects to /docs",
     ("GET", "/health"): "liveness, for load balancers and orchestrators",
     ("GET", "/health/ready"): "readiness, for the same",
     ("GET", "/openapi.json"): "the API's description",
     ("GET", "/docs"): "Swagger UI",
-    ("GET", "/static/{filename}"): "Swagger UI's assets",
+    ("GET", "/static/{filename}"): "the UI's and Swagger UI's scripts and styles",
 }
 
 # Routes for browsers, authenticated by the session cookie (docs/ui-sessions.md),
@@ -95,9 +94,21 @@ PUBLIC: dict[tuple[str, str], str] = {
 # or None for signing in and out, which any browser may try (sign-in checks the
 # pasted key, sign-out the session's CSRF token).
 SESSION: dict[tuple[str, str], Role | None] = {
+    ("GET", "/ui/sign-in"): None,
     ("POST", "/ui/sign-in"): None,
     ("POST", "/ui/sign-out"): None,
     ("GET", "/ui/session"): READ,
+    # The pages (web/ui/navigation.py); without a session they redirect to sign-in.
+    ("GET", "/"): READ,
+    ("GET", "/ui/events"): READ,
+    ("GET", "/ui/error-groups"): READ,
+    ("GET", "/ui/metrics"): READ,
+    ("GET", "/ui/dashboards"): READ,
+    ("GET", "/ui/alerts"): READ,
+    ("GET", "/ui/notifications"): READ,
+    ("GET", "/ui/system"): READ,
+    ("GET", "/ui/audit"): ADMIN,
+    ("GET", "/ui/keys"): ADMIN,
 }
 
 # Key role -> the roles of the operations it may call, as docs/roles.md says,
@@ -141,7 +152,7 @@ def auth(token: str) -> dict[str, str]:
 def test_the_matrix_tables_are_consistent() -> None:
     assert not set(EXPECTED) & set(PUBLIC)
     assert not set(SESSION) & (set(EXPECTED) | set(PUBLIC))
-    assert all(path.startswith("/ui/") for _, path in SESSION)
+    assert all(path == "/" or path.startswith("/ui/") for _, path in SESSION)
     # Everything under /api/v1 needs a key; a public route there is a decision
     # to make explicitly, not by adding it to PUBLIC.
     assert not [path for _, path in PUBLIC if path.startswith("/api/v1")]

@@ -6,8 +6,8 @@ from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
 from monitor import __version__
-from monitor.resources import static_dir, templates_dir
-from monitor.web import api_docs
+from monitor.resources import templates_dir
+from monitor.web import api_docs, static_assets
 from monitor.web.api.audit import routes as audit
 from monitor.web.api.dashboard import heatmap, overview, realtime, timeseries, top
 from monitor.web.api.dashboards import routes as dashboards
@@ -21,12 +21,14 @@ from monitor.web.edge.auth import SECURITY_SCHEMES
 from monitor.web.edge.body_limits import gate_request_bodies
 from monitor.web.edge.errors import register_error_handlers
 from monitor.web.edge.handled_errors import forget_handled_tracebacks
+from monitor.web.edge.html_compression import register_html_compression
 from monitor.web.edge.query_checks import register_request_checks
 from monitor.web.edge.rate_limits import register_rate_limits
 from monitor.web.edge.request_log import count_in_flight, register_request_log
 from monitor.web.edge.response_end import hold_disconnect_after_response
 from monitor.web.edge.role_docs import RoleDocumentingProvider
 from monitor.web.edge.security_headers import security_headers
+from monitor.web.ui import pages as ui_pages
 from monitor.web.ui import session_routes as ui_sessions
 from monitor.web.ws import routes as live
 from monitor.web.ws.direct import capture_websocket_send
@@ -37,8 +39,7 @@ API_PREFIX = "/api/v1"
 def create_app(deps: WebDeps) -> QuartTrio:
     app = QuartTrio(
         "monitor",
-        static_folder=str(static_dir()),
-        static_url_path="/static",
+        static_folder=None,  # web/static_assets.py: versioned names, precompressed
         template_folder=str(templates_dir()),
     )
     app.extensions[EXTENSION_NAME] = deps
@@ -61,10 +62,12 @@ def create_app(deps: WebDeps) -> QuartTrio:
     count_in_flight(app, deps.counters)
     register_error_handlers(app)
     forget_handled_tracebacks(app)
+    register_html_compression(app)
     # A client that sent up to twice the limit still reads its 413 (or 404, 405).
     gate_request_bodies(app, discard_limit=2 * deps.settings.max_request_bytes)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api_docs.blueprint)
+    app.register_blueprint(static_assets.blueprint)
     app.register_blueprint(keys.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(events.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(metrics.blueprint, url_prefix=API_PREFIX)
@@ -81,6 +84,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
         app.register_blueprint(dashboard_read, url_prefix=API_PREFIX + "/dashboard")
     app.register_blueprint(live.blueprint)
     app.register_blueprint(ui_sessions.blueprint)
+    app.register_blueprint(ui_pages.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]

@@ -5,9 +5,10 @@ static file, a response Quart builds itself). A header the route already set
 is kept.
 
 HTML pages get a policy that lets them load the service's own scripts, styles
-and images; inline scripts and styles stay allowed because the Swagger UI page
-(/docs, templates/api_docs.html) starts itself with one. Everything else is
-data and may load nothing at all. No page may be framed (clickjacking).
+and images and nothing inline: no inline script, event handler or style
+element (`script-src 'self'`). The Swagger UI page (/docs) sets its own,
+which allows inline styles (web/api_docs.py). Everything else is data and may
+load nothing at all. No page may be framed (clickjacking).
 
 Referrers are never sent, except by HTML pages to their own site
 (`same-origin`): under `no-referrer` a browser sends `Origin: null` with a
@@ -22,7 +23,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEven
 from monitor.web.ws.direct import AsgiApp
 
 HTML_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )

@@ -1,8 +1,11 @@
 """Signing in and out of the dashboard, and what a page needs to know about its session.
 
-`POST /ui/sign-in` takes an API key pasted into a form (field `key`, never
-shown or stored again: only the session is) and answers 303 with the
-session cookie, to `next` when that is a path on this site, else to `/`.
+`GET /ui/sign-in` is the form. `POST /ui/sign-in` takes an API key pasted
+into it (field `key`, never shown or stored again: only the session is) and
+answers 303 with the session cookie, to `next` when that is a path on this
+site, else to `/`. A refused attempt answers a browser's form post (Accept:
+text/html) with the form again and the reason, never the key; an API-style
+client gets the problem document.
 `POST /ui/sign-out` ends the session (CSRF token required) and answers 303
 to the sign-in page. `GET /ui/session` tells a page who is signed in, with
 the CSRF token its forms and htmx requests carry. None of these take an API
@@ -32,6 +35,7 @@ from monitor.web.edge.sessions import (
     require_session_role,
     set_session_cookie,
 )
+from monitor.web.ui.rendering import render_page, wants_html
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("ui_sessions", __name__)
@@ -62,9 +66,55 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+async def sign_in_form(
+    *,
+    next_path: str,
+    status: int = 200,
+    error: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return _no_store(
+        await render_page(
+            "sign_in.html",
+            session=None,
+            status=status,
+            headers=headers,
+            error=error,
+            next_path=next_path,
+            key_field=KEY_FIELD,
+            next_field=NEXT_FIELD,
+        )
+    )
+
+
+@blueprint.get(SIGN_IN_PATH)
+@hide
+async def sign_in_page() -> Response:
+    """The sign-in form; a browser already signed in goes straight on to `next`."""
+    next_path = safe_next(request.args.get(NEXT_FIELD))
+    if await current_session() is not None:
+        return _see_other(next_path)
+    return await sign_in_form(next_path=next_path)
+
+
 @blueprint.post(SIGN_IN_PATH)
 @hide
 async def sign_in() -> Response:
+    try:
+        return await _sign_in()
+    except ProblemError as refused:
+        if not wants_html():
+            raise
+        form = await request.form
+        return await sign_in_form(
+            next_path=safe_next(form.get(NEXT_FIELD) or request.args.get(NEXT_FIELD)),
+            status=refused.status,
+            error=refused.detail,
+            headers=refused.headers,
+        )
+
+
+async def _sign_in() -> Response:
     """Exchange a pasted API key for a session cookie.
 
     The Origin check comes first (no page elsewhere may sign a browser in,

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import trio
 from pydantic import BaseModel
-from quart import Blueprint, Response, jsonify, redirect
-from quart_schema import document_response, hide, tag
+from quart import Blueprint, Response, jsonify
+from quart_schema import document_response, tag
 
 from monitor import __version__
 from monitor.domain.keys import Role
@@ -113,12 +113,6 @@ class ServiceStats(BaseModel):
     rate_limit: RateLimitStats
     connections: ConnectionStats
     dashboard_cache: DashboardCacheStats
-
-
-@blueprint.get("/")
-@hide
-async def root() -> Response:
-    return redirect("/docs")  # type: ignore[return-value]
 
 
 @blueprint.get("/health")

@@ -1,0 +1,75 @@
+"""Screenshot every page of the web UI, light and dark, into docs/screenshots/.
+
+Not part of the test run: run it after changing how a page looks, then look
+at the pictures. It starts the service the way the browser tests do (its own
+thread, a throw-away database on the test PostgreSQL, Redis as the tests use
+it) and drives /usr/bin/chromium.
+
+    PYTHONPATH=src python scripts/screenshots.py [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser_harness import chromium, create_key, sign_in, ui_service  # noqa: E402
+from conftest import create_database, drop_database  # noqa: E402
+from monitor.storage.migrate import apply_migrations  # noqa: E402
+from monitor.web.ui.navigation import PAGES  # noqa: E402
+
+VIEWPORT = {"width": 1280, "height": 800}
+NARROW = {"width": 390, "height": 844}  # a phone
+SCHEMES = ("light", "dark")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    out: Path = parser.parse_args().out
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"monitor_screenshots_{uuid.uuid4().hex[:8]}"
+    database_url = create_database(name)
+    try:
+        apply_migrations(database_url)
+        with (
+            tempfile.TemporaryDirectory() as data_dir,
+            ui_service(database_url, Path(data_dir)) as site,
+            chromium() as (_, browser),
+        ):
+            reader = create_key(site, "on-call reader", "read")
+            for scheme in SCHEMES:
+                context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
+                page = context.new_page()
+                page.goto(site.base_url + "/ui/sign-in")
+                page.screenshot(path=out / f"sign-in-{scheme}.png")
+                page.get_by_label("API key").fill("mon_wrong_key")
+                page.get_by_role("button", name="Sign in").click()
+                page.screenshot(path=out / f"sign-in-refused-{scheme}.png")
+                sign_in(page, site.base_url, site.admin_token)
+                for shown in PAGES:
+                    page.goto(site.base_url + shown.path)
+                    page.screenshot(path=out / f"{shown.slug}-{scheme}.png")
+                page.set_viewport_size(NARROW)
+                page.goto(site.base_url + "/")
+                page.screenshot(path=out / f"overview-narrow-{scheme}.png")
+                context.close()
+                context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
+                page = context.new_page()
+                sign_in(page, site.base_url, reader)
+                page.goto(site.base_url + "/ui/keys")
+                page.screenshot(path=out / f"refused-read-key-{scheme}.png")
+                context.close()
+    finally:
+        drop_database(name)
+    print(f"screenshots in {out}")
+
+
+if __name__ == "__main__":
+    main()
