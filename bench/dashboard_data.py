@@ -366,6 +366,21 @@ class EventMaker:
                 yield self._row(minute + timedelta(seconds=offset), incident)
             minute += timedelta(minutes=1)
 
+    def posted(self, moment: datetime) -> dict[str, Any]:
+        """One event at `moment` as a client would POST it (for the live feed)."""
+        row = self._row(moment, None)
+        body = {
+            "type": row[3],
+            "level": synthetic.LEVELS[row[4]],
+            "source": row[5],
+            "message": row[6],
+            "attributes": msgspec.json.decode(row[7]),
+            "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        if row[9] is not None:
+            body["trace_id"] = row[9]
+        return body
+
     def _row(self, moment: datetime, incident: Incident | None) -> tuple[Any, ...]:
         rng = self._rng
         draw = rng.random
