@@ -494,11 +494,7 @@ async def default_widgets(client: httpx.AsyncClient) -> list[dashboard_viewers.T
         return "not measured: no default dashboard"
     detail = await client.get(f"/api/v1/dashboards/{default['id']}")
     detail.raise_for_status()
-    widgets = detail.json().get("widgets")
-    if widgets is None:
-        found = await client.get("/api/v1/widgets", params={"dashboard_id": default["id"]})
-        found.raise_for_status()
-        widgets = found.json()["widgets"]
+    widgets = detail.json()["widgets"]
     from monitor.domain.widget_queries import widget_target  # arrives with the dashboards
 
     targets = []
