@@ -72,6 +72,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import psycopg
 import trio
 
@@ -79,7 +80,7 @@ import dashboard_data
 import dashboard_feed
 import dashboard_sql
 import dashboard_viewers
-from common import CpuMeter, say
+from common import CpuMeter, percentile, say
 from monitor import logs, service
 from monitor.config import load_settings
 from monitor.domain.audit import Actor, Attribution
@@ -95,6 +96,8 @@ SHARED_BATCH = 10  # identical requests timed together in the shared phase
 READY_TIMEOUT = 300.0  # seconds a started service may take to catch up
 STATEMENT_TIMEOUT = 30.0  # the service's default, for the baseline's connection too
 RETENTION = "8d"
+LOG_TIMEOUT = 10.0  # seconds the service's access log may lag behind its answers
+BENCH_ADDRESS = "127.0.0.1"  # the measuring client's; the viewers use 127.0.1.x
 
 
 @dataclass(frozen=True)
@@ -275,12 +278,61 @@ def _captured(case: Case, response: httpx.Response, units: list[dashboard_sql.Un
 # --- the service in its own process ------------------------------------------------------------
 
 
+class RequestLog:
+    """The service's access log: (client address, path and query, status, duration in ms)
+    of every request, as the service measured it (from arrival to its answer being ready)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, int, float]] = []
+        self._grew = trio.Event()  # set (and replaced) at every entry
+
+    def __call__(self, line: bytes) -> None:
+        if b'"msg": "request"' not in line:
+            return
+        try:
+            record = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            return
+        self.entries.append(
+            (
+                str(record.get("remote")),
+                str(record.get("path")),
+                int(record.get("status", 0)),
+                float(record.get("duration_ms", math.nan)),
+            )
+        )
+        self._grew.set()
+        self._grew = trio.Event()
+
+    def mark(self) -> int:
+        return len(self.entries)
+
+    async def durations(
+        self, since: int, match: Callable[[str, str], bool], expected: int
+    ) -> list[float]:
+        """Durations (s) of the matching requests logged since `since`, once `expected` of
+        them are in (or after LOG_TIMEOUT: the log is read as the service writes it)."""
+
+        def found() -> list[float]:
+            return [
+                duration / 1000
+                for remote, path, _, duration in self.entries[since:]
+                if match(remote, path)
+            ]
+
+        with trio.move_on_after(LOG_TIMEOUT):
+            while len(found()) < expected:
+                await self._grew.wait()
+        return found()
+
+
 async def with_server(
     url: str,
     data_dir: str,
     settings: dict[str, str],
-    body: Callable[[ServerProcess], Awaitable[dict[str, Any]]],
+    body: Callable[[ServerProcess, RequestLog], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
+    log = RequestLog()
     async with trio.open_nursery() as nursery:
         server = await start_server(
             url,
@@ -291,9 +343,10 @@ async def with_server(
                 "MONITOR_METRICS_RETENTION": RETENTION,
                 **settings,
             },
+            on_line=log,
         )
         try:
-            result = await body(server)
+            result = await body(server, log)
         finally:
             server.process.send_signal(signal.SIGTERM)
             with trio.move_on_after(15):
@@ -365,6 +418,7 @@ async def feeding(
 
 async def computed_phase(
     server: ServerProcess,
+    log: RequestLog,
     token: str,
     url: str,
     captured: dict[str, Captured],
@@ -383,7 +437,7 @@ async def computed_phase(
                     continue
                 say(f"computed {case.name} ...")
                 out["cases"][case.name] = await computed_case(
-                    client, connection, case, capture, args
+                    client, log, connection, case, capture, args
                 )
                 say(f"  {out['cases'][case.name]}")
     finally:
@@ -393,6 +447,7 @@ async def computed_phase(
 
 async def computed_case(
     client: httpx.AsyncClient,
+    log: RequestLog,
     connection: psycopg.Connection[Any],
     case: Case,
     capture: Captured,
@@ -406,7 +461,9 @@ async def computed_case(
         requests += 1
     route: list[float] = []
     baseline: list[float] = []
+    statement_times: list[list[float]] = [[] for unit in capture.units for _ in unit.statements]
     rows = 0
+    mark = log.mark()
     started = time.monotonic()
     for run in range(args.runs):
         if run >= 5 and time.monotonic() - started > args.budget:
@@ -416,13 +473,20 @@ async def computed_case(
         route.append(time.perf_counter() - began)
         requests += 1
         began = time.perf_counter()
-        rows = await dashboard_sql.replay_async(connection, capture.units)
+        rows = await dashboard_sql.replay_async(connection, capture.units, statement_times)
         baseline.append(time.perf_counter() - began)
     after = (await cache_figures(client))["computations"]
+    in_service = await log.durations(
+        mark,
+        lambda remote, path: remote == BENCH_ADDRESS and path.startswith(case.path + "?"),
+        len(route),
+    )
     route_figures = timing_summary(route)
     base_figures = timing_summary(baseline)
     result: dict[str, Any] = {
         "route": route_figures,
+        # The service's own measure of the same requests (no client, no network).
+        "route_in_service": timing_summary(in_service) if in_service else None,
         "baseline_sql": base_figures,
         "ratio_p95": round(route_figures["p95_ms"] / base_figures["p95_ms"], 2),
         "ratio_median": round(route_figures["median_ms"] / base_figures["median_ms"], 2),
@@ -431,6 +495,7 @@ async def computed_case(
             "transactions": len(capture.units),
             "statements": sum(len(unit.statements) for unit in capture.units),
             "rows": rows,
+            "slowest": dashboard_sql.slowest(connection, capture.units, statement_times),
         },
     }
     if case.computed_aim_ms is not None:
@@ -505,7 +570,7 @@ async def default_widgets(client: httpx.AsyncClient) -> list[dashboard_viewers.T
 
 
 async def viewers_phase(
-    server: ServerProcess, token: str, args: argparse.Namespace
+    server: ServerProcess, log: RequestLog, token: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     async with httpx.AsyncClient(
         base_url=server.url, headers={"X-API-Key": token}, timeout=httpx.Timeout(60)
@@ -522,6 +587,7 @@ async def viewers_phase(
             f"for {args.seconds:g} s ..."
         )
         before = await cache_figures(client)
+        mark = log.mark()
         cpu = CpuMeter()
         cpu_before = server.cpu_seconds()
         result = await dashboard_viewers.poll(
@@ -535,7 +601,20 @@ async def viewers_phase(
         server_cpu = (server.cpu_seconds() - cpu_before) / args.seconds
         machine = cpu.stop()
         after = await cache_figures(client)
+    answered = sum(1 for p in result.polls if p.status.isdigit())
+    in_service = sorted(
+        await log.durations(
+            mark,
+            lambda remote, path: remote != BENCH_ADDRESS and path.startswith(API),
+            answered,
+        )
+    )
     figures = dashboard_viewers.summary(result, targets, before, after)
+    figures["in_service"] = {
+        "requests": len(in_service),
+        "p50_ms": round(percentile(in_service, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(in_service, 0.99) * 1000, 2),
+    }
     figures.update(
         {
             "viewers": args.viewers,
@@ -571,12 +650,12 @@ async def measure(data: dashboard_data.DataSet, args: argparse.Namespace) -> dic
         }
         deadline = trio.current_time() + 3600  # the feed's bound, whatever happens
 
-        async def computed(server: ServerProcess) -> dict[str, Any]:
+        async def computed(server: ServerProcess, log: RequestLog) -> dict[str, Any]:
             return await feeding(
                 server,
                 ingest_token,
                 maker,
-                lambda: computed_phase(server, token, url, captured, args),
+                lambda: computed_phase(server, log, token, url, captured, args),
                 deadline,
             )
 
@@ -585,7 +664,7 @@ async def measure(data: dashboard_data.DataSet, args: argparse.Namespace) -> dic
             url, data_dir, {"MONITOR_DASHBOARD_CACHE_BYTES": "0"}, computed
         )
 
-        async def shared_and_viewers(server: ServerProcess) -> dict[str, Any]:
+        async def shared_and_viewers(server: ServerProcess, log: RequestLog) -> dict[str, Any]:
             async def body() -> dict[str, Any]:
                 ready = await wait_ready(url)
                 shared: dict[str, Any] = {}
@@ -597,7 +676,7 @@ async def measure(data: dashboard_data.DataSet, args: argparse.Namespace) -> dic
                             say(f"shared {case.name} ...")
                             shared[case.name] = await shared_case(client, case, args)
                             say(f"  {shared[case.name]}")
-                viewers = await viewers_phase(server, token, args)
+                viewers = await viewers_phase(server, log, token, args)
                 say(f"viewers: {viewers}")
                 return {"ready": ready, "shared": shared, "viewers": viewers}
 

@@ -993,8 +993,11 @@ def sizes(url: str) -> dict[str, str]:
                 from pg_inherits
                 join pg_class parent on parent.oid = pg_inherits.inhparent
                 join pg_class child on child.oid = pg_inherits.inhrelid
-                where parent.relname in ('events', 'samples', 'rollups', 'event_counts')
+                where parent.relname in ('events', 'samples', 'event_counts')
                 group by parent.relname
+                union all
+                select relname, pg_size_pretty(pg_total_relation_size(oid))
+                from pg_class where relname in ('rollups', 'name_rollups') and relkind = 'r'
                 """
             )
         }

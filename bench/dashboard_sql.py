@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import statistics
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,25 +166,64 @@ def open_replay_connection(url: str, statement_timeout: float) -> psycopg.Connec
     return psycopg.connect(url, **options)  # type: ignore[arg-type]
 
 
-def replay(connection: psycopg.Connection[Any], units: Sequence[Unit]) -> int:
-    """Run the units as the route did, one after the other; the rows fetched."""
+def replay(
+    connection: psycopg.Connection[Any],
+    units: Sequence[Unit],
+    statement_times: list[list[float]] | None = None,
+) -> int:
+    """Run the units as the route did, one after the other; the rows fetched.
+
+    With `statement_times` (one list per statement, in order), each
+    statement's time (execute and fetch) is appended to its list.
+    """
     rows = 0
+    number = 0
     for unit in units:
         connection.autocommit = unit.autocommit
         context = contextlib.nullcontext() if unit.autocommit else connection.transaction()
         with context:
             for statement in unit.statements:
+                began = time.perf_counter()
                 cursor = connection.execute(statement.query, statement.params, **statement.kwargs)
                 if cursor.description is not None:
                     rows += len(cursor.fetchall())
+                if statement_times is not None:
+                    statement_times[number].append(time.perf_counter() - began)
+                number += 1
     connection.autocommit = False
     return rows
 
 
-async def replay_async(connection: psycopg.Connection[Any], units: Sequence[Unit]) -> int:
-    return await trio.to_thread.run_sync(functools.partial(replay, connection, units))
+async def replay_async(
+    connection: psycopg.Connection[Any],
+    units: Sequence[Unit],
+    statement_times: list[list[float]] | None = None,
+) -> int:
+    return await trio.to_thread.run_sync(
+        functools.partial(replay, connection, units, statement_times)
+    )
 
 
-def describe(units: Sequence[Unit], connection: psycopg.Connection[Any]) -> list[list[str]]:
-    """The statements' text, one list per unit (for --show-sql)."""
-    return [[statement.text(connection) for statement in unit.statements] for unit in units]
+def slowest(
+    connection: psycopg.Connection[Any],
+    units: Sequence[Unit],
+    statement_times: list[list[float]],
+    count: int = 3,
+) -> list[dict[str, Any]]:
+    """The `count` statements with the highest median time, with the start of their text."""
+    statements = [statement for unit in units for statement in unit.statements]
+    ranked = sorted(
+        (
+            (statistics.median(times), statement)
+            for times, statement in zip(statement_times, statements, strict=True)
+            if times
+        ),
+        key=lambda pair: -pair[0],
+    )
+    return [
+        {
+            "median_ms": round(seconds * 1000, 2),
+            "sql": " ".join(statement.text(connection).split())[:240],
+        }
+        for seconds, statement in ranked[:count]
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import msgspec
@@ -39,12 +39,15 @@ class ServerProcess:
 
 
 async def start_server(
-    url: str, nursery: trio.Nursery, settings: Mapping[str, str] | None = None
+    url: str,
+    nursery: trio.Nursery,
+    settings: Mapping[str, str] | None = None,
+    on_line: Callable[[bytes], None] | None = None,
 ) -> ServerProcess:
     """Start `monitor serve` on port 0 against `url`; return once it listens.
 
     Its log is read by a task in `nursery`: warnings and errors are printed,
-    errors also kept in `errors`.
+    errors also kept in `errors`; `on_line`, if given, sees every line.
     """
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
@@ -71,6 +74,8 @@ async def start_server(
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
+                if on_line is not None:
+                    on_line(line)
                 if not port and b'"msg": "listening"' in line:
                     binds = msgspec.json.decode(line)["binds"]
                     port.append(int(binds[0].rsplit(":", 1)[1]))
