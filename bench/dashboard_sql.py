@@ -44,6 +44,8 @@ class Statement:
 
     def text(self, connection: psycopg.Connection[Any]) -> str:
         query = self.query
+        if isinstance(query, bytes):
+            return query.decode()
         return query if isinstance(query, str) else query.as_string(connection)
 
 
@@ -156,7 +158,13 @@ class Capture:
 
 def _skipped(statement: Statement) -> bool:
     query = statement.query
-    text = query if isinstance(query, str) else repr(query)
+    text = (
+        query.decode()
+        if isinstance(query, bytes)
+        else query
+        if isinstance(query, str)
+        else repr(query)
+    )
     return any(table in text for table in SKIPPED_TABLES)
 
 
