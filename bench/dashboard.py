@@ -97,6 +97,7 @@ READY_TIMEOUT = 300.0  # seconds a started service may take to catch up
 STATEMENT_TIMEOUT = 30.0  # the service's default, for the baseline's connection too
 RETENTION = "8d"
 LOG_TIMEOUT = 10.0  # seconds the service's access log may lag behind its answers
+PHASES = ("computed", "shared", "viewers")
 BENCH_ADDRESS = "127.0.0.1"  # the measuring client's; the viewers use 127.0.1.x
 
 
@@ -609,7 +610,7 @@ async def viewers_phase(
             answered,
         )
     )
-    figures = dashboard_viewers.summary(result, targets, before, after)
+    figures = dashboard_viewers.summary(result, targets, args.period, before, after)
     figures["in_service"] = {
         "requests": len(in_service),
         "p50_ms": round(percentile(in_service, 0.50) * 1000, 2),
@@ -659,10 +660,12 @@ async def measure(data: dashboard_data.DataSet, args: argparse.Namespace) -> dic
                 deadline,
             )
 
-        say("computed: the service with MONITOR_DASHBOARD_CACHE_BYTES=0 ...")
-        computed_result = await with_server(
-            url, data_dir, {"MONITOR_DASHBOARD_CACHE_BYTES": "0"}, computed
-        )
+        computed_result: dict[str, Any] = {}
+        if "computed" in args.phases:
+            say("computed: the service with MONITOR_DASHBOARD_CACHE_BYTES=0 ...")
+            computed_result = await with_server(
+                url, data_dir, {"MONITOR_DASHBOARD_CACHE_BYTES": "0"}, computed
+            )
 
         async def shared_and_viewers(server: ServerProcess, log: RequestLog) -> dict[str, Any]:
             async def body() -> dict[str, Any]:
@@ -671,19 +674,23 @@ async def measure(data: dashboard_data.DataSet, args: argparse.Namespace) -> dic
                 async with httpx.AsyncClient(
                     base_url=server.url, headers={"X-API-Key": token}, timeout=httpx.Timeout(60)
                 ) as client:
-                    for case in CASES:
+                    for case in CASES if "shared" in args.phases else ():
                         if captured[case.name].measurable:
                             say(f"shared {case.name} ...")
                             shared[case.name] = await shared_case(client, case, args)
                             say(f"  {shared[case.name]}")
-                viewers = await viewers_phase(server, log, token, args)
-                say(f"viewers: {viewers}")
+                viewers: dict[str, Any] = {"not_measured": "not asked for (--phases)"}
+                if "viewers" in args.phases:
+                    viewers = await viewers_phase(server, log, token, args)
+                    say(f"viewers: {viewers}")
                 return {"ready": ready, "shared": shared, "viewers": viewers}
 
             return await feeding(server, ingest_token, maker, body, deadline)
 
-        say("shared and viewers: the service with its result cache ...")
-        shared_result = await with_server(url, data_dir, {}, shared_and_viewers)
+        shared_result: dict[str, Any] = {}
+        if {"shared", "viewers"} & set(args.phases):
+            say("shared and viewers: the service with its result cache ...")
+            shared_result = await with_server(url, data_dir, {}, shared_and_viewers)
 
     fed_until = shared_result.pop("feed_stopped", None)
     computed_result.pop("feed_stopped", None)
@@ -704,7 +711,9 @@ def _summary(
     for case in CASES:
         if case.computed_aim_ms is not None:
             aims[f"{case.name}_computed_p95_lt_{case.computed_aim_ms:g}ms"] = (
-                cases[case.name]["aim_met"] if case.name in cases else not_measured[case.name]
+                cases[case.name]["aim_met"]
+                if case.name in cases
+                else not_measured.get(case.name, "not measured")
             )
         if case.shared_aim_ms is not None:
             entry = shared.get("shared", {}).get(case.name, {})
@@ -718,6 +727,11 @@ def _summary(
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "aims": aims,
+        # Route over baseline (the same SQL replayed), p95 and median.
+        "ratios": {
+            name: {"p95": case["ratio_p95"], "median": case["ratio_median"]}
+            for name, case in cases.items()
+        },
         "computed": cases,
         "shared": shared.get("shared", {}),
         "viewers": viewers,
@@ -749,7 +763,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--period", type=float, default=5.0, help="seconds between polls")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the viewers poll")
     parser.add_argument("--no-feed", action="store_true", help="no live ingest meanwhile")
+    parser.add_argument(
+        "--phases",
+        type=lambda text: text.split(","),
+        default=list(PHASES),
+        help=f"which to run, comma-separated (default {','.join(PHASES)})",
+    )
     args = parser.parse_args()
+    if not args.phases or set(args.phases) - set(PHASES):
+        parser.error(f"--phases: some of {', '.join(PHASES)}")
     if not (
         5 <= args.runs <= 1000
         and 0 <= args.warmups <= 100

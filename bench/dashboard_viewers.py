@@ -44,6 +44,7 @@ class Target:
 @dataclass
 class Poll:
     target: int
+    sent: float  # trio clock
     latency: float
     status: str
     tick_end: float | None  # wall-clock seconds, from Cache-Control max-age
@@ -53,6 +54,7 @@ class Poll:
 class Viewers:
     polls: list[Poll] = field(default_factory=list)
     late: int = 0  # rounds that started late because the previous round outlasted the period
+    start: float = 0.0  # trio clock: when the first viewer could start
 
 
 def _max_age(response: httpx.Response) -> float | None:
@@ -86,12 +88,13 @@ async def _viewer(
         async def fetch(number: int) -> None:
             target = targets[number]
             headers = {"If-None-Match": tags[number]} if number in tags else {}
+            sent = trio.current_time()
             began = time.perf_counter()
             try:
                 response = await client.get(target.path, params=target.params, headers=headers)
             except httpx.HTTPError as failure:
                 result.polls.append(
-                    Poll(number, time.perf_counter() - began, type(failure).__name__, None)
+                    Poll(number, sent, time.perf_counter() - began, type(failure).__name__, None)
                 )
                 return
             latency = time.perf_counter() - began
@@ -101,6 +104,7 @@ async def _viewer(
             result.polls.append(
                 Poll(
                     number,
+                    sent,
                     latency,
                     str(response.status_code),
                     None if max_age is None else time.time() + max_age,
@@ -131,6 +135,7 @@ async def poll(
     result = Viewers()
     rng = random.Random(9)
     start = trio.current_time() + 1.0  # clients made first
+    result.start = start
     end = start + seconds
     with trio.fail_after(seconds + 120):
         async with trio.open_nursery() as nursery:
@@ -155,7 +160,11 @@ def _ticks(ends: Sequence[float]) -> int:
 
 
 def summary(
-    result: Viewers, targets: Sequence[Target], before: dict[str, Any], after: dict[str, Any]
+    result: Viewers,
+    targets: Sequence[Target],
+    period: float,
+    before: dict[str, Any],
+    after: dict[str, Any],
 ) -> dict[str, Any]:
     latencies = sorted(p.latency for p in result.polls)
     statuses = Counter(p.status for p in result.polls)
@@ -181,6 +190,9 @@ def summary(
             "p99_ms": _ms(percentile(ordered, 0.99)),
             "ticks": _ticks([p.tick_end for p in per_target.get(number, []) if p.tick_end]),
         }
+    by_period: dict[int, list[float]] = defaultdict(list)
+    for p in result.polls:
+        by_period[int((p.sent - result.start) // period)].append(p.latency)
     return {
         "requests": len(latencies),
         "statuses": dict(statuses),
@@ -188,6 +200,10 @@ def summary(
         "p99_ms": _ms(percentile(latencies, 0.99)),
         "max_ms": _ms(latencies[-1]) if latencies else None,
         "late_rounds": result.late,
+        # Each polling period in turn (the first opens every connection).
+        "p99_ms_by_period": [
+            _ms(percentile(sorted(by_period[n]), 0.99)) for n in sorted(by_period)
+        ],
         "cache": delta,
         "most_computations": most,  # one per (distinct request, tick seen)
         "computations_within": delta["computations"] <= most,
