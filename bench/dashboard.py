@@ -61,6 +61,7 @@ import functools
 import json
 import math
 import os
+import secrets
 import signal
 import statistics
 import sys
@@ -69,6 +70,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -280,51 +282,48 @@ def _captured(case: Case, response: httpx.Response, units: list[dashboard_sql.Un
 
 
 class RequestLog:
-    """The service's access log: (client address, path and query, status, duration in ms)
-    of every request, as the service measured it (from arrival to its answer being ready)."""
+    """The service's log file: its access lines give (client address, path and query,
+    status, duration in ms) of every request, as the service measured it (from arrival
+    to its answer being ready)."""
 
-    def __init__(self) -> None:
-        self.entries: list[tuple[str, str, int, float]] = []
-        self._grew = trio.Event()  # set (and replaced) at every entry
-
-    def __call__(self, line: bytes) -> None:
-        if b'"msg": "request"' not in line:
-            return
-        try:
-            record = msgspec.json.decode(line)
-        except msgspec.DecodeError:
-            return
-        self.entries.append(
-            (
-                str(record.get("remote")),
-                str(record.get("path")),
-                int(record.get("status", 0)),
-                float(record.get("duration_ms", math.nan)),
-            )
-        )
-        self._grew.set()
-        self._grew = trio.Event()
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
     def mark(self) -> int:
-        return len(self.entries)
+        return os.path.getsize(self.path)
+
+    async def _lines(self, since: int) -> list[bytes]:
+        async with await trio.open_file(self.path, "rb") as log:
+            await log.seek(since)
+            *complete, _ = (await log.read()).split(b"\n")
+        return complete
 
     async def durations(
         self, since: int, match: Callable[[str, str], bool], expected: int
     ) -> list[float]:
-        """Durations (s) of the matching requests logged since `since`, once `expected` of
-        them are in (or after LOG_TIMEOUT: the log is read as the service writes it)."""
-
-        def found() -> list[float]:
-            return [
-                duration / 1000
-                for remote, path, _, duration in self.entries[since:]
-                if match(remote, path)
-            ]
-
+        """Durations (s) of the matching requests logged since `since` (a mark), once
+        `expected` of them are in, or after LOG_TIMEOUT."""
+        found: list[float] = []
         with trio.move_on_after(LOG_TIMEOUT):
-            while len(found()) < expected:
-                await self._grew.wait()
-        return found()
+            while True:
+                found = []
+                for line in await self._lines(since):
+                    if b'"msg": "request"' not in line:
+                        continue
+                    record = msgspec.json.decode(line)
+                    if match(str(record.get("remote")), str(record.get("path"))):
+                        found.append(float(record["duration_ms"]) / 1000)
+                if len(found) >= expected:
+                    break
+                await trio.sleep(0.1)  # a file gives no readiness signal
+        return found
+
+    async def errors(self) -> list[str]:
+        return [
+            line.decode(errors="replace")[:300]
+            for line in await self._lines(0)
+            if b'"level": "error"' in line or b'"level": "critical"' in line
+        ]
 
 
 async def with_server(
@@ -333,7 +332,7 @@ async def with_server(
     settings: dict[str, str],
     body: Callable[[ServerProcess, RequestLog], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
-    log = RequestLog()
+    log = RequestLog(Path(data_dir) / f"serve-{secrets.token_hex(4)}.log")
     async with trio.open_nursery() as nursery:
         server = await start_server(
             url,
@@ -344,7 +343,7 @@ async def with_server(
                 "MONITOR_METRICS_RETENTION": RETENTION,
                 **settings,
             },
-            on_line=log,
+            log_to=log.path,
         )
         try:
             result = await body(server, log)
@@ -353,7 +352,7 @@ async def with_server(
             with trio.move_on_after(15):
                 await server.process.wait()
             nursery.cancel_scope.cancel()
-    result["server_errors"] = server.errors[:5]
+    result["server_errors"] = (await log.errors())[:5]
     return result
 
 
