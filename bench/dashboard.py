@@ -426,6 +426,7 @@ async def computed_phase(
 ) -> dict[str, Any]:
     ready = await wait_ready(url)
     out: dict[str, Any] = {"ready": ready, "cases": {}}
+    cpu = CpuMeter()
     connection = dashboard_sql.open_replay_connection(url, STATEMENT_TIMEOUT)
     try:
         async with httpx.AsyncClient(
@@ -442,6 +443,7 @@ async def computed_phase(
                 say(f"  {out['cases'][case.name]}")
     finally:
         connection.close()
+    out["machine_busy"] = cpu.stop()["machine_busy"]
     return out
 
 
@@ -771,6 +773,7 @@ def _summary(
         "viewers": viewers,
         "not_measured": not_measured,
         "ready": {"computed": computed.get("ready"), "shared": shared.get("ready")},
+        "machine_busy_computed": computed.get("machine_busy"),
         "feed": {"computed": computed.get("feed"), "shared": shared.get("feed")},
         "server_errors": computed.get("server_errors", []) + shared.get("server_errors", []),
         "data": {
