@@ -604,6 +604,7 @@ async def viewers_phase(
             "p99_ms",
             "p99_ms_after_first_period",
             "p99_ms_by_period",
+            "client_loop_lag_ms",
             "in_service",
             "server_cores",
             "machine_busy",

@@ -27,6 +27,7 @@ import trio
 
 from common import percentile
 
+LAG_PROBE = 0.01  # seconds between probes of the event loop's lag
 TICK_TOLERANCE = 1.5  # seconds: max-age is whole seconds, so tick ends estimate within 1 s
 
 
@@ -57,6 +58,7 @@ class Viewers:
     polls: list[Poll] = field(default_factory=list)
     late: int = 0  # rounds that started late because the previous round outlasted the period
     start: float = 0.0  # trio clock: when the first viewer could start
+    lags: list[float] = field(default_factory=list)  # of this process's event loop, seconds
 
 
 def _max_age(response: httpx.Response) -> float | None:
@@ -154,10 +156,20 @@ async def poll(
         end = start + seconds
         with trio.fail_after(seconds + 120):
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(_watch_lag, end, result)
                 for client in made:
                     first = start + rng.random() * period
                     nursery.start_soon(_viewer, client, targets, first, period, end, result)
     return result
+
+
+async def _watch_lag(end: float, result: Viewers) -> None:
+    """How late this process's event loop wakes a task: when the viewers' own loop is
+    slow (starved of CPU, or collecting garbage), their latencies include it."""
+    while trio.current_time() < end:
+        asked = trio.current_time() + LAG_PROBE
+        await trio.sleep_until(asked)
+        result.lags.append(trio.current_time() - asked)
 
 
 def _ticks(ends: Sequence[float]) -> int:
@@ -219,6 +231,10 @@ def summary(
         "p99_ms_by_period": [
             _ms(percentile(sorted(by_period[n]), 0.99)) for n in sorted(by_period)
         ],
+        "client_loop_lag_ms": {
+            "p99": _ms(percentile(sorted(result.lags), 0.99)),
+            "max": _ms(max(result.lags, default=math.nan)),
+        },
         "cache": delta,
         "most_computations": most,  # one per (distinct request, tick seen)
         "computations_within": delta["computations"] <= most,
