@@ -1,11 +1,12 @@
 """Dashboard read routes on 10M samples and 1M events over 7 days: computed, shared, 200 viewers.
 
-    python bench/dashboard.py [--rebuild] [--runs 30] [--viewers 200] [--seconds 60] [--no-feed]
+    python bench/dashboard.py [--rebuild] [--runs 30] [--viewers 200] [--seconds 60]
+                              [--phases computed,shared,viewers] [--no-feed]
 
 In one run:
 
 1. The data set (`dashboard_data.py`): the database `bench_dashboard`, built
-   once (about 5 minutes) and reused, topped up to the current minute, its
+   once (about 10 minutes) and reused, topped up to the current minute, its
    rollups and event counts caught up through the storage functions.
 2. Capture: the service runs in this process once, with the gateway
    recording (`dashboard_sql.py`); each measured request is made once and the
@@ -15,32 +16,40 @@ In one run:
    MONITOR_DASHBOARD_CACHE_BYTES=0, so that every request computes its
    answer (single flight aside, which sequential requests never meet); the
    /stats `dashboard_cache.computations` counter before and after confirms
-   it. Each case's relative range (`range=24h`) is then the one real viewers
-   ask for, and its window the same tick-aligned one they get. Each run times
-   the route over HTTP, then the baseline: the captured SQL replayed on a
-   plain psycopg connection (rows fetched). `--warmups` untimed runs first;
-   at most `--runs` timed runs, and at least 5, within `--budget` seconds.
+   it (`computations_per_request`). Each case's relative range (`range=24h`)
+   is then the one real viewers ask for, and its window the same
+   tick-aligned one they get. Each run times the route over HTTP, then the
+   baseline: the captured SQL replayed on a plain psycopg connection (rows
+   fetched). `--warmups` untimed runs first; at most `--runs` timed runs, and
+   at least 5, within `--budget` seconds. The service's own duration of each
+   request (its access log) and each case's slowest statements are reported
+   too.
 4. Shared: `monitor serve` again, with the result cache on (its default
    size, no Redis). A first request computes; then batches of identical
    requests are timed, and a batch counts only if /stats shows no
    computation during it (the tick did not end inside it).
 5. Viewers (`dashboard_viewers.py`): the default dashboard's widgets, from
-   GET /api/v1/dashboards and its widgets; `--viewers` tasks, each on its own
-   loopback address, fetch every widget every `--period` s for `--seconds`
-   s, re-polling with If-None-Match. Latency p50/p99, statuses, and
-   /stats `dashboard_cache` before and after: computations must stay within
-   one per (distinct widget request, tick seen).
+   GET /api/v1/dashboards and the default's GET /api/v1/dashboards/{id};
+   `--viewers` tasks, each on its own loopback address, fetch every widget
+   every `--period` s for `--seconds` s, re-polling with If-None-Match.
+   Latency p50/p99 at the client and in the service, statuses, the client's
+   own event-loop lag, and /stats `dashboard_cache` before and after:
+   computations must stay within one per (distinct widget request, tick
+   seen). Then the same viewers fetch GET /health as often: the HTTP floor
+   of the machine at that moment.
 
 While the service runs, `dashboard_feed.py` ingests at the data set's own
 rates (about 100 events and 1,000 samples a minute) unless `--no-feed`.
 Before measuring, each service start waits (bounded, polling) until the
 rollup watermark reaches the last complete minute and the event counts
-have counted every transaction that ended before the wait began.
+have counted every transaction that ended before the wait began. The
+service logs to a file, read afterwards: a pipe would make it wait whenever
+the bench fell behind reading its access lines.
 
 Settings: retention 8 days for events and samples (the data set's 7 days
-and the top-ups; older days are dropped by the service's maintenance), the
-per-key rate limit off for the bench's keys (rate_limit 0), everything else
-the defaults. Aims (issue 14): overview p95 < 100 ms computed and < 5 ms
+and the top-ups; older days are dropped by the service's maintenance), no
+per-key rate limit for the bench's keys (rate_limit 0), everything else the
+defaults. Aims (issue 14): overview p95 < 100 ms computed and < 5 ms
 shared; timeseries of events by level over 7 days, of a metric over 24 h,
 top/errors, both heatmaps: p95 < 150 ms computed; viewers p99 < 50 ms with
 computations within one per (widget, tick).
