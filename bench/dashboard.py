@@ -599,7 +599,11 @@ async def viewers_phase(
     )
     figures = await viewers_run(server, log, token, targets, API, args)
     figures["aim_p99_ms"] = 50.0
-    figures["aim_met"] = (figures["p99_ms"] or math.inf) < 50.0 and figures["computations_within"]
+    within = figures["computations_within"]
+    figures["aim_met"] = (figures["p99_ms"] or math.inf) < 50.0 and within
+    # The same aim on the service's own durations: what the viewers' client and the
+    # machine add is then left out (the /health floor below shows how much that is).
+    figures["aim_met_in_service"] = figures["in_service"]["p99_ms"] < 50.0 and within
     # The HTTP floor under the same load: as many GET /health per viewer and period.
     say(f"viewers baseline: the same viewers fetching /health x {len(targets)} ...")
     health = [dashboard_viewers.Target("health", "/health", ())] * len(targets)
@@ -769,6 +773,9 @@ def _summary(
     viewers = shared.get("viewers", {})
     aims["viewers_p99_lt_50ms_and_computations_within_ticks"] = viewers.get(
         "aim_met", viewers.get("not_measured", "?")
+    )
+    aims["viewers_in_service_p99_lt_50ms_and_computations_within_ticks"] = viewers.get(
+        "aim_met_in_service", viewers.get("not_measured", "?")
     )
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
