@@ -25,8 +25,9 @@ In one run:
    request (its access log) and each case's slowest statements are reported
    too.
 4. Shared: `monitor serve` again, with the result cache on (its default
-   size, no Redis). A first request computes; then batches of identical
-   requests are timed, and a batch counts only if /stats shows no
+   size, no Redis). `--warmups` untimed requests, then a first request
+   computes (unless shared already); then batches of identical requests are
+   timed, and a batch counts only if /stats shows no
    computation during it (the tick did not end inside it).
 5. Viewers (`dashboard_viewers.py`): the default dashboard's widgets, from
    GET /api/v1/dashboards and the default's GET /api/v1/dashboards/{id};
@@ -521,7 +522,10 @@ async def computed_case(
 async def shared_case(
     client: httpx.AsyncClient, case: Case, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Identical requests within one tick: batches during which nothing was computed."""
+    """Identical requests within one tick: batches during which nothing was computed,
+    after `--warmups` untimed ones (as for the computed runs)."""
+    for _ in range(args.warmups):
+        await get(client, case)
     times: list[float] = []
     discarded = 0
     started = time.monotonic()
