@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import msgspec
 import trio
@@ -39,12 +41,18 @@ class ServerProcess:
 
 
 async def start_server(
-    url: str, nursery: trio.Nursery, settings: Mapping[str, str] | None = None
+    url: str,
+    nursery: trio.Nursery,
+    settings: Mapping[str, str] | None = None,
+    log_to: Path | None = None,
 ) -> ServerProcess:
     """Start `monitor serve` on port 0 against `url`; return once it listens.
 
     Its log is read by a task in `nursery`: warnings and errors are printed,
-    errors also kept in `errors`.
+    errors also kept in `errors`. With `log_to`, the log goes to that file
+    instead and nothing reads it meanwhile (the caller reads it when it
+    wants): a service answering many requests writes a line for each, and
+    through a pipe it would wait whenever its reader fell behind.
     """
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
@@ -54,8 +62,18 @@ async def start_server(
         "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
         **(settings or {}),
     }
+    command = [sys.executable, "-m", "monitor", "serve", "--port", "0"]
+    if log_to is not None:
+        log = await trio.to_thread.run_sync(functools.partial(open, log_to, "wb"))
+        try:
+            process = await trio.lowlevel.open_process(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=log
+            )
+        finally:
+            log.close()  # the service has its own descriptor
+        return ServerProcess(process, await _port_in(log_to, process))
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "monitor", "serve", "--port", "0"],
+        command,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -71,9 +89,8 @@ async def start_server(
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
-                if not port and b'"msg": "listening"' in line:
-                    binds = msgspec.json.decode(line)["binds"]
-                    port.append(int(binds[0].rsplit(":", 1)[1]))
+                if not port and (found := _listening_port(line)) is not None:
+                    port.append(found)
                     listening.set()
                 elif b'"level": "error"' in line or b'"level": "critical"' in line:
                     errors.append(line.decode(errors="replace")[:300])
@@ -85,3 +102,22 @@ async def start_server(
     with trio.fail_after(60):
         await listening.wait()
     return ServerProcess(process, port[0], errors)
+
+
+def _listening_port(line: bytes) -> int | None:
+    if b'"msg": "listening"' not in line:
+        return None
+    binds = msgspec.json.decode(line)["binds"]
+    return int(binds[0].rsplit(":", 1)[1])
+
+
+async def _port_in(log: Path, process: trio.Process) -> int:
+    """The port from the "listening" line of a log file being written (bounded wait)."""
+    with trio.fail_after(60):
+        while process.returncode is None:
+            for line in (await trio.Path(log).read_bytes()).split(b"\n"):
+                port = _listening_port(line)
+                if port is not None:
+                    return port
+            await trio.sleep(0.05)  # a file gives no readiness signal
+    raise RuntimeError(f"monitor serve exited ({process.returncode}): see {log}")
