@@ -9,12 +9,13 @@ window, and the percentiles of a numeric attribute per key.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from psycopg import sql
 from psycopg.rows import class_row
 
+from monitor.storage.events import EventGroup
 from monitor.storage.gateway import Connection, Gateway
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -79,19 +80,11 @@ async def events_received(gateway: Gateway, periods: Sequence[Period]) -> list[i
 
 
 @dataclass(frozen=True)
-class GroupTrend:
-    id: int
-    fingerprint: str
-    type: str
-    source: str
-    level: int
-    message: str
-    first_seen: datetime
-    last_seen: datetime
-    count: int  # all time
-    status: str
-    count_in_range: int
-    trend: list[int]  # events per bucket: the range cut into `buckets` equal parts
+class GroupTrend(EventGroup):
+    """An error group with its events in the range (`count_in_range`) and their trend:
+    events per bucket, the range cut into `buckets` equal parts."""
+
+    trend: list[int] = field(default_factory=list)
 
 
 _TOP_GROUPS = """

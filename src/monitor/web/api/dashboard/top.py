@@ -18,7 +18,7 @@ from typing import Any
 from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_response, tag
 
-from monitor.domain.events import ATTRIBUTE_KEY_MAX_LENGTH, LEVELS, EventFilter
+from monitor.domain.events import ATTRIBUTE_KEY_MAX_LENGTH, EventFilter
 from monitor.domain.keys import Role
 from monitor.domain.metrics import MAX_NAME_LENGTH, NAME_PATTERN
 from monitor.domain.query_values import listed, whole_number
@@ -31,6 +31,7 @@ from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.answers import RANGE_PARAMETERS, shared_answer, unknown_parameters
 from monitor.web.api.dashboard.ranges import asked_range
 from monitor.web.api.dashboard.top_schemas import TopList, TopQueryDoc
+from monitor.web.api.events.groups_json import group_as_json
 from monitor.web.api.events.query import GROUP_STATUSES
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.problems import ProblemError
@@ -154,23 +155,7 @@ async def _errors(gateway: Gateway, period: Period, asked: ListParameters) -> di
     return {
         "trend_buckets": TREND_BUCKETS,
         "trend_bucket_s": width.total_seconds(),
-        "items": [
-            {
-                "id": group.id,
-                "fingerprint": group.fingerprint,
-                "type": group.type,
-                "source": group.source,
-                "level": LEVELS[group.level],
-                "message": group.message,
-                "first_seen": group.first_seen,
-                "last_seen": group.last_seen,
-                "count": group.count,
-                "count_in_range": group.count_in_range,
-                "status": group.status,
-                "trend": group.trend,
-            }
-            for group in groups
-        ],
+        "items": [{**group_as_json(group), "trend": group.trend} for group in groups],
     }
 
 

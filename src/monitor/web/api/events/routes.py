@@ -18,6 +18,7 @@ from monitor.domain.rows import EventRow
 from monitor.messages import IngestEvents, IngestOutcome
 from monitor.storage import events as event_store
 from monitor.web.api.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
+from monitor.web.api.events.groups_json import group_as_json
 from monitor.web.api.events.query import (
     parse_event_filter,
     parse_groups_query,
@@ -96,22 +97,6 @@ def _stored_as_json(event: event_store.StoredEvent) -> dict[str, Any]:
         "fingerprint": event.fingerprint,
         "trace_id": event.trace_id,
         "group_id": event.group_id,
-    }
-
-
-def _group_as_json(group: event_store.EventGroup) -> dict[str, Any]:
-    return {
-        "id": group.id,
-        "fingerprint": group.fingerprint,
-        "type": group.type,
-        "source": group.source,
-        "level": level_name(group.level),
-        "message": group.message,
-        "first_seen": group.first_seen,
-        "last_seen": group.last_seen,
-        "count": group.count,
-        "count_in_range": group.count_in_range,
-        "status": group.status,
     }
 
 
@@ -253,7 +238,7 @@ async def groups() -> Response:
     found = await event_store.top_groups(
         current_deps().gateway, event_filter, statuses=statuses, limit=limit
     )
-    return json_response({"groups": [_group_as_json(group) for group in found]})
+    return json_response({"groups": [group_as_json(group) for group in found]})
 
 
 @blueprint.patch("/events/groups/<int:group_id>")
@@ -282,7 +267,7 @@ async def set_group_status(group_id: int) -> Response:
     )
     if group is None:
         raise ProblemError(404, f"no event group with id {group_id}", kind="not-found")
-    return json_response(_group_as_json(group))
+    return json_response(group_as_json(group))
 
 
 @blueprint.get("/events/<uuid:event_id>")
