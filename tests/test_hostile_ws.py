@@ -140,7 +140,13 @@ async def test_a_database_outage_closes_nothing_and_a_revocation_is_noticed_afte
     start_service: StartService, settings: Settings, empty_database_url: str
 ) -> None:
     service = await start_service(
-        settings.replace(database_url=empty_database_url, key_cache_ttl=timedelta(seconds=TTL))
+        settings.replace(
+            database_url=empty_database_url,
+            key_cache_ttl=timedelta(seconds=TTL),
+            # Each check during the outage waits this long for a connection: at the 5 s
+            # default, three failed checks could outlast the wait below on a busy machine.
+            db_acquire_timeout=timedelta(seconds=1),
+        )
     )
     async with open_gateway(
         empty_database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
