@@ -280,6 +280,16 @@ async def assert_answers_match(gateway: Gateway, stored: Sequence[Event], q: Que
     assert totals.by_type == top(Counter(e.type for e in chosen), 2)
     assert totals.by_source == top(Counter(e.source for e in chosen), 2)
 
+    # The range and the one as long before it, in one statement: each as counted alone.
+    earlier = (q.start - (q.end - q.start), q.start)
+    both = await counts.event_count_periods(gateway, q.event_filter, [(q.start, q.end), earlier])
+    for period, (start, end) in zip(both, [(q.start, q.end), earlier], strict=True):
+        among = selected(stored, q.event_filter, start, end)
+        assert period.total == len(among)
+        assert period.by_level == dict(Counter(e.level for e in among))
+        assert period.by_source == dict(Counter(e.source for e in among))
+    assert counts.busiest(both[0].by_source, 2) == totals.by_source
+
     # The same filter and range as /events/stats: the same counts.
     ranged = dataclasses.replace(q.event_filter, time_from=q.start, time_to=q.end)
     stats = await event_store.event_stats(gateway, ranged, interval=q.interval, top=2)

@@ -27,7 +27,7 @@ from monitor.domain.ranges import RangeAsked, Window, resolve
 from monitor.domain.ticks import OVERVIEW_TICK_CAP, align_window
 from monitor.storage import dashboard_reads, metric_query
 from monitor.storage.dashboard_reads import Period
-from monitor.storage.event_count_query import CountTotals, event_count_totals
+from monitor.storage.event_count_query import PeriodTotals, busiest, event_count_periods
 from monitor.storage.gateway import Gateway
 from monitor.web.api.dashboard import answers
 from monitor.web.api.dashboard.answers import RANGE_PARAMETERS, shared_answer, unknown_parameters
@@ -100,7 +100,7 @@ async def _together(*calls: Callable[[], Awaitable[Any]]) -> list[Any]:
     return results
 
 
-def _errors_per_minute(totals: CountTotals, period: Period) -> float:
+def _errors_per_minute(totals: PeriodTotals, period: Period) -> float:
     errors = sum(totals.by_level.get(level, 0) for level in ERROR_LEVELS)
     return errors / ((period.end - period.start) / timedelta(minutes=1))
 
@@ -112,13 +112,11 @@ def _per_second(count: int) -> float:
 async def compute_overview(gateway: Gateway, asked: OverviewAsked) -> dict[str, Any]:
     periods = asked.periods
     current, previous = periods.current, periods.previous
-    everything = EventFilter()
-    now_totals, before_totals, groups, received, samples, series = await _together(
-        lambda: event_count_totals(
-            gateway, everything, start=current.start, end=current.end, top=TOP_SOURCES
-        ),
-        lambda: event_count_totals(
-            gateway, everything, start=previous.start, end=previous.end, top=1
+    # Independent reads, each on its own pooled connection, at once; the two
+    # periods' event counts in one statement.
+    (now_totals, before_totals), groups, received, samples, series = await _together(
+        lambda: event_count_periods(
+            gateway, EventFilter(), [(current.start, current.end), (previous.start, previous.end)]
         ),
         lambda: dashboard_reads.new_open_groups(gateway, [current, previous]),
         lambda: dashboard_reads.events_received(
@@ -133,17 +131,6 @@ async def compute_overview(gateway: Gateway, asked: OverviewAsked) -> dict[str, 
         ),
         lambda: metric_query.live_series_at(gateway, [current.end, current.start]),
     )
-    sources_before: dict[str, int] = {}
-    if now_totals.by_source:
-        # The previous period's counts of this period's top sources, whatever their rank then.
-        of_top = await event_count_totals(
-            gateway,
-            EventFilter(sources=tuple(source for source, _ in now_totals.by_source)),
-            start=previous.start,
-            end=previous.end,
-            top=TOP_SOURCES,
-        )
-        sources_before = dict(of_top.by_source)
     return {
         "from": current.start,
         "to": current.end,
@@ -168,8 +155,8 @@ async def compute_overview(gateway: Gateway, asked: OverviewAsked) -> dict[str, 
         },
         "live_series": compared(*series),
         "top_sources": [
-            {"source": source, "count": compared(count, sources_before.get(source, 0))}
-            for source, count in now_totals.by_source
+            {"source": source, "count": compared(count, before_totals.by_source.get(source, 0))}
+            for source, count in busiest(now_totals.by_source, TOP_SOURCES)
         ],
         "alerts": {"firing": 0, "by_severity": {}},
     }
