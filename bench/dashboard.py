@@ -2,6 +2,7 @@
 
     python bench/dashboard.py [--rebuild] [--runs 30] [--viewers 200] [--seconds 60]
                               [--phases computed,shared,viewers] [--no-feed]
+                              [--cases overview_24h,heatmap_metric_24h,...]
 
 In one run:
 
@@ -822,6 +823,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the viewers poll")
     parser.add_argument("--no-feed", action="store_true", help="no live ingest meanwhile")
     parser.add_argument(
+        "--cases",
+        type=lambda text: text.split(","),
+        default=[case.name for case in CASES],
+        help="which cases to measure, comma-separated names (default all)",
+    )
+    parser.add_argument(
         "--phases",
         type=lambda text: text.split(","),
         default=list(PHASES),
@@ -830,6 +837,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if not args.phases or set(args.phases) - set(PHASES):
         parser.error(f"--phases: some of {', '.join(PHASES)}")
+    if not args.cases or set(args.cases) - {case.name for case in CASES}:
+        parser.error(f"--cases: some of {', '.join(case.name for case in CASES)}")
     if not (
         5 <= args.runs <= 1000
         and 0 <= args.warmups <= 100
@@ -848,7 +857,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    global CASES  # every phase measures these: the ones asked for
     args = parse_args()
+    CASES = tuple(case for case in CASES if case.name in args.cases)
     data = dashboard_data.ensure(rebuild=args.rebuild, max_gap=timedelta(hours=args.max_gap_hours))
     summary = trio.run(measure, data, args)
     print(json.dumps(summary, default=str), flush=True)

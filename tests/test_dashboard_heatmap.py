@@ -12,12 +12,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+import trio
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import ThreadedService, make_settings, threaded
 from events_helpers import tag
+from monitor.storage import rollups
+from monitor.storage.gateway import open_gateway
 
 ROUTE = "/api/v1/dashboard/heatmap"
 LEVELS = ["debug", "info", "warning", "error", "critical"]
@@ -205,7 +209,25 @@ def test_metric_cells_count_each_sample_once_in_its_buckets(
         }
         for spec_host, second, value in specs
     ]
-    params = {
+    params = metric_params(name, scale, buckets, interval, start, end, host)
+    headers = {"X-API-Key": threaded_service.admin_token}
+    with httpx.Client(base_url=threaded_service.base_url, headers=headers, timeout=10) as client:
+        if samples:
+            assert client.post("/api/v1/metrics/bulk", json=samples).status_code == 201
+        response = client.get(ROUTE, params=params)
+    assert_cells(response, specs, scale, buckets, start, end, host)
+
+
+def metric_params(
+    name: str,
+    scale: str,
+    buckets: int,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    host: str | None,
+) -> dict[str, Any]:
+    return {
         "kind": "metric",
         "name": name,
         "scale": scale,
@@ -215,11 +237,19 @@ def test_metric_cells_count_each_sample_once_in_its_buckets(
         "to": end.isoformat(),
         **({"label.host": host} if host else {}),
     }
-    headers = {"X-API-Key": threaded_service.admin_token}
-    with httpx.Client(base_url=threaded_service.base_url, headers=headers, timeout=10) as client:
-        if samples:
-            assert client.post("/api/v1/metrics/bulk", json=samples).status_code == 201
-        response = client.get(ROUTE, params=params)
+
+
+def assert_cells(
+    response: httpx.Response,
+    specs: list[tuple[str, int, float]],
+    scale: str,
+    buckets: int,
+    start: datetime,
+    end: datetime,
+    host: str | None,
+) -> None:
+    """The answer is the model's: edges over the values in the window, each sample in
+    its cell."""
     assert response.status_code == 200, response.text
     body = response.json()
     width = body["interval_s"]
@@ -255,6 +285,144 @@ def test_metric_cells_count_each_sample_once_in_its_buckets(
         time: excluded[time] for time in body["times"]
     }
     assert body["samples"] == len(chosen) == sum(map(sum, body["counts"])) + sum(body["excluded"])
+
+
+# --- value bounds from rollups ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def uncached_service(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ThreadedService]:
+    """A service that computes every answer, so one question asked again sees new samples."""
+    settings_ = make_settings(
+        database_url, tmp_path_factory.mktemp("uncached"), dashboard_cache_bytes=0
+    )
+    with threaded(settings_) as running:
+        yield running
+
+
+def roll_up_now(database_url: str) -> datetime | None:
+    """Run the rollup job up to the current minute, as the rollup actor does."""
+
+    async def main() -> datetime | None:
+        async with open_gateway(
+            database_url, pool_size=1, statement_timeout=30, acquire_timeout=5, connect_timeout=5
+        ) as gateway:
+            now = datetime.now(UTC)
+            mark = await rollups.roll_up(gateway, now, timedelta(0))
+            while mark is not None and mark < now - timedelta(minutes=1):
+                mark = await rollups.roll_up(gateway, now, timedelta(0))
+            return mark
+
+    return trio.run(main)
+
+
+def to_samples(name: str, specs: list[tuple[str, int, float]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "labels": {"host": host},
+            "value": value,
+            "time": (BASE + timedelta(seconds=second)).isoformat(),
+        }
+        for host, second, value in specs
+    ]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    specs=sample_specs,
+    late=sample_specs,
+    scale=st.sampled_from(["linear", "log"]),
+    buckets=st.integers(1, 100),
+    interval=st.sampled_from(["1m", "15m", "1h"]),
+    window=st.tuples(st.integers(0, 3 * 3600 - 1), st.integers(1, 3 * 3600)),
+    host=st.sampled_from([None, "a"]),
+)
+# On a log scale, a minute holding a negative and the lowest positive value: its rollup's
+# min does not tell that value.
+@example(
+    specs=[("a", 60, -1.0), ("a", 61, 0.5), ("a", 200, 5.0)],
+    late=[("b", 62, 0.25)],
+    scale="log",
+    buckets=4,
+    interval="1m",
+    window=(0, 3600),
+    host=None,
+)
+def test_bounds_from_rollups_equal_the_raw_samples_also_after_late_samples(
+    uncached_service: ThreadedService,
+    database_url: str,
+    specs: list[tuple[str, int, float]],
+    late: list[tuple[str, int, float]],
+    scale: str,
+    buckets: int,
+    interval: str,
+    window: tuple[int, int],
+    host: str | None,
+) -> None:
+    """Rolled up, the window's value bounds come from the rollups' min and max; late
+    samples (before the watermark) refresh them, so the answer still equals the model."""
+    name = metric_name()
+    start = BASE + timedelta(seconds=window[0])
+    end = start + timedelta(seconds=window[1])
+    params = metric_params(name, scale, buckets, interval, start, end, host)
+    headers = {"X-API-Key": uncached_service.admin_token}
+    with httpx.Client(base_url=uncached_service.base_url, headers=headers, timeout=10) as client:
+        if specs:
+            response = client.post("/api/v1/metrics/bulk", json=to_samples(name, specs))
+            assert response.status_code == 201
+        mark = roll_up_now(database_url)
+        assert mark is not None and mark > BASE + timedelta(hours=3)  # all of it rolled up
+        assert_cells(client.get(ROUTE, params=params), specs, scale, buckets, start, end, host)
+        if late:
+            response = client.post("/api/v1/metrics/bulk", json=to_samples(name, late))
+            assert response.status_code == 201
+        assert_cells(
+            client.get(ROUTE, params=params), specs + late, scale, buckets, start, end, host
+        )
+
+
+def run_sql(database_url: str, statement: str, *params: Any) -> None:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(statement, params)
+
+
+@pytest.mark.parametrize("gone", ["raw samples", "rollups"])
+def test_bounds_come_from_raw_samples_where_rollups_and_samples_differ(
+    uncached_service: ThreadedService, database_url: str, gone: str
+) -> None:
+    """Raw partitions are dropped before their rollups expire (or, configured so, after):
+    where the rollups no longer match the raw samples, the bounds are read from these."""
+    name = metric_name()
+    specs = [("a", 600, 1.0), ("a", 4200, 7.0)]  # minutes 10 and 70
+    params = metric_params(name, "linear", 10, "1m", BASE, BASE + timedelta(hours=2), None)
+    headers = {"X-API-Key": uncached_service.admin_token}
+    with httpx.Client(base_url=uncached_service.base_url, headers=headers, timeout=10) as client:
+        assert client.post("/api/v1/metrics/bulk", json=to_samples(name, specs)).status_code == 201
+        assert roll_up_now(database_url) is not None
+        series = "(select id from series where name = %s)"
+        if gone == "raw samples":  # as when a day partition is dropped
+            run_sql(
+                database_url,
+                f"delete from samples where series_id = {series} and time >= %s",
+                name,
+                BASE + timedelta(hours=1),
+            )
+            specs = specs[:1]
+        else:  # as when rollups expire
+            run_sql(
+                database_url,
+                f"delete from rollups where series_id = {series} and bucket >= %s",
+                name,
+                BASE + timedelta(hours=1),
+            )
+        response = client.get(ROUTE, params=params)
+    assert_cells(response, specs, "linear", 10, BASE, BASE + timedelta(hours=2), None)
+    assert response.json()["edges"][-1] == specs[-1][2]
 
 
 async def test_a_log_scale_counts_zero_and_negative_samples_apart(

@@ -313,6 +313,61 @@ class ValueDistribution:
         return sum(map(sum, self.counts.values())) + sum(self.excluded.values())
 
 
+def _bound_rows(
+    rolled: list[tuple[int, datetime, datetime]],
+    raw: list[tuple[datetime, datetime]],
+    series: sql.Composable,
+    scale: Scale,
+    params: dict[str, Any],
+) -> sql.Composed:
+    """The bounds statement; adds the parts' own parameters to `params` (rolled part n's
+    as r<n>, r<n>_from, r<n>_to, which the counting pass uses too).
+
+    Per rolled part (its number) and for the raw parts together (-1): samples, lowest and
+    highest value with a place on `scale`, and whether a rollup bucket mixes values with
+    and without one (on a log scale, its min does not tell the lowest positive value)."""
+    log = scale == "log"
+    rows: list[sql.Composable] = []
+    for number, (resolution, start, end) in enumerate(rolled):
+        params |= {f"r{number}": resolution, f"r{number}_from": start, f"r{number}_to": end}
+        rows.append(
+            sql.SQL(
+                "select {number} as part, r.count as n, {low} as low, {high} as high, "
+                "{mixed} as mixed from rollups r join series s on s.id = r.series_id "
+                "where {series} and r.resolution_s = {resolution} "
+                "and r.bucket >= {start} and r.bucket < {end}"
+            ).format(
+                number=sql.Literal(number),
+                low=sql.SQL("case when r.min > 0 then r.min end" if log else "r.min"),
+                high=sql.SQL("case when r.max > 0 then r.max end" if log else "r.max"),
+                mixed=sql.SQL("r.min <= 0 and r.max > 0" if log else "false"),
+                series=series,
+                resolution=sql.Placeholder(f"r{number}"),
+                start=sql.Placeholder(f"r{number}_from"),
+                end=sql.Placeholder(f"r{number}_to"),
+            )
+        )
+    placed = sql.SQL("case when p.value > 0 then p.value end" if log else "p.value")
+    for number, (start, end) in enumerate(raw):
+        params |= {f"p{number}_from": start, f"p{number}_to": end}
+        rows.append(
+            sql.SQL(
+                "select -1, 1, {placed}, {placed}, false from samples p "
+                "join series s on s.id = p.series_id "
+                "where {series} and p.time >= {start} and p.time < {end}"
+            ).format(
+                placed=placed,
+                series=series,
+                start=sql.Placeholder(f"p{number}_from"),
+                end=sql.Placeholder(f"p{number}_to"),
+            )
+        )
+    return sql.SQL(
+        "select part, sum(n)::int8, min(low), max(high), bool_or(mixed) "
+        "from ({}) as bounds (part, n, low, high, mixed) group by part"
+    ).format(sql.SQL(" union all ").join(rows))
+
+
 async def value_distribution(
     gateway: Gateway,
     selector: MetricSelector,
@@ -325,10 +380,21 @@ async def value_distribution(
 ) -> ValueDistribution:
     """Samples of [time_from, time_to) counted per time bucket of `interval` and value bucket.
 
-    Two passes over the raw samples in one snapshot: the lowest and highest
-    value (positive values only, on a log scale), then the counts, each
-    sample placed by `width_bucket` over the interior edges. Rollups cannot
-    answer this: a bucket's min, max and sum do not tell how its values spread.
+    The value buckets span the lowest and highest value (positive values
+    only, on a log scale) of the range's samples; each sample is placed by
+    `width_bucket` over the interior edges. Rollups cannot count this (a
+    bucket's min, max and sum do not tell how its values spread), but their
+    min and max give the bounds of the part they cover (`plan_counts`),
+    so the raw samples are read once for the counts and only the newest
+    ones, past the rollup watermark, for the bounds too.
+
+    A rollup bucket equals its raw samples (late samples refresh it in
+    their own transaction), but rollups outlive dropped raw partitions and
+    may expire before them. So the counting pass also counts each rolled
+    part's raw samples; a part whose count differs from its rollups', or a
+    log scale meeting a rollup bucket of both signs, is answered by a
+    second reading of the raw samples for the bounds, as if there were no
+    rollups. Everything is read in one snapshot.
     """
     params: dict[str, Any] = {
         "name": selector.name,
@@ -339,44 +405,77 @@ async def value_distribution(
         "source": selector.source,
     }
     source = sql.SQL(" and s.source = %(source)s" if selector.source is not None else "")
+    series = sql.SQL("s.name = %(name)s and s.deleted_at is null{matchers}{source}").format(
+        matchers=_matchers(selector, params), source=source
+    )
     samples = sql.SQL(
         """samples p join series s on s.id = p.series_id
-        where s.name = %(name)s and s.deleted_at is null{matchers}{source}
-          and p.time >= %(time_from)s and p.time < %(time_to)s"""
-    ).format(matchers=_matchers(selector, params), source=source)
+        where {series} and p.time >= %(time_from)s and p.time < %(time_to)s"""
+    ).format(series=series)
     placed = sql.SQL("p.value > 0" if scale == "log" else "true")
-    bounds = sql.SQL(
-        "select min(p.value) filter (where {placed}), max(p.value) filter (where {placed}) "
-        "from {samples}"
-    ).format(placed=placed, samples=samples)
-    counts = sql.SQL(
-        """
-        select extract(epoch from date_bin(%(interval)s, p.time, %(epoch)s::timestamptz))::int8,
-               case when {placed} then width_bucket(p.value, %(interior)s::float8[]) else -1 end,
-               count(*)
-        from {samples}
-        group by 1, 2
-        """
-    ).format(placed=placed, samples=samples)
 
-    def work(connection: Connection) -> ValueDistribution:
-        # The bounds and the counts must see the same samples.
-        connection.execute("set transaction isolation level repeatable read, read only")
-        row = connection.execute(bounds, params).fetchone()
-        assert row is not None
-        lowest, highest = row
-        edges = [] if lowest is None else value_edges(lowest, highest, buckets, scale)
+    def counts(checked: list[tuple[int, datetime, datetime]]) -> sql.Composed:
+        """The counting pass; with the raw samples of each `checked` part counted too."""
+        in_part = [
+            sql.SQL("count(*) filter (where p.time >= {} and p.time < {})").format(
+                sql.Placeholder(f"r{number}_from"), sql.Placeholder(f"r{number}_to")
+            )
+            for number in range(len(checked))
+        ]
+        return sql.SQL(
+            """
+            select extract(epoch from date_bin(%(interval)s, p.time, %(epoch)s::timestamptz))::int8,
+                   case when {placed} then width_bucket(p.value, %(interior)s::float8[])
+                        else -1 end,
+                   count(*){in_part}
+            from {samples}
+            group by 1, 2
+            """
+        ).format(
+            placed=placed,
+            in_part=sql.SQL("").join(sql.SQL(", ") + part for part in in_part),
+            samples=samples,
+        )
+
+    def count_with(
+        connection: Connection, edges: list[float], checked: list[tuple[int, datetime, datetime]]
+    ) -> tuple[ValueDistribution, list[int]]:
         width = max(1, len(edges) - 1)
         found: dict[int, list[int]] = {}
         excluded: dict[int, int] = {}
-        for bucket, value_bucket, count in connection.execute(
-            counts, {**params, "interior": edges[1:-1]}
+        per_part = [0] * len(checked)
+        for bucket, value_bucket, count, *in_parts in connection.execute(
+            counts(checked), {**params, "interior": edges[1:-1]}
         ):
             if value_bucket < 0:
                 excluded[int(bucket)] = int(count)
             else:
                 found.setdefault(int(bucket), [0] * width)[value_bucket] = int(count)
-        return ValueDistribution(edges, found, excluded)
+            per_part = [total + int(n) for total, n in zip(per_part, in_parts, strict=True)]
+        return ValueDistribution(edges, found, excluded), per_part
+
+    def edges_of(rows: list[tuple[Any, ...]]) -> list[float]:
+        lows = [row[2] for row in rows if row[2] is not None]
+        highs = [row[3] for row in rows if row[3] is not None]
+        return [] if not lows else value_edges(min(lows), max(highs), buckets, scale)
+
+    def work(connection: Connection) -> ValueDistribution:
+        # The bounds and the counts must see the same samples and rollups.
+        connection.execute("set transaction isolation level repeatable read, read only")
+        rolled, raw = plan_counts(time_from, time_to, rollups.watermarks(connection))
+        rows = connection.execute(_bound_rows(rolled, raw, series, scale, params), params)
+        bounds = rows.fetchall()
+        rollup_counts = [0] * len(rolled)
+        for part, count, *_ in bounds:
+            if part >= 0:
+                rollup_counts[part] = int(count)
+        if not any(row[4] for row in bounds):
+            found, raw_counts = count_with(connection, edges_of(bounds), rolled)
+            if raw_counts == rollup_counts:
+                return found
+        whole = [(time_from, time_to)]
+        raw_bounds = connection.execute(_bound_rows([], whole, series, scale, params), params)
+        return count_with(connection, edges_of(raw_bounds.fetchall()), [])[0]
 
     return await gateway.run(work)
 
