@@ -313,6 +313,17 @@ class ValueDistribution:
         return sum(map(sum, self.counts.values())) + sum(self.excluded.values())
 
 
+def _series_ids(series: sql.Composable) -> sql.Composed:
+    """The ids of the series `series` (a condition on `s`) selects, as one array.
+
+    Samples read by `series_id = any(<this>)` come from one bitmap scan per
+    partition, each heap page once; joined to `series`, PostgreSQL looks
+    each series' samples up apart, a page per sample (a metric's 120 series
+    over a day: 75 ms instead of 190 on bench/dashboard.py's data).
+    """
+    return sql.SQL("array(select s.id from series s where {})").format(series)
+
+
 def _bound_rows(
     rolled: list[tuple[int, datetime, datetime]],
     raw: list[tuple[datetime, datetime]],
@@ -353,11 +364,10 @@ def _bound_rows(
         rows.append(
             sql.SQL(
                 "select -1, 1, {placed}, {placed}, false from samples p "
-                "join series s on s.id = p.series_id "
-                "where {series} and p.time >= {start} and p.time < {end}"
+                "where p.series_id = any({ids}) and p.time >= {start} and p.time < {end}"
             ).format(
                 placed=placed,
-                series=series,
+                ids=_series_ids(series),
                 start=sql.Placeholder(f"p{number}_from"),
                 end=sql.Placeholder(f"p{number}_to"),
             )
@@ -409,9 +419,9 @@ async def value_distribution(
         matchers=_matchers(selector, params), source=source
     )
     samples = sql.SQL(
-        """samples p join series s on s.id = p.series_id
-        where {series} and p.time >= %(time_from)s and p.time < %(time_to)s"""
-    ).format(series=series)
+        """samples p
+        where p.series_id = any({ids}) and p.time >= %(time_from)s and p.time < %(time_to)s"""
+    ).format(ids=_series_ids(series))
     placed = sql.SQL("p.value > 0" if scale == "log" else "true")
 
     def counts(checked: list[tuple[int, datetime, datetime]]) -> sql.Composed:
