@@ -398,8 +398,9 @@ async def event_count_periods(
 
     def work(connection: Connection) -> list[tuple[Any, ...]]:
         _one_snapshot(connection)
-        # A few thousand count rows per period: starting parallel workers
-        # costs more than they save (measured on bench/dashboard.py's data).
+        # A few thousand count rows per period: parallel workers made it no
+        # faster on bench/dashboard.py's data (12 ms median either way), and
+        # they would take cores from the overview's other reads running beside.
         connection.execute("set local max_parallel_workers_per_gather = 0")
         return _count_each(connection, parts, event_filter, table)
 

@@ -344,15 +344,14 @@ def _bound_rows(
         rows.append(
             sql.SQL(
                 "select {number} as part, r.count as n, {low} as low, {high} as high, "
-                "{mixed} as mixed from rollups r join series s on s.id = r.series_id "
-                "where {series} and r.resolution_s = {resolution} "
-                "and r.bucket >= {start} and r.bucket < {end}"
+                "{mixed} as mixed from rollups r where r.series_id = any({ids}) "
+                "and r.resolution_s = {resolution} and r.bucket >= {start} and r.bucket < {end}"
             ).format(
                 number=sql.Literal(number),
                 low=sql.SQL("case when r.min > 0 then r.min end" if log else "r.min"),
                 high=sql.SQL("case when r.max > 0 then r.max end" if log else "r.max"),
                 mixed=sql.SQL("r.min <= 0 and r.max > 0" if log else "false"),
-                series=series,
+                ids=_series_ids(series),
                 resolution=sql.Placeholder(f"r{number}"),
                 start=sql.Placeholder(f"r{number}_from"),
                 end=sql.Placeholder(f"r{number}_to"),
