@@ -747,9 +747,12 @@ async def measure(data: dashboard_data.DataSet, args: argparse.Namespace) -> dic
             say("shared and viewers: the service with its result cache ...")
             shared_result = await with_server(url, data_dir, {}, shared_and_viewers)
 
-    fed_until = shared_result.pop("feed_stopped", None)
-    computed_result.pop("feed_stopped", None)
-    if isinstance(fed_until, datetime):
+    # Whichever phase fed last: without the marker moved, the next top-up would
+    # COPY samples again into minutes the service has already rolled up, where no
+    # late-sample refresh follows them (rollups and raw samples would differ).
+    stopped = [shared_result.pop("feed_stopped", None), computed_result.pop("feed_stopped", None)]
+    fed_until = max((moment for moment in stopped if isinstance(moment, datetime)), default=None)
+    if fed_until is not None:
         # The feed continued the data set: the next top-up starts where it stopped.
         await trio.to_thread.run_sync(data.marker_update, rollups.floor_to(fed_until, 60))
     return _summary(data, computed_result, shared_result, not_measured)
