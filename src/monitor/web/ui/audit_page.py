@@ -97,8 +97,9 @@ async def audit_page() -> Response:
     for name in TIME_FIELDS:
         raw = request.args.get(name, "").strip()
         local = raw.removesuffix("Z")
-        # A zone-less time goes back into the datetime-local input as it came.
-        shown_filters[name] = local if _LOCAL_TIME.fullmatch(local) else raw
+        # A datetime-local input takes only a zone-less time; anything else (an API-style
+        # time with an offset, or garbage the error message names) leaves it empty.
+        shown_filters[name] = local if _LOCAL_TIME.fullmatch(local) else ""
     common: dict[str, Any] = {
         "session": session,
         "current": AUDIT,
