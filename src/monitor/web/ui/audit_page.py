@@ -65,15 +65,19 @@ def _text(value: Any) -> str:
 
 
 def changes(before: Any, after: Any) -> list[FieldChange]:
-    """Fields as before → after: a creation shows every field, a change only what changed."""
+    """Fields as before → after: a creation (or deletion) shows every field that is set,
+    a change only what changed."""
     old = before if isinstance(before, dict) else {}
     new = after if isinstance(after, dict) else {}
     fields = list(old) + [name for name in new if name not in old]
+    both = before is not None and after is not None
     shown = []
     for field in fields:
         unchanged = field in old and field in new and old[field] == new[field]
-        if before is not None and after is not None and unchanged:
+        if both and unchanged:
             continue
+        if not both and old.get(field) is None and new.get(field) is None:
+            continue  # a creation's (or deletion's) unset fields say nothing
         shown.append(
             FieldChange(
                 field,
