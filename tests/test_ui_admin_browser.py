@@ -145,3 +145,30 @@ def test_a_read_key_sees_no_admin_action_and_is_refused_when_it_forges_one(
     ).json()["keys"]
     assert "forged" not in [key["name"] for key in listed]
     assert [e for e in console.errors if "status of 403" not in e] == []
+
+
+def test_without_javascript_a_key_is_created_and_revoked_with_plain_forms(
+    browser: Browser, site: ThreadedService
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, site.base_url, site.admin_token)
+        page.goto(site.base_url + "/ui/keys")
+        assert page.get_by_role("button", name="Copy").count() == 0  # nothing to run it
+        page.get_by_label("Name").fill("no-script key")
+        page.get_by_label("Role").select_option("ingest")
+        page.get_by_role("button", name="Create key").click()
+        new_key = page.get_by_label("The new ingest key").input_value()
+        assert new_key.startswith("mon_")
+        page.get_by_role("link", name="Revoke no-script key").click()
+        assert page.url.endswith("/revoke")
+        page.get_by_role("button", name="Revoke the key").click()
+        assert "/ui/keys?revoked=" in page.url
+        assert "is revoked" in page.get_by_role("status").inner_text()
+        refused = httpx.get(
+            site.base_url + "/api/v1/events", headers={"X-API-Key": new_key}, timeout=10
+        )
+        assert refused.status_code == 401
+    finally:
+        context.close()
