@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,12 @@ import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from werkzeug.datastructures import MultiDict
 
 from conftest import MakeKey, RunningService, StartService, make_settings
-from monitor.web.ui.audit_page import changes
+from monitor.web.api.audit.query import parse_audit_query
+from monitor.web.edge.problems import ProblemError
+from monitor.web.ui.audit_page import PAGE_SIZE, as_utc, changes
 from processes import TEST_SECRET_KEY
 
 SITE = "http://monitor.test"
@@ -386,7 +390,7 @@ async def test_the_audit_page_shows_changes_filters_them_and_pages(
     assert "No changes match these filters" in nothing.text
 
 
-async def test_the_audit_pages_times_are_read_as_utc(
+async def test_the_audit_pages_times_are_readas_utc(
     http: httpx.AsyncClient, admin: tuple[str, str, str]
 ) -> None:
     name, _, token = admin
@@ -467,3 +471,26 @@ def test_a_creation_or_deletion_shows_every_field_that_is_set(record: dict[str, 
     assert all(c.before is None for c in changes(None, record))
     assert [c.field for c in changes(record, None)] == set_fields
     assert all(c.after is None for c in changes(record, None))
+
+
+# The audit form's times: a datetime-local value is a UTC time; anything else a 400.
+
+
+@given(
+    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(8999, 12, 30)),
+    st.sampled_from(["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+)
+def test_a_datetime_local_value_is_readas_utc(moment: datetime, shape: str) -> None:
+    written = moment.strftime(shape)
+    audit_filter, limit, before = parse_audit_query(as_utc(MultiDict({"from": written})))
+    assert audit_filter.time_from == datetime.strptime(written, shape).replace(tzinfo=UTC)
+    assert (limit, before) == (PAGE_SIZE, None)
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_any_form_time_is_a_filter_or_a_400(start: str, end: str) -> None:
+    try:
+        parse_audit_query(as_utc(MultiDict({"from": start, "to": end})))
+    except ProblemError as refused:
+        assert refused.status == 400
+        assert {error["field"] for error in refused.errors or []} <= {"from", "to"}

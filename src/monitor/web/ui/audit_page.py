@@ -46,7 +46,7 @@ class FieldChange:
     after: str | None
 
 
-def _as_utc(args: MultiDict[str, str]) -> MultiDict[str, str]:
+def as_utc(args: MultiDict[str, str]) -> MultiDict[str, str]:
     """The query with zone-less times read as UTC (the form says so) and blanks dropped."""
     adjusted: MultiDict[str, str] = MultiDict()
     for name, value in args.items(multi=True):
@@ -112,7 +112,7 @@ async def audit_page() -> Response:
         "short_value": SHORT_VALUE,
     }
     try:
-        audit_filter, limit, before = parse_audit_query(_as_utc(request.args))
+        audit_filter, limit, before = parse_audit_query(as_utc(request.args))
     except ProblemError as invalid:
         if invalid.status != 400:
             raise
