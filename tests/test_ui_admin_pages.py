@@ -24,7 +24,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from conftest import MakeKey, RunningService, StartService, make_settings
+from conftest import MakeKey, RunningService, StartService, make_settings, set_connections_allowed
+from monitor.domain.audit import Actor, Attribution
+from monitor.domain.keys import Role
+from monitor.storage import keys as key_store
+from monitor.storage.gateway import open_gateway
+from monitor.storage.migrate import apply_migrations
 from monitor.web.api.audit.query import parse_audit_query
 from monitor.web.edge.problems import ProblemError
 from monitor.web.ui.audit_page import PAGE_SIZE, as_utc, changes
@@ -494,3 +499,48 @@ def test_any_form_time_is_a_filter_or_a_400(start: str, end: str) -> None:
     except ProblemError as refused:
         assert refused.status == 400
         assert {error["field"] for error in refused.errors or []} <= {"from", "to"}
+
+
+# An outage.
+
+
+async def bootstrap_admin(database_url: str) -> str:
+    async with open_gateway(
+        database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
+    ) as gateway:
+        _, token = await key_store.create_key(
+            gateway,
+            name="outage admin",
+            role=Role.ADMIN,
+            rate_limit=None,
+            expires_at=None,
+            by=Attribution(Actor.system("tests")),
+        )
+    return token
+
+
+async def test_a_database_outage_is_a_503_with_retry_after_and_the_system_page_says_so(
+    start_service: StartService, empty_database_url: str, tmp_path: Path
+) -> None:
+    apply_migrations(empty_database_url)
+    service = await start_service(make_settings(empty_database_url, tmp_path, public_url=SITE))
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
+        csrf = await signed_in(client, await bootstrap_admin(empty_database_url))
+        set_connections_allowed(empty_database_url, allowed=False)
+        try:
+            system = await client.get("/ui/system")
+            keys = await client.get("/ui/keys")
+            audit = await client.get("/ui/audit")
+            created = await create_through_form(client, csrf, name="in the outage", role="read")
+        finally:
+            set_connections_allowed(empty_database_url, allowed=True)
+        # The System page needs no database: it is how an operator sees this one.
+        assert system.status_code == 200
+        assert re.search(
+            r'<th scope="row">database</th>\s*<td><span class="state state-down">', system.text
+        )
+        assert 'Overall: <strong class="state state-down">down</strong>' in system.text
+        for refused in (keys, audit, created):
+            assert refused.status_code == 503
+            assert int(refused.headers["retry-after"]) > 0
+        assert key_rows(empty_database_url, "name = 'in the outage'") == []
