@@ -174,3 +174,22 @@ def test_without_javascript_a_key_is_created_and_revoked_with_plain_forms(
         assert refused.status_code == 401
     finally:
         context.close()
+
+
+def test_the_keyboard_alone_creates_a_key_and_reaches_its_copy_button(
+    page: Page, site: ThreadedService, console: Console
+) -> None:
+    sign_in(page, site.base_url, site.admin_token)
+    page.goto(site.base_url + "/ui/keys")
+    page.get_by_label("Name").focus()
+    page.keyboard.type("typed key")
+    page.keyboard.press("Enter")  # submits the form, as a text field does
+    shown = page.get_by_label("The new read key")
+    shown.wait_for()
+    shown.focus()
+    assert page.evaluate("document.activeElement.selectionEnd") == len(shown.input_value())
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Copy"
+    page.keyboard.press("Enter")
+    page.locator(".copy-status").filter(has_text="C").wait_for()
+    assert console.errors == []
