@@ -11,6 +11,7 @@ it) and drives /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import uuid
@@ -18,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+
+from playwright.sync_api import Page  # noqa: E402
 
 from browser_harness import chromium, create_key, sign_in, ui_service  # noqa: E402
 from conftest import create_database, drop_database  # noqa: E402
@@ -27,6 +30,20 @@ from monitor.web.ui.navigation import PAGES  # noqa: E402
 VIEWPORT = {"width": 1280, "height": 800}
 NARROW = {"width": 390, "height": 844}  # a phone
 SCHEMES = ("light", "dark")
+
+
+def admin_pages(page: Page, base_url: str, out: Path, scheme: str) -> None:
+    """A key just created (shown once) and the revoke confirmation."""
+    page.goto(base_url + "/ui/keys")
+    page.get_by_label("Name").fill(f"ci deploys ({scheme})")
+    page.get_by_label("Role").select_option("ingest")
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_role("heading", name=re.compile("created")).wait_for()
+    page.screenshot(path=out / f"keys-created-{scheme}.png")
+    page.goto(base_url + "/ui/keys")
+    page.get_by_role("link", name=f"Revoke ci deploys ({scheme})").click()
+    page.get_by_role("button", name="Revoke the key").wait_for()
+    page.screenshot(path=out / f"key-revoke-{scheme}.png")
 
 
 def main() -> None:
@@ -53,6 +70,7 @@ def main() -> None:
                 page.get_by_role("button", name="Sign in").click()
                 page.screenshot(path=out / f"sign-in-refused-{scheme}.png")
                 sign_in(page, site.base_url, site.admin_token)
+                admin_pages(page, site.base_url, out, scheme)  # first: the audit log shows it
                 for shown in PAGES:
                     page.goto(site.base_url + shown.path)
                     page.screenshot(path=out / f"{shown.slug}-{scheme}.png")

@@ -1,7 +1,7 @@
 // monitor's one first-party script. Pages work without it; it makes htmx
 // requests carry the session's CSRF token, keeps the navigation's current
-// page in step after htmx swaps the main part, and shows times in the
-// browser's own time zone.
+// page in step after htmx swaps the main part, shows times in the
+// browser's own time zone, and gives a new API key its Copy button.
 "use strict";
 
 (function () {
@@ -40,9 +40,57 @@
     }
   }
 
+  // A new API key's Copy button: the clipboard API where the page may use it,
+  // else the text is selected for the user to copy (Ctrl+C).
+  function enableCopyButtons(root) {
+    var buttons = root.querySelectorAll("button[data-copy-from]");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].hidden = false;
+    }
+  }
+
+  function selectText(field, status, message) {
+    field.focus();
+    field.select();
+    if (status) {
+      status.textContent = message;
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy-from]") : null;
+    if (!button) {
+      return;
+    }
+    var field = document.getElementById(button.getAttribute("data-copy-from"));
+    var status = document.querySelector(".copy-status");
+    if (!field) {
+      return;
+    }
+    var fallback = "Selected: press Ctrl+C (or ⌘C) to copy.";
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () {
+        if (status) {
+          status.textContent = "Copied to the clipboard.";
+        }
+      }, function () {
+        selectText(field, status, fallback);
+      });
+    } else {
+      selectText(field, status, fallback);
+    }
+  });
+
+  document.addEventListener("focusin", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-select-on-focus")) {
+      event.target.select();
+    }
+  });
+
   document.addEventListener("htmx:after:swap", function () {
     markCurrentPage();
     localiseTimes(document);
+    enableCopyButtons(document);
     var main = document.getElementById("main");
     if (main) {
       main.focus({ preventScroll: true });  // screen readers start on the new page
@@ -51,5 +99,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     localiseTimes(document);
+    enableCopyButtons(document);
   });
 })();

@@ -109,6 +109,9 @@ SESSION: dict[tuple[str, str], Role | None] = {
     ("GET", "/ui/system"): READ,
     ("GET", "/ui/audit"): ADMIN,
     ("GET", "/ui/keys"): ADMIN,
+    ("POST", "/ui/keys"): ADMIN,
+    ("GET", "/ui/keys/{key_id}/revoke"): ADMIN,
+    ("POST", "/ui/keys/{key_id}/revoke"): ADMIN,
 }
 
 # Key role -> the roles of the operations it may call, as docs/roles.md says,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import ParamSpec
 from urllib.parse import urlencode
 
 from quart import Blueprint, Response, request
@@ -26,6 +27,7 @@ blueprint = Blueprint("ui_pages", __name__)
 
 
 PageHandler = Callable[[], Awaitable[Response]]
+P = ParamSpec("P")
 
 
 def sign_in_location() -> str:
@@ -35,12 +37,14 @@ def sign_in_location() -> str:
     return SIGN_IN_PATH + ("" if here == "/" else "?" + urlencode({"next": here}))
 
 
-def session_page(required: Role) -> Callable[[PageHandler], PageHandler]:
-    def decorate(handler: PageHandler) -> PageHandler:
+def session_page(
+    required: Role,
+) -> Callable[[Callable[P, Awaitable[Response]]], Callable[P, Awaitable[Response]]]:
+    def decorate(handler: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
         guarded = require_session_role(required)(handler)
 
         @functools.wraps(guarded)
-        async def page() -> Response:
+        async def page(*args: P.args, **kwargs: P.kwargs) -> Response:
             if await current_session() is None:
                 if wants_fragment():
                     # fetch would follow a 303 and htmx put the sign-in page
@@ -48,7 +52,7 @@ def session_page(required: Role) -> Callable[[PageHandler], PageHandler]:
                     return Response("", status=200, headers={"HX-Redirect": sign_in_location()})
                 return Response("", status=303, headers={"Location": sign_in_location()})
             try:
-                return await guarded()
+                return await guarded(*args, **kwargs)
             except ProblemError as refused:
                 return await render_page(
                     "problem.html",
