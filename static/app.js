@@ -40,7 +40,25 @@
     }
   }
 
+  // A page that draws with scripts of its own names them in `data-page-script`
+  // (space-separated, in order); each is loaded once, whether the page came
+  // whole or its main part through htmx (whose swapped-in scripts never run).
+  function loadPageScripts(root) {
+    var holders = root.querySelectorAll("[data-page-script]");
+    for (var i = 0; i < holders.length; i++) {
+      var sources = holders[i].getAttribute("data-page-script").split(/\s+/);
+      for (var j = 0; j < sources.length; j++) {
+        if (!sources[j] || document.querySelector('script[src="' + sources[j] + '"]')) continue;
+        var script = document.createElement("script");
+        script.src = sources[j];
+        script.async = false;  // run in the order named
+        document.head.appendChild(script);
+      }
+    }
+  }
+
   document.addEventListener("htmx:after:swap", function () {
+    loadPageScripts(document);
     markCurrentPage();
     localiseTimes(document);
     var main = document.getElementById("main");
@@ -50,6 +68,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    loadPageScripts(document);
     localiseTimes(document);
   });
 })();

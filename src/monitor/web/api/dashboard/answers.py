@@ -53,11 +53,11 @@ def unknown_parameters(args: QueryArgs, allowed: Collection[str]) -> list[dict[s
     ]
 
 
-async def shared_answer(
+async def shared_body(
     route: str, asked: AskedT, compute: Callable[[Gateway, AskedT], Awaitable[Any]]
-) -> Response:
-    """The answer for (route, question, tick), computed once (`compute_<route>`) and
-    shared; 304 when the request's If-None-Match names it."""
+) -> bytes:
+    """The answer's JSON for (route, question, tick), computed once (`compute_<route>`)
+    and shared: by the API route, and by a page showing the same answer."""
     deps = current_deps()
 
     async def computed() -> bytes:
@@ -65,5 +65,12 @@ async def shared_answer(
 
     window = asked.window
     key = result_key(route, asked.key_params(), window.tick_id, sets=asked.sets)
-    body = await deps.shared_results.get_or_compute(key, window.fresh_for, computed)
-    return revalidated_response(body, window.fresh_for)
+    return await deps.shared_results.get_or_compute(key, window.fresh_for, computed)
+
+
+async def shared_answer(
+    route: str, asked: AskedT, compute: Callable[[Gateway, AskedT], Awaitable[Any]]
+) -> Response:
+    """The shared answer (`shared_body`); 304 when the request's If-None-Match names it."""
+    body = await shared_body(route, asked, compute)
+    return revalidated_response(body, asked.window.fresh_for)
