@@ -21,7 +21,7 @@ from monitor.domain.events import LEVELS
 from monitor.web.ui.overview_answers import OverviewAnswers
 
 ERROR_LEVELS = ("error", "critical")
-RANGE_CHOICES = ("15m", "1h", "6h", "24h", "7d")
+RANGE_CHOICES = {"15m": "15 min", "1h": "hour", "6h": "6 h", "24h": "24 h", "7d": "7 days"}
 
 _encode = msgspec.json.Encoder().encode
 
@@ -120,9 +120,20 @@ def utc_label(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def span_words(span: timedelta) -> str:
+    """A range as people say it: 15 min, 24 h, 7 days (the API's 1d is 24 h here)."""
+    seconds = round(span.total_seconds())
+    if seconds % 86_400 == 0 and seconds >= 2 * 86_400:
+        return f"{seconds // 86_400} days"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return format_duration(span)
+
+
 def period_words(numbers: dict[str, Any]) -> str:
-    span = _parse_time(numbers["to"]) - _parse_time(numbers["from"])
-    return format_duration(span) if span > timedelta(0) else "0s"
+    return span_words(_parse_time(numbers["to"]) - _parse_time(numbers["from"]))
 
 
 def level_chart(by_level: dict[str, Any]) -> dict[str, Any]:
