@@ -88,8 +88,11 @@
       try { parsed = JSON.parse(message.data); } catch (ignored) { return; }
       if (parsed.type === "data") self.newEvents();
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
       if (self.stopped) return;
+      // 1008: the session ended or was refused. The live part's answer says where
+      // to go (the sign-in page) if so; reconnecting alone would never learn it.
+      if (event.code === 1008 && !self.fetching) self.refresh();
       self.say("reconnecting");
       var wait = self.backoff + Math.random() * 500;
       self.backoff = Math.min(self.backoff * 2, MAX_BACKOFF_MS);
