@@ -165,7 +165,9 @@ async def test_the_live_part_is_a_fragment_and_htmx_gets_the_main_part(
     site: Site, held_clock: HeldClock
 ) -> None:
     await site.sign_in()
-    live = await site.http.get("/ui/overview/live", params={"range": "6h"})
+    live = await site.http.get(
+        "/ui/overview/live", params={"range": "6h"}, headers={"HX-Request": "true"}
+    )
     assert live.status_code == 200
     assert live.text.lstrip().startswith('<div id="overview-live"')
     assert "<nav" not in live.text and "<!doctype" not in live.text.lower()
@@ -177,6 +179,9 @@ async def test_the_live_part_is_a_fragment_and_htmx_gets_the_main_part(
     assert "data-page-script=" in main.text
     whole = await site.http.get("/")
     assert whole.text.lstrip().lower().startswith("<!doctype html>")
+    # Opened by a browser itself, the live part's address is a whole page too.
+    opened = await site.http.get("/ui/overview/live")
+    assert opened.text.lstrip().lower().startswith("<!doctype html>")
     assert '<option value="24h" selected>' in whole.text
 
 

@@ -24,7 +24,7 @@ from monitor.web.ui.navigation import OVERVIEW
 from monitor.web.ui.overview_answers import overview_answers
 from monitor.web.ui.overview_view import view
 from monitor.web.ui.pages import session_page
-from monitor.web.ui.rendering import render_page
+from monitor.web.ui.rendering import render_page, wants_fragment
 
 blueprint = Blueprint("ui_overview", __name__)
 
@@ -66,4 +66,6 @@ async def overview() -> Response:
 @blueprint.get(LIVE_PATH)
 @session_page(OVERVIEW.role)
 async def overview_live() -> Response:
-    return await _shown("overview_live.html")
+    """The live part for the page's script (it asks as htmx does); opened by a browser
+    itself, the whole overview, since every page is a complete document."""
+    return await _shown("overview_live.html" if wants_fragment() else "overview.html")
