@@ -130,12 +130,17 @@
       .then(function (response) {
         var away = response.headers.get("HX-Redirect");
         if (away) { window.location.assign(away); return null; }
-        return response.ok ? response.text() : null;
+        if (response.ok) return response.text();
+        // An outage (503) or a refusal: say so, and try again after the next tick.
+        self.say("not updated (" + response.status + ")");
+        self.pending = true;
+        return null;
       })
       .then(function (html) {
         self.fetching = false;
         if (html === null || self.stopped) return;
         self.swap(html);
+        if (self.socket && self.socket.readyState === WebSocket.OPEN) self.say("live");
       }, function () {
         self.fetching = false;
         self.pending = true; // try again with the next news or tick
