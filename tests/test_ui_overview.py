@@ -185,6 +185,16 @@ async def test_the_live_part_is_a_fragment_and_htmx_gets_the_main_part(
     assert '<option value="24h" selected>' in whole.text
 
 
+async def test_an_absolute_range_is_shown_as_such(site: Site, held_clock: HeldClock) -> None:
+    await site.sign_in()
+    page = await site.http.get(
+        "/", params={"from": "2026-11-30T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
+    )
+    assert page.status_code == 200
+    assert "24 h from" in page.text and "The last" not in page.text
+    assert '<time datetime="2026-11-30T00:00:00+00:00">2026-11-30 00:00 UTC</time>' in page.text
+
+
 async def test_a_read_key_sees_the_overview(site: Site, held_clock: HeldClock) -> None:
     await site.sign_in("read")
     page = await site.http.get("/")

@@ -52,6 +52,7 @@ async def _shown(template: str, **extra: Any) -> Response:
         current=OVERVIEW,
         live_url=_live_url(),
         chosen_range=request.args.get("range"),
+        absolute_range="from" in request.args,
         **view(found),
         **extra,
     )
