@@ -1,7 +1,7 @@
-// monitor's one first-party script. Pages work without it; it makes htmx
+// monitor's script for every page. Pages work without it; it makes htmx
 // requests carry the session's CSRF token, keeps the navigation's current
 // page in step after htmx swaps the main part, and shows times in the
-// browser's own time zone.
+// browser's own time zone, and loads the scripts a page names (data-page-script).
 "use strict";
 
 (function () {
