@@ -1,7 +1,8 @@
-// monitor's one first-party script. Pages work without it; it makes htmx
+// monitor's script for every page. Pages work without it; it makes htmx
 // requests carry the session's CSRF token, keeps the navigation's current
 // page in step after htmx swaps the main part, shows times in the
-// browser's own time zone, and gives a new API key its Copy button.
+// browser's own time zone, gives a new API key its Copy button, and loads
+// the scripts a page names (data-page-script).
 "use strict";
 
 (function () {
@@ -87,7 +88,25 @@
     }
   });
 
+  // A page that draws with scripts of its own names them in `data-page-script`
+  // (space-separated, in order); each is loaded once, whether the page came
+  // whole or its main part through htmx (whose swapped-in scripts never run).
+  function loadPageScripts(root) {
+    var holders = root.querySelectorAll("[data-page-script]");
+    for (var i = 0; i < holders.length; i++) {
+      var sources = holders[i].getAttribute("data-page-script").split(/\s+/);
+      for (var j = 0; j < sources.length; j++) {
+        if (!sources[j] || document.querySelector('script[src="' + sources[j] + '"]')) continue;
+        var script = document.createElement("script");
+        script.src = sources[j];
+        script.async = false;  // run in the order named
+        document.head.appendChild(script);
+      }
+    }
+  }
+
   document.addEventListener("htmx:after:swap", function () {
+    loadPageScripts(document);
     markCurrentPage();
     localiseTimes(document);
     enableCopyButtons(document);
@@ -98,6 +117,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    loadPageScripts(document);
     localiseTimes(document);
     enableCopyButtons(document);
   });

@@ -100,6 +100,7 @@ SESSION: dict[tuple[str, str], Role | None] = {
     ("GET", "/ui/session"): READ,
     # The pages (web/ui/navigation.py); without a session they redirect to sign-in.
     ("GET", "/"): READ,
+    ("GET", "/ui/overview/live"): READ,
     ("GET", "/ui/events"): READ,
     ("GET", "/ui/error-groups"): READ,
     ("GET", "/ui/metrics"): READ,

@@ -1,4 +1,6 @@
-"""The operator UI's pages: the overview at `/` and a place for every page to come.
+"""The operator UI's page guard, and a placeholder for every page not built yet.
+
+The overview has its own module (overview.py).
 
 Each page is guarded by `session_page(role)`: without a live session the
 browser is sent (303, or `HX-Redirect` to htmx) to the sign-in page with
@@ -19,7 +21,7 @@ from quart import Blueprint, Response, request
 from monitor.domain.keys import Role
 from monitor.web.edge.problems import ProblemError
 from monitor.web.edge.sessions import current_session, require_session_role
-from monitor.web.ui.navigation import OVERVIEW, PAGES, Page
+from monitor.web.ui.navigation import PAGES, Page
 from monitor.web.ui.rendering import render_page, wants_fragment
 from monitor.web.ui.session_routes import SIGN_IN_PATH
 
@@ -65,12 +67,6 @@ def session_page(
         return page
 
     return decorate
-
-
-@blueprint.get(OVERVIEW.path)
-@session_page(OVERVIEW.role)
-async def overview() -> Response:
-    return await render_page("overview.html", session=await current_session(), current=OVERVIEW)
 
 
 def _placeholder(page: Page) -> PageHandler:
