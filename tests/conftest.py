@@ -43,6 +43,9 @@ from processes import TEST_SECRET_KEY
 settings.register_profile("shared-machine", deadline=None)
 settings.load_profile("shared-machine")
 
+# The browser tests' fixtures (browser, page, console), for every browser test module.
+pytest_plugins = ["browser_fixtures"]
+
 SERVER_URL = os.environ.get("MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MONITOR_TEST_REDIS", "redis://127.0.0.1:6379")
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"

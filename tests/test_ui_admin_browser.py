@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from browser_harness import Console, axe_violations, chromium, create_key, sign_in, ui_service
+from browser_harness import Console, axe_violations, create_key, sign_in, ui_service
 from conftest import ThreadedService
 
 ADMIN_PAGES = ("/ui/keys", "/ui/system", "/ui/audit")
@@ -20,27 +20,6 @@ ADMIN_PAGES = ("/ui/keys", "/ui/system", "/ui/audit")
 def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedService]:
     with ui_service(database_url, tmp_path_factory.mktemp("ui-admin")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as (_, launched):
-        yield launched
-
-
-@pytest.fixture
-def console() -> Console:
-    return Console()
-
-
-@pytest.fixture
-def page(browser: Browser, console: Console) -> Iterator[Page]:
-    context = browser.new_context()
-    opened = context.new_page()
-    opened.set_default_timeout(15_000)
-    console.watch(opened)
-    yield opened
-    context.close()
 
 
 def test_an_admin_creates_a_key_sees_it_once_and_revokes_it(

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Request
 
-from browser_harness import Console, axe_violations, chromium, sign_in, ui_service
+from browser_harness import Console, axe_violations, sign_in, ui_service
 from conftest import RUN_ID, ThreadedService, create_database, drop_database
 from monitor.storage.migrate import apply_migrations
 
@@ -35,27 +35,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedService]:
             yield running
     finally:
         drop_database(name)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as (_, launched):
-        yield launched
-
-
-@pytest.fixture
-def console() -> Console:
-    return Console()
-
-
-@pytest.fixture
-def page(browser: Browser, console: Console) -> Iterator[Page]:
-    context = browser.new_context()
-    opened = context.new_page()
-    opened.set_default_timeout(15_000)
-    console.watch(opened)
-    yield opened
-    context.close()
 
 
 def post_events(
