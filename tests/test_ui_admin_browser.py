@@ -189,3 +189,51 @@ def test_on_a_phone_the_admin_pages_fit_the_screen_and_pass_axe(
             assert axe_violations(page) == [], path
     finally:
         context.close()
+
+
+def key_names(site: ThreadedService) -> list[str]:
+    listed = httpx.get(
+        site.base_url + "/api/v1/keys", headers={"X-API-Key": site.admin_token}, timeout=10
+    ).json()["keys"]
+    return [key["name"] for key in listed]
+
+
+def test_an_admins_form_without_its_csrf_token_is_refused_and_creates_nothing(
+    page: Page, site: ThreadedService, console: Console
+) -> None:
+    sign_in(page, site.base_url, site.admin_token)
+    page.goto(site.base_url + "/ui/keys")
+    page.get_by_label("Name").fill("tokenless")
+    # The page's own form, submitted by the browser as the user would, with the token
+    # gone from both places it is sent from: the form's field and (for htmx) the header.
+    page.evaluate(
+        """() => document.querySelectorAll('input[name=csrf_token], meta[name=csrf-token]')
+                    .forEach(element => element.remove())"""
+    )
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Create key").click()
+    assert answer.value.status == 403
+    assert "tokenless" not in key_names(site)
+    assert [e for e in console.errors if "status of 403" not in e] == []
+
+
+def test_a_form_posted_from_another_origin_is_refused_and_creates_nothing(
+    page: Page, site: ThreadedService
+) -> None:
+    sign_in(page, site.base_url, site.admin_token)
+    page.goto(site.base_url + "/ui/keys")
+    token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    # A page of another site posts a copy of the form, even with a token it learned.
+    elsewhere = "http://elsewhere.test"
+    form = (
+        f'<form method="post" action="{site.base_url}/ui/keys">'
+        f'<input name="csrf_token" value="{token}"><input name="name" value="cross-site">'
+        '<input name="role" value="admin"><button>Go</button></form>'
+    )
+    page.route(elsewhere + "/", lambda route: route.fulfill(body=form, content_type="text/html"))
+    page.goto(elsewhere + "/")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Go").click()
+    assert answer.value.request.headers.get("origin") == elsewhere
+    assert answer.value.status == 403
+    assert "cross-site" not in key_names(site)

@@ -20,10 +20,12 @@ from quart import Blueprint, Response, request
 
 from monitor.domain.keys import Role
 from monitor.web.edge.problems import ProblemError
-from monitor.web.edge.sessions import current_session, require_session_role
+from monitor.web.edge.sessions import current_session, require_origin, require_session_role
 from monitor.web.ui.navigation import PAGES, Page
 from monitor.web.ui.rendering import render_page, wants_fragment
 from monitor.web.ui.session_routes import SIGN_IN_PATH
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 blueprint = Blueprint("ui_pages", __name__)
 
@@ -47,13 +49,17 @@ def session_page(
 
         @functools.wraps(guarded)
         async def page(*args: P.args, **kwargs: P.kwargs) -> Response:
-            if await current_session() is None:
-                if wants_fragment():
-                    # fetch would follow a 303 and htmx put the sign-in page
-                    # inside the old shell: have htmx load it as a whole page.
-                    return Response("", status=200, headers={"HX-Redirect": sign_in_location()})
-                return Response("", status=303, headers={"Location": sign_in_location()})
             try:
+                if request.method not in SAFE_METHODS:
+                    # Before the session: a post from another site is refused as
+                    # such, not sent to sign in (its Lax cookie was not sent at all).
+                    require_origin()
+                if await current_session() is None:
+                    if wants_fragment():
+                        # fetch would follow a 303 and htmx put the sign-in page
+                        # inside the old shell: have htmx load it as a whole page.
+                        return Response("", status=200, headers={"HX-Redirect": sign_in_location()})
+                    return Response("", status=303, headers={"Location": sign_in_location()})
                 return await guarded(*args, **kwargs)
             except ProblemError as refused:
                 return await render_page(
