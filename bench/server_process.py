@@ -45,6 +45,7 @@ async def start_server(
     nursery: trio.Nursery,
     settings: Mapping[str, str] | None = None,
     log_to: Path | None = None,
+    port: int = 0,
 ) -> ServerProcess:
     """Start `monitor serve` on port 0 against `url`; return once it listens.
 
@@ -52,7 +53,9 @@ async def start_server(
     errors also kept in `errors`. With `log_to`, the log goes to that file
     instead and nothing reads it meanwhile (the caller reads it when it
     wants): a service answering many requests writes a line for each, and
-    through a pipe it would wait whenever its reader fell behind.
+    through a pipe it would wait whenever its reader fell behind. `port`: a
+    given one, for a caller that must know its URL before the start (a
+    public URL a browser signs in through).
     """
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
@@ -62,7 +65,7 @@ async def start_server(
         "MONITOR_KEY_USAGE_FLUSH_INTERVAL": "3600",
         **(settings or {}),
     }
-    command = [sys.executable, "-m", "monitor", "serve", "--port", "0"]
+    command = [sys.executable, "-m", "monitor", "serve", "--port", str(port)]
     if log_to is not None:
         log = await trio.to_thread.run_sync(functools.partial(open, log_to, "wb"))
         try:

@@ -11,22 +11,93 @@ it) and drives /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
+import random
+import re
 import sys
 import tempfile
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from playwright.sync_api import Page  # noqa: E402
+
 from browser_harness import chromium, create_key, sign_in, ui_service  # noqa: E402
-from conftest import create_database, drop_database  # noqa: E402
+from conftest import ThreadedService, create_database, drop_database  # noqa: E402
 from monitor.storage.migrate import apply_migrations  # noqa: E402
 from monitor.web.ui.navigation import PAGES  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 800}
 NARROW = {"width": 390, "height": 844}  # a phone
 SCHEMES = ("light", "dark")
+
+
+def admin_pages(page: Page, base_url: str, out: Path, scheme: str) -> None:
+    """A key just created (shown once) and the revoke confirmation."""
+    page.goto(base_url + "/ui/keys")
+    page.get_by_label("Name").fill(f"ci deploys ({scheme})")
+    page.get_by_label("Role").select_option("ingest")
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_role("heading", name=re.compile("created")).wait_for()
+    page.screenshot(path=out / f"keys-created-{scheme}.png")
+    page.goto(base_url + "/ui/keys")
+    page.get_by_role("link", name=f"Revoke ci deploys ({scheme})").click()
+    page.get_by_role("button", name="Revoke the key").wait_for()
+    page.screenshot(path=out / f"key-revoke-{scheme}.png")
+
+
+OVERVIEW_SOURCES = ("checkout", "payments", "search", "auth")
+OVERVIEW_ERRORS = (
+    ("error", "payments", "card declined by issuer"),
+    ("error", "checkout", "timeout calling inventory"),
+    ("critical", "payments", "ledger out of balance"),
+    ("error", "auth", "token signature invalid"),
+)
+
+
+def seed_overview(site: ThreadedService) -> None:
+    """A day of events, so the overview's tiles, charts and lists show something real."""
+    chance = random.Random(15)  # noqa: S311 (made-up data, the same every run)
+    now = datetime.now(UTC)
+    events = []
+    for minute in range(0, 24 * 60, 4):
+        moment = now - timedelta(minutes=minute, seconds=30)
+        busy = 3 + int(2 * abs(12 - (minute // 60 + 6) % 24) / 12 * 3)
+        for _ in range(busy):
+            level = chance.choices(["debug", "info", "warning"], [2, 8, 1])[0]
+            source = chance.choice(OVERVIEW_SOURCES)
+            events.append(
+                {
+                    "type": "request",
+                    "level": level,
+                    "source": source,
+                    "message": f"{source} handled a request",
+                    "time": moment.isoformat(),
+                }
+            )
+        if chance.random() < 0.25:
+            level, source, message = chance.choice(OVERVIEW_ERRORS)
+            events.append(
+                {
+                    "type": "failure",
+                    "level": level,
+                    "source": source,
+                    "message": message,
+                    "time": moment.isoformat(),
+                }
+            )
+    for start in range(0, len(events), 1000):
+        response = httpx.post(
+            f"{site.base_url}/api/v1/events/bulk",
+            json=events[start : start + 1000],
+            headers={"X-API-Key": site.admin_token},
+            timeout=30,
+        )
+        response.raise_for_status()
 
 
 def main() -> None:
@@ -44,6 +115,7 @@ def main() -> None:
             chromium() as (_, browser),
         ):
             reader = create_key(site, "on-call reader", "read")
+            seed_overview(site)
             for scheme in SCHEMES:
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
                 page = context.new_page()
@@ -53,9 +125,12 @@ def main() -> None:
                 page.get_by_role("button", name="Sign in").click()
                 page.screenshot(path=out / f"sign-in-refused-{scheme}.png")
                 sign_in(page, site.base_url, site.admin_token)
+                admin_pages(page, site.base_url, out, scheme)  # first: the audit log shows it
                 for shown in PAGES:
                     page.goto(site.base_url + shown.path)
-                    page.screenshot(path=out / f"{shown.slug}-{scheme}.png")
+                    if shown.path == "/":  # the charts are drawn by script: wait for them
+                        page.locator("#overview-live .uplot").nth(2).wait_for()
+                    page.screenshot(path=out / f"{shown.slug}-{scheme}.png", full_page=True)
                 page.set_viewport_size(NARROW)
                 page.goto(site.base_url + "/")
                 page.screenshot(path=out / f"overview-narrow-{scheme}.png")

@@ -1,7 +1,8 @@
-// monitor's one first-party script. Pages work without it; it makes htmx
+// monitor's script for every page. Pages work without it; it makes htmx
 // requests carry the session's CSRF token, keeps the navigation's current
-// page in step after htmx swaps the main part, and shows times in the
-// browser's own time zone.
+// page in step after htmx swaps the main part, shows times in the
+// browser's own time zone, gives a new API key its Copy button, and loads
+// the scripts a page names (data-page-script).
 "use strict";
 
 (function () {
@@ -40,9 +41,75 @@
     }
   }
 
+  // A new API key's Copy button: the clipboard API where the page may use it,
+  // else the text is selected for the user to copy (Ctrl+C).
+  function enableCopyButtons(root) {
+    var buttons = root.querySelectorAll("button[data-copy-from]");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].hidden = false;
+    }
+  }
+
+  function selectText(field, status, message) {
+    field.focus();
+    field.select();
+    if (status) {
+      status.textContent = message;
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy-from]") : null;
+    if (!button) {
+      return;
+    }
+    var field = document.getElementById(button.getAttribute("data-copy-from"));
+    var status = document.querySelector(".copy-status");
+    if (!field) {
+      return;
+    }
+    var fallback = "Selected: press Ctrl+C (or ⌘C) to copy.";
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () {
+        if (status) {
+          status.textContent = "Copied to the clipboard.";
+        }
+      }, function () {
+        selectText(field, status, fallback);
+      });
+    } else {
+      selectText(field, status, fallback);
+    }
+  });
+
+  document.addEventListener("focusin", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-select-on-focus")) {
+      event.target.select();
+    }
+  });
+
+  // A page that draws with scripts of its own names them in `data-page-script`
+  // (space-separated, in order); each is loaded once, whether the page came
+  // whole or its main part through htmx (whose swapped-in scripts never run).
+  function loadPageScripts(root) {
+    var holders = root.querySelectorAll("[data-page-script]");
+    for (var i = 0; i < holders.length; i++) {
+      var sources = holders[i].getAttribute("data-page-script").split(/\s+/);
+      for (var j = 0; j < sources.length; j++) {
+        if (!sources[j] || document.querySelector('script[src="' + sources[j] + '"]')) continue;
+        var script = document.createElement("script");
+        script.src = sources[j];
+        script.async = false;  // run in the order named
+        document.head.appendChild(script);
+      }
+    }
+  }
+
   document.addEventListener("htmx:after:swap", function () {
+    loadPageScripts(document);
     markCurrentPage();
     localiseTimes(document);
+    enableCopyButtons(document);
     var main = document.getElementById("main");
     if (main) {
       main.focus({ preventScroll: true });  // screen readers start on the new page
@@ -50,6 +117,8 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    loadPageScripts(document);
     localiseTimes(document);
+    enableCopyButtons(document);
   });
 })();

@@ -21,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 import trio
+from hypothesis import settings
 from psycopg import sql
 
 from monitor import service
@@ -34,6 +35,16 @@ from monitor.storage.migrate import apply_migrations
 from monitor.supervisor import ActorSpec
 from monitor.web.ws.direct import DirectTransport
 from processes import TEST_SECRET_KEY
+
+# The suite shares 2 cores with PostgreSQL, Redis, the service and Chromium: an example
+# that takes over Hypothesis' default 200 ms deadline says the machine was busy, not
+# that the code is wrong, and failed a pure property test once. Examples are still
+# bounded by each test's own size and the run's time.
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
+
+# The browser tests' fixtures (browser, page, console), for every browser test module.
+pytest_plugins = ["browser_fixtures"]
 
 SERVER_URL = os.environ.get("MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MONITOR_TEST_REDIS", "redis://127.0.0.1:6379")

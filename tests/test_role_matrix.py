@@ -100,6 +100,7 @@ SESSION: dict[tuple[str, str], Role | None] = {
     ("GET", "/ui/session"): READ,
     # The pages (web/ui/navigation.py); without a session they redirect to sign-in.
     ("GET", "/"): READ,
+    ("GET", "/ui/overview/live"): READ,
     ("GET", "/ui/events"): READ,
     ("GET", "/ui/error-groups"): READ,
     ("GET", "/ui/metrics"): READ,
@@ -109,6 +110,9 @@ SESSION: dict[tuple[str, str], Role | None] = {
     ("GET", "/ui/system"): READ,
     ("GET", "/ui/audit"): ADMIN,
     ("GET", "/ui/keys"): ADMIN,
+    ("POST", "/ui/keys"): ADMIN,
+    ("GET", "/ui/keys/{key_id}/revoke"): ADMIN,
+    ("POST", "/ui/keys/{key_id}/revoke"): ADMIN,
 }
 
 # Key role -> the roles of the operations it may call, as docs/roles.md says,

@@ -18,7 +18,6 @@ from browser_harness import (
     ADMIN_NAME,
     Console,
     axe_violations,
-    chromium,
     create_key,
     sign_in,
     ui_service,
@@ -36,29 +35,8 @@ def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as (_, launched):
-        yield launched
-
-
-@pytest.fixture(scope="module")
 def read_key(site: ThreadedService) -> str:
     return create_key(site, "browser-reader", "read")
-
-
-@pytest.fixture
-def console() -> Console:
-    return Console()
-
-
-@pytest.fixture
-def page(browser: Browser, console: Console) -> Iterator[Page]:
-    context = browser.new_context()
-    opened = context.new_page()
-    opened.set_default_timeout(15_000)
-    console.watch(opened)
-    yield opened
-    context.close()
 
 
 def nav_labels(page: Page) -> list[str]:

@@ -28,8 +28,12 @@ from monitor.web.edge.request_log import count_in_flight, register_request_log
 from monitor.web.edge.response_end import hold_disconnect_after_response
 from monitor.web.edge.role_docs import RoleDocumentingProvider
 from monitor.web.edge.security_headers import security_headers
+from monitor.web.ui import audit_page as ui_audit
+from monitor.web.ui import keys_pages as ui_keys
+from monitor.web.ui import overview as ui_overview
 from monitor.web.ui import pages as ui_pages
 from monitor.web.ui import session_routes as ui_sessions
+from monitor.web.ui import system_page as ui_system
 from monitor.web.ws import routes as live
 from monitor.web.ws.direct import capture_websocket_send
 
@@ -85,6 +89,10 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(live.blueprint)
     app.register_blueprint(ui_sessions.blueprint)
     app.register_blueprint(ui_pages.blueprint)
+    app.register_blueprint(ui_keys.blueprint)
+    app.register_blueprint(ui_audit.blueprint)
+    app.register_blueprint(ui_system.blueprint)
+    app.register_blueprint(ui_overview.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]

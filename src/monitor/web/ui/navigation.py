@@ -32,11 +32,16 @@ PAGES: tuple[Page, ...] = (
     Page("dashboards", "Dashboards", "/ui/dashboards", Role.READ, built=False),
     Page("alerts", "Alerts", "/ui/alerts", Role.READ, built=False),
     Page("notifications", "Notifications", "/ui/notifications", Role.READ, built=False),
-    Page("audit", "Audit log", "/ui/audit", Role.ADMIN, built=False),
-    Page("keys", "API keys", "/ui/keys", Role.ADMIN, built=False),
-    Page("system", "System", "/ui/system", Role.READ, built=False),
+    Page("audit", "Audit log", "/ui/audit", Role.ADMIN, built=True),
+    Page("keys", "API keys", "/ui/keys", Role.ADMIN, built=True),
+    Page("system", "System", "/ui/system", Role.READ, built=True),
 )
 
 
 def visible_to(role: Role) -> list[Page]:
     return [page for page in PAGES if role.may(page.role)]
+
+
+def page_named(slug: str) -> Page:
+    """The page with this slug (a page's module takes its path and role from here)."""
+    return next(page for page in PAGES if page.slug == slug)

@@ -1,4 +1,6 @@
-"""The operator UI's pages: the overview at `/` and a place for every page to come.
+"""The operator UI's page guard, and a placeholder for every page not built yet.
+
+The overview has its own module (overview.py).
 
 Each page is guarded by `session_page(role)`: without a live session the
 browser is sent (303, or `HX-Redirect` to htmx) to the sign-in page with
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import ParamSpec
 from urllib.parse import urlencode
 
 from quart import Blueprint, Response, request
@@ -18,7 +21,7 @@ from quart import Blueprint, Response, request
 from monitor.domain.keys import Role
 from monitor.web.edge.problems import ProblemError
 from monitor.web.edge.sessions import current_session, require_session_role
-from monitor.web.ui.navigation import OVERVIEW, PAGES, Page
+from monitor.web.ui.navigation import PAGES, Page
 from monitor.web.ui.rendering import render_page, wants_fragment
 from monitor.web.ui.session_routes import SIGN_IN_PATH
 
@@ -26,6 +29,7 @@ blueprint = Blueprint("ui_pages", __name__)
 
 
 PageHandler = Callable[[], Awaitable[Response]]
+P = ParamSpec("P")
 
 
 def sign_in_location() -> str:
@@ -35,12 +39,14 @@ def sign_in_location() -> str:
     return SIGN_IN_PATH + ("" if here == "/" else "?" + urlencode({"next": here}))
 
 
-def session_page(required: Role) -> Callable[[PageHandler], PageHandler]:
-    def decorate(handler: PageHandler) -> PageHandler:
+def session_page(
+    required: Role,
+) -> Callable[[Callable[P, Awaitable[Response]]], Callable[P, Awaitable[Response]]]:
+    def decorate(handler: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
         guarded = require_session_role(required)(handler)
 
         @functools.wraps(guarded)
-        async def page() -> Response:
+        async def page(*args: P.args, **kwargs: P.kwargs) -> Response:
             if await current_session() is None:
                 if wants_fragment():
                     # fetch would follow a 303 and htmx put the sign-in page
@@ -48,7 +54,7 @@ def session_page(required: Role) -> Callable[[PageHandler], PageHandler]:
                     return Response("", status=200, headers={"HX-Redirect": sign_in_location()})
                 return Response("", status=303, headers={"Location": sign_in_location()})
             try:
-                return await guarded()
+                return await guarded(*args, **kwargs)
             except ProblemError as refused:
                 return await render_page(
                     "problem.html",
@@ -61,12 +67,6 @@ def session_page(required: Role) -> Callable[[PageHandler], PageHandler]:
         return page
 
     return decorate
-
-
-@blueprint.get(OVERVIEW.path)
-@session_page(OVERVIEW.role)
-async def overview() -> Response:
-    return await render_page("overview.html", session=await current_session(), current=OVERVIEW)
 
 
 def _placeholder(page: Page) -> PageHandler:

@@ -43,6 +43,13 @@ blueprint = Blueprint("ui_sessions", __name__)
 SIGN_IN_PATH = "/ui/sign-in"
 KEY_FIELD = "key"
 NEXT_FIELD = "next"
+# `?ended=` on the sign-in page: why the last session ended (a fixed text per reason,
+# so the URL cannot put words on the page).
+SIGNED_OUT_REVOKED = "key-revoked"
+ENDED_NOTICES = {
+    SIGNED_OUT_REVOKED: "You were signed out: the key this session was signed in with "
+    "has been revoked.",
+}
 # Viewing is the least a dashboard user does; an ingest key may only send data.
 SIGN_IN_ROLE = Role.READ
 
@@ -72,6 +79,7 @@ async def sign_in_form(
     status: int = 200,
     error: str | None = None,
     headers: dict[str, str] | None = None,
+    notice: str | None = None,
 ) -> Response:
     return _no_store(
         await render_page(
@@ -80,6 +88,7 @@ async def sign_in_form(
             status=status,
             headers=headers,
             error=error,
+            notice=notice,
             next_path=next_path,
             key_field=KEY_FIELD,
             next_field=NEXT_FIELD,
@@ -94,7 +103,9 @@ async def sign_in_page() -> Response:
     next_path = safe_next(request.args.get(NEXT_FIELD))
     if await current_session() is not None:
         return _see_other(next_path)
-    return await sign_in_form(next_path=next_path)
+    return await sign_in_form(
+        next_path=next_path, notice=ENDED_NOTICES.get(request.args.get("ended", ""))
+    )
 
 
 @blueprint.post(SIGN_IN_PATH)

@@ -135,18 +135,8 @@ async def _database_component() -> Component:
     return Component(status="ok")
 
 
-@blueprint.get("/health/ready")
-@tag(["operations"])
-@document_response(Readiness, 200)
-@document_response(Readiness, 503)
-async def ready() -> tuple[Response, int]:
-    """Readiness of each component: database, Redis, the rate limiter and the
-    dashboard cache (when Redis is configured) and every actor.
-
-    503 when the database or an actor is down; 200 with `degraded` when only
-    Redis is unreachable (the rate limiter then counts in this process), since
-    the service keeps serving without it.
-    """
+async def readiness() -> Readiness:
+    """Each component's state and the overall one (the worst); also the System page's."""
     deps = current_deps()
     components: dict[str, Component] = {"database": await _database_component()}
     if deps.health.redis_problem is not None:
@@ -185,9 +175,24 @@ async def ready() -> tuple[Response, int]:
     overall: ComponentStatus = (
         "down" if "down" in statuses else "degraded" if "degraded" in statuses else "ok"
     )
-    body = Readiness(status=overall, components=components)
+    return Readiness(status=overall, components=components)
+
+
+@blueprint.get("/health/ready")
+@tag(["operations"])
+@document_response(Readiness, 200)
+@document_response(Readiness, 503)
+async def ready() -> tuple[Response, int]:
+    """Readiness of each component: database, Redis, the rate limiter and the
+    dashboard cache (when Redis is configured) and every actor.
+
+    503 when the database or an actor is down; 200 with `degraded` when only
+    Redis is unreachable (the rate limiter then counts in this process), since
+    the service keeps serving without it.
+    """
+    body = await readiness()
     return jsonify(body.model_dump(mode="json", exclude_none=True)), (
-        503 if overall == "down" else 200
+        503 if body.status == "down" else 200
     )
 
 
@@ -198,6 +203,11 @@ async def ready() -> tuple[Response, int]:
 async def stats() -> dict[str, Any]:
     """This instance's id, uptime, version, request counts, each actor's state, the rate
     limiter's counts and the dashboard cache's (results computed, and answers shared instead)."""
+    return service_stats().model_dump(mode="json")
+
+
+def service_stats() -> ServiceStats:
+    """This instance's figures now: what /stats answers and the System page shows."""
     deps = current_deps()
     counters = deps.counters
     return ServiceStats(
@@ -218,4 +228,4 @@ async def stats() -> dict[str, Any]:
         ),
         connections=ConnectionStats(**deps.tcp.figures()),
         dashboard_cache=DashboardCacheStats(**deps.shared_results.figures()),
-    ).model_dump(mode="json")
+    )
