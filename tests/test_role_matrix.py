@@ -102,6 +102,7 @@ SESSION: dict[tuple[str, str], Role | None] = {
     ("GET", "/"): READ,
     ("GET", "/ui/overview/live"): READ,
     ("GET", "/ui/events"): READ,
+    ("GET", "/ui/events/{event_id}"): READ,
     ("GET", "/ui/error-groups"): READ,
     ("GET", "/ui/metrics"): READ,
     ("GET", "/ui/dashboards"): READ,

@@ -10,7 +10,6 @@ the form and the reason, never a 500.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +23,8 @@ from monitor.web.api.audit.query import parse_audit_query
 from monitor.web.deps import current_deps
 from monitor.web.edge.problems import ProblemError
 from monitor.web.edge.sessions import current_session
+from monitor.web.ui import form_times
+from monitor.web.ui.form_times import TIME_FIELDS, shown_time
 from monitor.web.ui.navigation import page_named
 from monitor.web.ui.pages import session_page
 from monitor.web.ui.rendering import render_page
@@ -32,9 +33,6 @@ blueprint = Blueprint("ui_audit", __name__)
 
 AUDIT = page_named("audit")
 PAGE_SIZE = 50
-TIME_FIELDS = ("from", "to")
-# What a datetime-local input sends: a time without a zone.
-_LOCAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?")
 # A value longer than this is shown as its first part; the rest is a click away.
 SHORT_VALUE = 120
 
@@ -47,17 +45,7 @@ class FieldChange:
 
 
 def as_utc(args: MultiDict[str, str]) -> MultiDict[str, str]:
-    """The query with zone-less times read as UTC (the form says so) and blanks dropped."""
-    adjusted: MultiDict[str, str] = MultiDict()
-    for name, value in args.items(multi=True):
-        if not value.strip():
-            continue
-        if name in TIME_FIELDS and _LOCAL_TIME.fullmatch(value.strip()):
-            value = value.strip() + "Z"
-        adjusted.add(name, value)
-    if "limit" not in adjusted:
-        adjusted["limit"] = str(PAGE_SIZE)
-    return adjusted
+    return form_times.as_utc(args, page_size=PAGE_SIZE)
 
 
 def _text(value: Any) -> str:
@@ -99,11 +87,7 @@ async def audit_page() -> Response:
     session = await current_session()
     shown_filters = {name: request.args.get(name, "") for name in ("resource", "action", "actor")}
     for name in TIME_FIELDS:
-        raw = request.args.get(name, "").strip()
-        local = raw.removesuffix("Z")
-        # A datetime-local input takes only a zone-less time; anything else (an API-style
-        # time with an offset, or garbage the error message names) leaves it empty.
-        shown_filters[name] = local if _LOCAL_TIME.fullmatch(local) else ""
+        shown_filters[name] = shown_time(request.args.get(name, ""))
     common: dict[str, Any] = {
         "session": session,
         "current": AUDIT,

@@ -11,7 +11,6 @@ import trio
 from quart import Blueprint, Response
 from quart_schema import document_querystring, document_request, document_response, tag
 
-from monitor.domain.cursors import encode_cursor
 from monitor.domain.durations import format_duration
 from monitor.domain.keys import Role
 from monitor.domain.rows import EventRow
@@ -19,6 +18,7 @@ from monitor.messages import IngestEvents, IngestOutcome
 from monitor.storage import events as event_store
 from monitor.web.api.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
 from monitor.web.api.events.groups_json import group_as_json
+from monitor.web.api.events.listing import newest_events
 from monitor.web.api.events.query import (
     parse_event_filter,
     parse_groups_query,
@@ -192,11 +192,9 @@ async def list_events() -> Response:
     """Events newest first, filtered; `attr.<key>=<value>` matches an attribute's JSON text."""
     event_filter = parse_event_filter()
     limit, before = parse_page()
-    events = await event_store.list_events(
-        current_deps().gateway, event_filter, limit=limit + 1, before=before
+    page, next_cursor = await newest_events(
+        current_deps().gateway, event_filter, limit=limit, before=before
     )
-    page = events[:limit]
-    next_cursor = encode_cursor(page[-1].time, page[-1].id) if len(events) > limit else None
     return json_response(
         {"events": [_stored_as_json(event) for event in page], "next_cursor": next_cursor}
     )
