@@ -136,15 +136,20 @@ def summary(seconds: list[float]) -> dict[str, float]:
 
 
 async def measure(
-    base_url: str, token: str, log: RequestLog, runs: int, warmups: int
+    base_url: str,
+    token: str,
+    log: RequestLog,
+    runs: int,
+    warmups: int,
+    cases: tuple[Case, ...] = CASES,
+    origin: str = PUBLIC_URL,
 ) -> dict[str, Any]:
+    """Each case's page and baseline, alternately (bench/ui.py measures its pages so too)."""
     results: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        signed = await client.post(
-            "/ui/sign-in", data={"key": token}, headers={"Origin": PUBLIC_URL}
-        )
+        signed = await client.post("/ui/sign-in", data={"key": token}, headers={"Origin": origin})
         assert signed.status_code == 303, signed.text
-        for case in CASES:
+        for case in cases:
             client_times: dict[str, list[float]] = {"page": [], "baseline": []}
             for _ in range(warmups):
                 await client.get(case.page)
