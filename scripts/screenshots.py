@@ -100,6 +100,33 @@ def seed_overview(site: ThreadedService) -> None:
         response.raise_for_status()
 
 
+def seed_event(site: ThreadedService) -> str:
+    """One error with attributes, trace and group, for the event's page."""
+    response = httpx.post(
+        f"{site.base_url}/api/v1/events",
+        json={
+            "type": "failure",
+            "level": "error",
+            "source": "payments",
+            "message": "card declined by issuer: do_not_honor (order 84213)",
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "attributes": {
+                "http.status": 402,
+                "order_id": "84213",
+                "retryable": False,
+                "issuer": {"name": "Example Bank", "codes": ["05", "do_not_honor"]},
+                "request_url": "https://payments.example.test/v2/charges?"
+                + "&".join(f"item{n}=sku-{n:04d}" for n in range(12)),
+            },
+        },
+        headers={"X-API-Key": site.admin_token},
+        timeout=30,
+    )
+    response.raise_for_status()
+    event_id: str = response.json()["id"]
+    return event_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -116,6 +143,7 @@ def main() -> None:
         ):
             reader = create_key(site, "on-call reader", "read")
             seed_overview(site)
+            event_id = seed_event(site)
             for scheme in SCHEMES:
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
                 page = context.new_page()
@@ -131,6 +159,8 @@ def main() -> None:
                     if shown.path == "/":  # the charts are drawn by script: wait for them
                         page.locator("#overview-live .uplot").nth(2).wait_for()
                     page.screenshot(path=out / f"{shown.slug}-{scheme}.png", full_page=True)
+                page.goto(f"{site.base_url}/ui/events/{event_id}")
+                page.screenshot(path=out / f"event-{scheme}.png", full_page=True)
                 page.set_viewport_size(NARROW)
                 page.goto(site.base_url + "/")
                 page.screenshot(path=out / f"overview-narrow-{scheme}.png")
