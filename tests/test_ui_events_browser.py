@@ -101,6 +101,43 @@ def test_live_tail_prepends_matching_events_without_a_reload_and_only_those(
     assert console.errors == []
 
 
+def test_the_live_tail_checks_what_the_subscription_cannot_as_the_api_does(
+    page: Page, site: ThreadedService, reader: str, console: Console
+) -> None:
+    """Two types and an attribute: the websocket's filter says neither, the page checks both,
+    and what it shows is what the API lists for the same filters."""
+    source = f"attr-{uuid.uuid4().hex[:8]}"
+    sign_in(page, site.base_url, reader)
+    page.goto(f"{site.base_url}/ui/events?source={source}&type=a,b&attr=code%3D500")
+    page.get_by_label("Live tail").check()
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible(timeout=LIVE_WAIT_MS)
+    events = [
+        ("c", {"code": 500}),  # another type
+        ("a", {"code": "501"}),  # another value
+        ("b", {"other": 500}),  # no such attribute
+        ("a", {"code": [500]}),  # a list holding it: not equal, as the API's containment
+        ("b", {"code": "500"}),  # matches as text
+        ("a", {"code": 500}),  # matches as a number
+    ]
+    ids = post(
+        site,
+        [
+            {
+                "type": kind,
+                "level": "info",
+                "source": source,
+                "message": f"{kind} {attributes}",
+                "attributes": attributes,
+            }
+            for kind, attributes in events
+        ],
+    )
+    expect(page.locator("#event-rows tr")).to_have_count(2, timeout=LIVE_WAIT_MS)
+    listed = api_ids(site, reader, {"source": source, "type": "a,b", "attr.code": "500"})
+    assert sorted(shown_ids(page)) == sorted(listed) == sorted(ids[-2:])
+    assert console.errors == []
+
+
 def test_a_filter_change_updates_the_url_and_reload_back_and_forward_show_the_same_lists(
     page: Page, site: ThreadedService, reader: str, console: Console
 ) -> None:
