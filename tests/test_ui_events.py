@@ -177,6 +177,23 @@ async def test_rows_show_level_type_source_local_time_and_link_to_the_detail(
         assert f'<th scope="col">{header}</th>' in page.text
 
 
+async def test_a_long_message_is_cut_in_the_list_and_heading_and_whole_in_the_detail(
+    http: httpx.AsyncClient, reader: str, poster: str
+) -> None:
+    name = tag()
+    message = "".join(f"{n % 10}" for n in range(300))
+    [event_id] = await ingest(
+        http, poster, [{"type": "t", "level": "info", "source": name, "message": message}]
+    )
+    await sign_in(http, reader)
+    listed = await http.get("/ui/events", params={"source": name})
+    # As static/events.js cuts a live row's: 199 characters and an ellipsis.
+    assert f'<a href="/ui/events/{event_id}">{message[:199]}…</a>' in listed.text
+    detail = await http.get(f"/ui/events/{event_id}")
+    assert f'<h1 class="event-title">{message[:159]}…</h1>' in detail.text
+    assert f'<pre class="wrapped">{message}</pre>' in detail.text
+
+
 async def test_pages_go_back_with_the_apis_cursor_keeping_the_filters(
     http: httpx.AsyncClient, reader: str, source: str
 ) -> None:
