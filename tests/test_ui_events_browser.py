@@ -138,6 +138,37 @@ def test_the_live_tail_checks_what_the_subscription_cannot_as_the_api_does(
     assert console.errors == []
 
 
+def test_after_a_filter_change_the_live_tail_follows_the_new_filters(
+    page: Page, site: ThreadedService, reader: str, console: Console
+) -> None:
+    source = f"swap-{uuid.uuid4().hex[:8]}"
+    sign_in(page, site.base_url, reader)
+    page.goto(f"{site.base_url}/ui/events?source={source}")
+    page.get_by_label("Live tail").check()
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible(timeout=LIVE_WAIT_MS)
+    page.get_by_label("Message contains").fill("second")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/ui/events?**q=second**")
+    page.wait_for_function(  # the new list (its live filter has the new text)
+        "() => document.getElementById('events-live-filter').textContent.includes('second')"
+    )
+    # The new list has a tail of its own, still on (the choice is kept for the tab).
+    expect(page.get_by_label("Live tail")).to_be_checked()
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible(timeout=LIVE_WAIT_MS)
+    page.evaluate("window.notReloaded = true")
+    [_, second] = post(
+        site,
+        [
+            {"type": "t", "level": "info", "source": source, "message": "the first"},
+            {"type": "t", "level": "info", "source": source, "message": "the second"},
+        ],
+    )
+    expect(page.locator("#event-rows tr")).to_have_count(1, timeout=LIVE_WAIT_MS)
+    assert shown_ids(page) == [second]
+    assert page.evaluate("window.notReloaded") is True
+    assert console.errors == []
+
+
 def test_a_filter_change_updates_the_url_and_reload_back_and_forward_show_the_same_lists(
     page: Page, site: ThreadedService, reader: str, console: Console
 ) -> None:
