@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from browser_harness import Console, axe_violations, create_key, sign_in, ui_service
 from conftest import ThreadedService
@@ -236,3 +236,33 @@ def test_the_list_the_detail_and_a_bad_filter_pass_axe(
     assert page.get_by_role("alert").inner_text().startswith("These filters cannot be used")
     assert axe_violations(page) == []
     assert [e for e in console.errors if "status of 400" not in e] == []
+
+
+def test_the_events_pages_read_and_filter_without_javascript(
+    browser: Browser, site: ThreadedService, reader: str
+) -> None:
+    source = f"nojs-{uuid.uuid4().hex[:8]}"
+    post(
+        site,
+        [
+            {"type": kind, "level": "warning", "source": source, "message": f"{kind} happened"}
+            for kind in ("deploy", "job")
+        ],
+    )
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, site.base_url, reader)
+        page.goto(f"{site.base_url}/ui/events?source={source}")
+        expect(page.locator("#event-rows tr")).to_have_count(2)
+        assert page.locator("#event-rows time").first.inner_text().endswith(" UTC")
+        # No live tail without the script that runs it.
+        assert not page.get_by_label("Live tail").is_visible()
+        page.get_by_label("Type").fill("job")
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url("**/ui/events?**type=job**")
+        expect(page.locator("#event-rows tr")).to_have_count(1)
+        page.get_by_role("link", name="job happened").click()
+        page.get_by_role("heading", level=1, name="job happened").wait_for()
+    finally:
+        context.close()
