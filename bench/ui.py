@@ -20,8 +20,9 @@ browser uses. Two phases:
    from a post's acknowledgement (its ids) to each event's row being added
    to the table (a MutationObserver, clock: the machine's wall clock on both
    sides). Main-thread busy fraction: Chrome's own `TaskDuration` (DevTools
-   Performance metrics) over the window's wall time; also long tasks (> 50
-   ms) and the longest gap between animation frames.
+   Performance metrics) over the window's wall time, and the script, layout
+   and style parts of it; also long tasks (> 50 ms) and the longest gap
+   between animation frames.
 
 The live events (level info, one source per run) stay in bench_dashboard,
 as bench/ui_pages.py's do: 4,000 on top of about a million.
@@ -106,9 +107,13 @@ def cases(event_id: str) -> tuple[Case, ...]:
     )
 
 
-def task_seconds(cdp: Any) -> float:
+# Chrome's cumulative main-thread seconds: all tasks, and the parts of them spent so.
+BUSY_METRICS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
+
+
+def busy_seconds(cdp: Any) -> dict[str, float]:
     metrics = cdp.send("Performance.getMetrics")["metrics"]
-    return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+    return {m["name"]: float(m["value"]) for m in metrics if m["name"] in BUSY_METRICS}
 
 
 def ms_summary(values: list[float]) -> dict[str, float]:
@@ -142,7 +147,7 @@ def live_tail(base_url: str, token: str, seconds: float, rate: int, batch: int) 
             page.evaluate(OBSERVE)
             cdp = page.context.new_cdp_session(page)
             cdp.send("Performance.enable")
-            busy_before, began = task_seconds(cdp), time.monotonic()
+            busy_before, began = busy_seconds(cdp), time.monotonic()
             posted = 0
             with httpx.Client(base_url=base_url, timeout=10) as client:
                 every = batch / rate
@@ -169,8 +174,9 @@ def live_tail(base_url: str, token: str, seconds: float, rate: int, batch: int) 
                     posted += batch
                     number += 1
             posting_s = time.monotonic() - began
-            busy = task_seconds(cdp) - busy_before
+            busy_after = busy_seconds(cdp)
             wall = time.monotonic() - began
+            busy = {name: busy_after[name] - busy_before[name] for name in BUSY_METRICS}
             try:
                 page.wait_for_function(
                     "(posted) => window.benchSeen.size >= posted",
@@ -193,7 +199,12 @@ def live_tail(base_url: str, token: str, seconds: float, rate: int, batch: int) 
         "delivered": len(latencies),
         "rows_kept": rows,
         "latency": ms_summary(latencies),
-        "busy_fraction": round(busy / wall, 3),
+        "busy_fraction": round(busy["TaskDuration"] / wall, 3),
+        "busy_parts": {
+            "script": round(busy["ScriptDuration"] / wall, 3),
+            "layout": round(busy["LayoutDuration"] / wall, 3),
+            "style": round(busy["RecalcStyleDuration"] / wall, 3),
+        },
         "long_tasks": {"count": len(long_tasks), "total_ms": round(sum(long_tasks), 1)},
         "frames": {"count": frames["count"], "max_gap_ms": round(frames["maxGap"], 1)},
     }
