@@ -187,7 +187,8 @@ async def test_the_list_is_the_apis_ranking_with_trend_counts_and_times(
     assert '<svg class="spark"' in cells and 'aria-label="3 events, at most 3 per 1 h"' in cells
     assert re.search(r'<polyline points="[\d., ]+"/>', cells)
     assert re.search(r'<time datetime="[^"]+\+00:00">\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>', cells)
-    assert "<td>shop</td>" in cells and "<td>order</td>" in cells and "level-error" in cells
+    assert '<span class="source">shop</span>' in cells
+    assert '<span class="kind">order · <span class="level level-error">error</span>' in cells
     # An event's text is text, never markup.
     assert "stock &lt;gone&gt;" in text and "<gone>" not in text
     assert "at most 100" in text
