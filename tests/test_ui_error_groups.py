@@ -74,7 +74,7 @@ class Site:
 
     async def api_groups(self, **params: str) -> list[dict[str, Any]]:
         response = await self.http.get(
-            "/api/v1/dashboard/top/errors", params={"limit": "100", **params}, headers=self.api()
+            "/api/v1/dashboard/top/errors", params={"limit": "50", **params}, headers=self.api()
         )
         assert response.status_code == 200, response.text
         items: list[dict[str, Any]] = response.json()["items"]
@@ -191,7 +191,7 @@ async def test_the_list_is_the_apis_ranking_with_trend_counts_and_times(
     assert '<span class="kind">order · <span class="level level-error">error</span>' in cells
     # An event's text is text, never markup.
     assert "stock &lt;gone&gt;" in text and "<gone>" not in text
-    assert "at most 100" in text
+    assert "at most 50" in text
     # A read key sees no control to change a status.
     assert "status-form" not in text and 'name="status" id' not in text
     assert '<span class="group-status status-open">open</span>' in cells
