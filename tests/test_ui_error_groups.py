@@ -284,7 +284,9 @@ async def test_a_status_change_persists_writes_the_apis_audit_row_and_comes_back
         {"csrf_token": csrf, "status": "resolved", "return_to": "/ui/error-groups?range=6h"},
     )
     assert changed.status_code == 303
-    assert changed.headers["location"] == f"/ui/error-groups?range=6h&changed={declined}"
+    assert changed.headers["location"] == (
+        f"/ui/error-groups?range=6h&changed={declined}#group-{declined}"
+    )
     assert group_row(site.database_url, declined)[0] == "resolved"
     # The audit row is the one the API's PATCH writes: compare with a change made there.
     ledger = await site.group_id("ledger off")
@@ -310,7 +312,7 @@ async def test_a_status_change_persists_writes_the_apis_audit_row_and_comes_back
     # The same status again changes nothing and writes no second row.
     again = await site.status_post(declined, {"csrf_token": csrf, "status": "resolved"})
     assert again.status_code == 303
-    assert again.headers["location"] == f"/ui/error-groups?changed={declined}"
+    assert again.headers["location"] == f"/ui/error-groups?changed={declined}#group-{declined}"
     assert len(audit_rows(site.database_url, declined)) == 1
 
 
@@ -338,7 +340,16 @@ async def test_from_a_groups_page_the_form_comes_back_to_it(
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.test/", "//evil.test/x", "/ui/keys", "/", "/ui/error-groupsX"]
+    "target",
+    [
+        "https://evil.test/",
+        "//evil.test/x",
+        "/ui/keys",
+        "/",
+        "/ui/error-groupsX",
+        "/ui/error-groups/../keys",
+        "/ui/error-groups/1/status",
+    ],
 )
 async def test_the_form_never_sends_the_browser_elsewhere(
     site: Site, held_clock: HeldClock, target: str
@@ -349,7 +360,7 @@ async def test_the_form_never_sends_the_browser_elsewhere(
     changed = await site.status_post(
         group_id, {"csrf_token": csrf, "status": "ignored", "return_to": target}
     )
-    assert changed.headers["location"] == f"/ui/error-groups?changed={group_id}"
+    assert changed.headers["location"] == f"/ui/error-groups?changed={group_id}#group-{group_id}"
 
 
 async def test_htmx_gets_only_the_new_status(site: Site, held_clock: HeldClock) -> None:
@@ -518,12 +529,14 @@ def test_a_form_returns_only_to_an_error_groups_page(raw: str, group_id: int) ->
     assert not parts.scheme and not parts.netloc
     assert parts.path == "/ui/error-groups" or parts.path.startswith("/ui/error-groups/")
     assert parts.query.endswith(f"changed={group_id}")
+    assert parts.fragment in ("", f"group-{group_id}")
+    assert ".." not in parts.path
     assert parts.query.count("changed=") == 1
 
 
 def test_a_form_keeps_the_pages_parameters() -> None:
     assert return_to("/ui/error-groups?status=all&changed=3", 9) == (
-        "/ui/error-groups?status=all&changed=9"
+        "/ui/error-groups?status=all&changed=9#group-9"
     )
     assert return_to("/ui/error-groups/4?range=1h", 4) == "/ui/error-groups/4?range=1h&changed=4"
 

@@ -17,6 +17,7 @@ the group's status is swapped.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -65,6 +66,7 @@ CHANGED = "changed"  # the group a status form just changed, for the page's noti
 LIST_PARAMETERS = RANGE_PARAMETERS | {"status", CHANGED}
 GROUP_PARAMETERS = RANGE_PARAMETERS | {CHANGED}
 EVENTS_PATH = "/ui/events"
+_GROUP_PATH = re.compile(re.escape(ERROR_GROUPS.path) + r"/[0-9]{1,20}")
 
 _decode = msgspec.json.Decoder().decode
 
@@ -121,14 +123,17 @@ def _here() -> str:
 
 
 def return_to(raw: str | None, group_id: int) -> str:
-    """Where a status form's POST sends the browser: the error-groups page it names (its
-    notice param replaced by this group), else the list."""
-    path = safe_next(raw)
-    parts = urlsplit(path)
-    if parts.path != ERROR_GROUPS.path and not parts.path.startswith(ERROR_GROUPS.path + "/"):
-        parts = urlsplit(ERROR_GROUPS.path)
+    """Where a status form's POST sends the browser: the list or a group's page, as `raw`
+    names it (its filters kept, its notice now about this group), else the list. On the
+    list, at the group's row: still there, it shows the new status; gone (it left the
+    status shown), the browser stays at the top, where the notice is."""
+    parts = urlsplit(safe_next(raw))
+    on_list = parts.path == ERROR_GROUPS.path
+    if not on_list and _GROUP_PATH.fullmatch(parts.path) is None:
+        parts, on_list = urlsplit(ERROR_GROUPS.path), True
     kept = [(name, value) for name, value in parse_qsl(parts.query) if name != CHANGED]
-    return parts.path + "?" + urlencode([*kept, (CHANGED, str(group_id))])
+    location = parts.path + "?" + urlencode([*kept, (CHANGED, str(group_id))])
+    return location + (f"#group-{group_id}" if on_list else "")
 
 
 async def _notice(changed: int | None) -> str | None:
