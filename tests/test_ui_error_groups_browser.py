@@ -154,3 +154,22 @@ def test_a_read_key_sees_no_status_control(
     assert page.locator("form.status-form").count() == 0
     assert page.get_by_role("button", name="Set", exact=False).count() == 0
     assert console.errors == []
+
+
+def test_on_a_phone_both_pages_fit_the_screen_and_pass_axe(
+    browser: Browser, site: ThreadedService, writer: str
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        sign_in(page, site.base_url, writer)
+        group = group_id(site, "payment gateway timeout")
+        for path in ("/ui/error-groups?status=all", f"/ui/error-groups/{group}"):
+            page.goto(site.base_url + path)
+            page.get_by_role("heading", level=1).wait_for()
+            # The list's wide table scrolls inside its region, not the page.
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+            assert axe_violations(page) == [], path
+    finally:
+        context.close()
