@@ -173,3 +173,18 @@ def test_on_a_phone_both_pages_fit_the_screen_and_pass_axe(
             assert axe_violations(page) == [], path
     finally:
         context.close()
+
+
+def test_a_refused_change_through_htmx_shows_the_reason_as_the_page(
+    page: Page, site: ThreadedService, writer: str
+) -> None:
+    group = group_id(site, "payment gateway timeout")
+    sign_in(page, site.base_url, writer)
+    page.goto(f"{site.base_url}/ui/error-groups/{group}")
+    # A value no option offers, as a tampered page would send.
+    page.evaluate(f"document.querySelector('#set-status-{group} option').value = 'closed'")
+    page.get_by_label(f"New status of group #{group}").select_option(index=0)
+    page.get_by_role("button", name=f"Set the status of group #{group}").click()
+    page.get_by_role("heading", level=1, name="Refused").wait_for()
+    assert "must be open, resolved or ignored" in page.locator("#main").inner_text()
+    assert page.locator("#main .status-now").count() == 0  # the page, not a swapped status
