@@ -50,6 +50,14 @@ def admin_pages(page: Page, base_url: str, out: Path, scheme: str) -> None:
     page.screenshot(path=out / f"key-revoke-{scheme}.png")
 
 
+def error_group_page(page: Page, base_url: str, out: Path, scheme: str) -> None:
+    """The busiest error group's own page (the list is one of PAGES)."""
+    page.goto(base_url + "/ui/error-groups")
+    page.locator("table.groups tbody th a").first.click()
+    page.get_by_role("heading", name="Recent events").wait_for()
+    page.screenshot(path=out / f"error-group-{scheme}.png", full_page=True)
+
+
 OVERVIEW_SOURCES = ("checkout", "payments", "search", "auth")
 OVERVIEW_ERRORS = (
     ("error", "payments", "card declined by issuer"),
@@ -161,6 +169,7 @@ def main() -> None:
                     page.screenshot(path=out / f"{shown.slug}-{scheme}.png", full_page=True)
                 page.goto(f"{site.base_url}/ui/events/{event_id}")
                 page.screenshot(path=out / f"event-{scheme}.png", full_page=True)
+                error_group_page(page, site.base_url, out, scheme)
                 page.set_viewport_size(NARROW)
                 page.goto(site.base_url + "/")
                 page.screenshot(path=out / f"overview-narrow-{scheme}.png")

@@ -105,13 +105,20 @@
     }
   }
 
-  document.addEventListener("htmx:after:swap", function () {
+  // Whether a swap replaced the main part (a new page), not one piece of it.
+  function swappedMain(event) {
+    var target = event.detail && event.detail.ctx ? event.detail.ctx.target : null;
+    if (!target) return true;
+    return typeof target === "string" ? target === "#main" : target.id === "main";
+  }
+
+  document.addEventListener("htmx:after:swap", function (event) {
     loadPageScripts(document);
     markCurrentPage();
     localiseTimes(document);
     enableCopyButtons(document);
     var main = document.getElementById("main");
-    if (main) {
+    if (main && swappedMain(event)) {
       main.focus({ preventScroll: true });  // screen readers start on the new page
     }
   });

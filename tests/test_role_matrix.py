@@ -104,6 +104,8 @@ SESSION: dict[tuple[str, str], Role | None] = {
     ("GET", "/ui/events"): READ,
     ("GET", "/ui/events/{event_id}"): READ,
     ("GET", "/ui/error-groups"): READ,
+    ("GET", "/ui/error-groups/{group_id}"): READ,
+    ("POST", "/ui/error-groups/{group_id}/status"): WRITE,
     ("GET", "/ui/metrics"): READ,
     ("GET", "/ui/dashboards"): READ,
     ("GET", "/ui/alerts"): READ,

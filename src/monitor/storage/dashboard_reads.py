@@ -87,7 +87,13 @@ class GroupTrend(EventGroup):
     trend: list[int] = field(default_factory=list)
 
 
-_TOP_GROUPS = """
+# Bucket n holds [start + n*span/buckets, start + (n+1)*span/buckets), in
+# whole microseconds (exact, unlike seconds as a double).
+_BUCKET = sql.SQL(
+    "div(extract(epoch from e.time - %(start)s) * 1000000 * %(buckets)s, %(span_us)s)::int"
+)
+
+_TOP_GROUPS = sql.SQL("""
 with ranked as (
     select e.group_id as id, count(*) as count_in_range
     from events e
@@ -99,12 +105,7 @@ with ranked as (
     limit %(limit)s
 ),
 per_bucket as (
-    -- Bucket n holds [start + n*span/buckets, start + (n+1)*span/buckets), in
-    -- whole microseconds (exact, unlike seconds as a double).
-    select e.group_id as id,
-           div(extract(epoch from e.time - %(start)s) * 1000000 * %(buckets)s,
-               %(span_us)s)::int as bucket,
-           count(*) as events
+    select e.group_id as id, {bucket} as bucket, count(*) as events
     from events e join ranked r on r.id = e.group_id
     where e.time >= %(start)s and e.time < %(end)s
     group by 1, 2
@@ -119,7 +120,7 @@ select g.id, g.fingerprint, g.type, g.source, g.level, g.message, g.first_seen, 
        ) as trend
 from ranked r join event_groups g on g.id = r.id
 order by r.count_in_range desc, g.id
-"""
+""").format(bucket=_BUCKET)
 
 
 async def top_groups_with_trend(
@@ -144,7 +145,35 @@ async def top_groups_with_trend(
 
     def work(connection: Connection) -> list[GroupTrend]:
         with connection.cursor(row_factory=class_row(GroupTrend)) as cursor:
-            return cursor.execute(_TOP_GROUPS.encode(), params).fetchall()
+            return cursor.execute(_TOP_GROUPS, params).fetchall()
+
+    return await gateway.run(work)
+
+
+_GROUP_TREND = sql.SQL(
+    "select {bucket} as bucket, count(*) from events e"
+    " where e.group_id = %(group_id)s and e.time >= %(start)s and e.time < %(end)s"
+    " group by 1"
+).format(bucket=_BUCKET)
+
+
+async def group_trend(
+    gateway: Gateway, group_id: int, period: Period, *, buckets: int
+) -> list[int]:
+    """One group's events per bucket of `period`, bucketed as `top_groups_with_trend` does."""
+    params = {
+        "group_id": group_id,
+        "start": period.start,
+        "end": period.end,
+        "buckets": buckets,
+        "span_us": (period.end - period.start) // _MICROSECOND,
+    }
+
+    def work(connection: Connection) -> list[int]:
+        trend = [0] * buckets
+        for bucket, count in connection.execute(_GROUP_TREND, params):
+            trend[int(bucket)] = int(count)
+        return trend
 
     return await gateway.run(work)
 

@@ -523,3 +523,40 @@ async def set_group_status(
         return after
 
     return await gateway.run(work)
+
+
+async def get_group(gateway: Gateway, group_id: int) -> EventGroup | None:
+    query = sql.SQL("select {} from event_groups g where id = %s").format(_GROUP_COLUMNS)
+
+    def work(connection: Connection) -> EventGroup | None:
+        with connection.cursor(row_factory=class_row(EventGroup)) as cursor:
+            return cursor.execute(query, (group_id,)).fetchone()
+
+    return await gateway.run(work)
+
+
+async def group_statuses(gateway: Gateway, group_ids: Sequence[int]) -> dict[int, str]:
+    """The status each of these groups has now (a ranking shared per tick may be older)."""
+    if not group_ids:
+        return {}
+
+    def work(connection: Connection) -> dict[int, str]:
+        found = connection.execute(
+            "select id, status from event_groups where id = any(%s)", (list(group_ids),)
+        ).fetchall()
+        return {int(group_id): str(status) for group_id, status in found}
+
+    return await gateway.run(work)
+
+
+async def recent_group_events(gateway: Gateway, group_id: int, *, limit: int) -> list[StoredEvent]:
+    """A group's newest events (index events_group_time)."""
+    query = sql.SQL(
+        "select {} from events where group_id = %s order by time desc, id desc limit %s"
+    ).format(_EVENT_COLUMNS)
+
+    def work(connection: Connection) -> list[StoredEvent]:
+        with connection.cursor(row_factory=class_row(StoredEvent)) as cursor:
+            return cursor.execute(query, (group_id, limit)).fetchall()
+
+    return await gateway.run(work)

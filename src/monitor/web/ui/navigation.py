@@ -27,7 +27,7 @@ OVERVIEW = Page("overview", "Overview", "/", Role.READ, built=True)
 PAGES: tuple[Page, ...] = (
     OVERVIEW,
     Page("events", "Events", "/ui/events", Role.READ, built=True),
-    Page("error-groups", "Error groups", "/ui/error-groups", Role.READ, built=False),
+    Page("error-groups", "Error groups", "/ui/error-groups", Role.READ, built=True),
     Page("metrics", "Metrics", "/ui/metrics", Role.READ, built=False),
     Page("dashboards", "Dashboards", "/ui/dashboards", Role.READ, built=False),
     Page("alerts", "Alerts", "/ui/alerts", Role.READ, built=False),

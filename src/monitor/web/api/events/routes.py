@@ -17,6 +17,7 @@ from monitor.domain.rows import EventRow
 from monitor.messages import IngestEvents, IngestOutcome
 from monitor.storage import events as event_store
 from monitor.web.api.bulk_json import every_item_error, invalid, json_response, split_msgspec_error
+from monitor.web.api.events.group_status import change_status, status_from_json
 from monitor.web.api.events.groups_json import group_as_json
 from monitor.web.api.events.listing import newest_events
 from monitor.web.api.events.query import (
@@ -246,25 +247,8 @@ async def groups() -> Response:
 @document_response(GroupOut, 200)
 async def set_group_status(group_id: int) -> Response:
     """Mark a group open, resolved or ignored. A resolved group reopens on its next event."""
-    body = await read_json_body(4096)
-    try:
-        change = GroupStatusIn.model_validate_json(body)
-    except ValueError:
-        raise ProblemError(
-            400,
-            "the request is invalid",
-            kind="validation-error",
-            errors=[{"field": "status", "message": "must be open, resolved or ignored"}],
-        ) from None
-    group = (
-        None
-        if group_id > 2**63 - 1
-        else await event_store.set_group_status(
-            current_deps().gateway, group_id, change.status, by=request_attribution()
-        )
-    )
-    if group is None:
-        raise ProblemError(404, f"no event group with id {group_id}", kind="not-found")
+    status = status_from_json(await read_json_body(4096))
+    group = await change_status(group_id, status)
     return json_response(group_as_json(group))
 
 
