@@ -197,6 +197,19 @@ async def test_the_list_is_the_apis_ranking_with_trend_counts_and_times(
     assert '<span class="group-status status-open">open</span>' in cells
 
 
+async def test_a_group_without_a_message_still_has_a_link_and_heading_to_read(
+    site: Site, held_clock: HeldClock
+) -> None:
+    moment = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()
+    await site.post_events([{"type": "order", "time": moment, "level": "error", "message": ""}])
+    await site.sign_in("read")
+    page = await site.http.get("/ui/error-groups")
+    (group_id,) = listed_ids(page.text)
+    assert re.search(rf'<a href="/ui/error-groups/{group_id}[^"]*">\(no message\)</a>', page.text)
+    one = await site.http.get(f"/ui/error-groups/{group_id}")
+    assert re.search(r"<h1[^>]*>.*\(no message\)</h1>", one.text, re.S)
+
+
 async def test_a_range_with_no_groups_says_so(site: Site, held_clock: HeldClock) -> None:
     await site.sign_in("read")
     page = await site.http.get("/ui/error-groups", params={"range": "15m", "status": "ignored"})
