@@ -8,7 +8,7 @@ what GET /api/v1/dashboard/timeseries answers for the same query, computed
 once per tick for everybody. The answer is in the page as a JSON block for
 the chart (static/metrics.js, uPlot) and as a table, the page without
 JavaScript. Suggestions for names, labels and values come from the storage
-functions the metrics API's name and label routes call.
+functions the metrics API's name and label routes call, shared per minute.
 
 "Add to dashboard" saves a timeseries widget with the query through the
 widget routes' own checks and store call, so it is refused as the API
@@ -18,7 +18,7 @@ would refuse it and writes the API's audit row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,9 +31,11 @@ from monitor.domain.dashboards import DashboardRefused
 from monitor.domain.keys import Role
 from monitor.domain.metrics import AGGREGATIONS
 from monitor.domain.query_values import whole_number
+from monitor.domain.ranges import RangeAsked, Window, resolve
 from monitor.storage import dashboards as dashboard_store
 from monitor.storage import metric_query
 from monitor.storage import widgets as widget_store
+from monitor.storage.gateway import Gateway
 from monitor.web.api.dashboard import answers, timeseries
 from monitor.web.api.dashboard.answers import shared_body
 from monitor.web.api.dashboards.answers import problem_for
@@ -70,6 +72,8 @@ SHOWN_SERIES = 20
 LABELS_SUGGESTED = 100
 VALUES_SUGGESTED = 20
 LABELS_WITH_VALUES = 5  # one query each: the labels whose values are suggested
+SUGGESTIONS_ROUTE = "/ui/metrics/suggestions"  # their shared answers' key
+SUGGESTIONS_TICK = timedelta(minutes=1)
 
 _decode = msgspec.json.Decoder().decode
 
@@ -87,21 +91,48 @@ def series_label(labels: dict[str, str], name: str) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(labels.items())) or name
 
 
-async def _suggestions(form: MetricForm) -> Suggestions:
-    gateway = current_deps().gateway
-    names = [name for name, _, _, _ in await metric_query.metric_names(gateway)]
-    if form.name not in names:
-        return Suggestions(names, [], [])
+@dataclass(frozen=True)
+class SuggestionsAsked:
+    """The names, or one metric's labels and values: shared for a minute by every view."""
+
+    name: str  # "" for the metric names
+    window: Window
+    sets = frozenset[str]()
+
+    def key_params(self) -> list[tuple[str, str]]:
+        return [("name", self.name)]
+
+
+async def compute_names(gateway: Gateway, _: SuggestionsAsked) -> list[str]:
+    return [name for name, _, _, _ in await metric_query.metric_names(gateway)]
+
+
+async def compute_labels(gateway: Gateway, asked: SuggestionsAsked) -> dict[str, list[str]]:
     labels = await metric_query.label_names(
-        gateway, name=form.name, source=None, limit=LABELS_SUGGESTED
+        gateway, name=asked.name, source=None, limit=LABELS_SUGGESTED
     )
     matchers: list[str] = []
     for label in labels.items[:LABELS_WITH_VALUES]:
         values = await metric_query.label_values(
-            gateway, label=label, name=form.name, source=None, prefix="", limit=VALUES_SUGGESTED
+            gateway, label=label, name=asked.name, source=None, prefix="", limit=VALUES_SUGGESTED
         )
         matchers.extend(f"{label}={value}" for value in values.items)
-    return Suggestions(names, labels.items, matchers)
+    return {"labels": labels.items, "matchers": matchers}
+
+
+async def _suggestions(form: MetricForm) -> Suggestions:
+    """Shared per minute: seven queries on every view cost more than the chart (a cached
+    answer), 20-60 ms on the bench data."""
+    window = resolve(RangeAsked(length=SUGGESTIONS_TICK), SUGGESTIONS_TICK, answers.now())
+    names = _decode(
+        await shared_body(SUGGESTIONS_ROUTE, SuggestionsAsked("", window), compute_names)
+    )
+    if form.name not in names:
+        return Suggestions(names, [], [])
+    found = _decode(
+        await shared_body(SUGGESTIONS_ROUTE, SuggestionsAsked(form.name, window), compute_labels)
+    )
+    return Suggestions(names, found["labels"], found["matchers"])
 
 
 def value_text(value: float | None) -> str:
