@@ -108,6 +108,32 @@ def test_the_chart_is_redrawn_from_the_page_each_interval(
     assert console.errors == []
 
 
+def test_without_javascript_the_form_submits_and_the_table_holds_the_values(
+    browser: Browser, site: ThreadedService, writer: str
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        sign_in(page, site.base_url, writer)
+        page.goto(site.base_url + "/ui/metrics")
+        page.get_by_label("Metric", exact=True).fill("request_seconds")
+        page.get_by_label("Group by (labels)").fill("host")
+        page.get_by_label("Label (label=value or label!=value)").fill("region!=us")
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_url("**/ui/metrics?**name=request_seconds**")
+        headers = page.locator("table.metric-table thead th").all_inner_texts()
+        assert headers == ["Time", "host=alpha", "host=beta"]
+        assert page.locator("table.metric-table tbody tr").count() > 10
+        assert page.locator("#metric-chart .u-legend").count() == 0  # no script, no chart
+        # Adding it to a dashboard is a plain form post too.
+        page.get_by_label("Title").fill("Request time by host")
+        page.get_by_role("button", name="Add timeseries widget").click()
+        page.wait_for_url("**/ui/dashboards?**added=**")
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_nothing_serious_on_the_explorer(
     page: Page, site: ThreadedService, writer: str, console: Console, scheme: str
