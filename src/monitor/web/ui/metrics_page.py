@@ -66,8 +66,8 @@ METRICS = page_named("metrics")
 ADD_PATH = METRICS.path + "/add-to-dashboard"
 DASHBOARDS_PATH = "/ui/dashboards"
 DEFAULT_RANGE = "24h"  # the timeseries route's own default (domain/ranges.py)
-# The chart and the table show the first series only (a group_by over a label with
-# many values would make an unreadable chart and a table too wide to use).
+# The chart and the table show the first series only, this many (a group_by over a label
+# with many values would make an unreadable chart and a table too wide to use).
 SHOWN_SERIES = 20
 LABELS_SUGGESTED = 100
 VALUES_SUGGESTED = 20
@@ -166,16 +166,6 @@ def _chart(answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _query_string(form: MetricForm) -> str:
-    pairs = [
-        (key, value)
-        for key in ("name", "aggregation", "group_by", "range", "interval")
-        if (value := getattr(form, key))
-    ]
-    pairs.extend(("label", matcher) for matcher in form.matchers)
-    return urlencode(pairs)
-
-
 @blueprint.get(METRICS.path)
 @session_page(METRICS.role)
 async def metrics_page() -> Response:
@@ -223,7 +213,6 @@ async def metrics_page() -> Response:
         dashboards=dashboards,
         add_path=ADD_PATH,
         widget_title=_widget_title(form),
-        query_string=_query_string(form),
     )
 
 
