@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -265,8 +265,8 @@ async def test_add_to_dashboard_creates_the_widget_with_the_apis_audit_row(
     )
     assert added.status_code == 303, added.text
     location = urlsplit(added.headers["location"])
-    assert location.path == "/ui/dashboards"
-    widget_id = int(parse_qs(location.query)["added"][0])
+    assert (location.path, location.query) == (f"/ui/dashboards/{default[1]}", "saved=widget")
+    widget_id = int(location.fragment.removeprefix("widget-"))
     widget = (
         await site.http.get(f"/api/v1/dashboard/widgets/{widget_id}", headers=site.api())
     ).json()

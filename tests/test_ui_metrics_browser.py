@@ -129,7 +129,7 @@ def test_without_javascript_the_form_submits_and_the_table_holds_the_values(
         # Adding it to a dashboard is a plain form post too.
         page.get_by_label("Title").fill("Request time by host")
         page.get_by_role("button", name="Add timeseries widget").click()
-        page.wait_for_url("**/ui/dashboards?**added=**")
+        page.wait_for_url("**/ui/dashboards/*?saved=widget#widget-*")
     finally:
         context.close()
 

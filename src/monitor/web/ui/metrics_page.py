@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import msgspec
 from pydantic import ValidationError
@@ -257,7 +256,6 @@ async def add_to_dashboard() -> Response:
             )
         except DashboardRefused as refusal:
             raise problem_for(refusal) from None
-    location = (
-        DASHBOARDS_PATH + "?" + urlencode({"dashboard": created.dashboard_id, "added": created.id})
-    )
+    # The dashboard's own page (branch i-dashboards) says "The widget is saved." for this.
+    location = f"{DASHBOARDS_PATH}/{created.dashboard_id}?saved=widget#widget-{created.id}"
     return Response("", status=303, headers={"Location": location, "Cache-Control": "no-store"})
