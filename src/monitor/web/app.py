@@ -97,8 +97,8 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(ui_system.blueprint)
     app.register_blueprint(ui_overview.blueprint)
     app.register_blueprint(ui_events.blueprint)
-    app.register_blueprint(ui_error_groups.blueprint)
     app.register_blueprint(ui_metrics.blueprint)
+    app.register_blueprint(ui_error_groups.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]
