@@ -1,5 +1,5 @@
-"""The events pages on the dashboard benchmark's data: server time per page against its API
-route, and a live events page in Chromium at 200 events/s.
+"""The events and metrics pages on the dashboard benchmark's data: server time per page
+against its API route, and a live events page in Chromium at 200 events/s.
 
     PYTHONPATH=src python bench/ui.py [--runs 200] [--live-seconds 20] [--rate 200]
 
@@ -9,9 +9,11 @@ missing). One `monitor serve` process, its public URL the address the
 browser uses. Two phases:
 
 1. Pages: the events list (default, and filtered by type, source, lowest
-   level and an attribute) and one event's detail, each alternating with
+   level and an attribute), one event's detail and the Metrics explorer
+   (24 h of a metric; 1 h grouped, with a matcher), each alternating with
    the API route it is built on (`GET /api/v1/events?limit=50` with the same
-   filters, `GET /api/v1/events/{id}`), as bench/ui_admin_pages.py does
+   filters, `GET /api/v1/events/{id}`, `GET /api/v1/dashboard/timeseries`
+   with the same query), as bench/ui_admin_pages.py does
    (its `measure`): server time from the service's access log, client time
    over loopback. Aim (issue 16): page server p95 < 50 ms.
 2. Live: Chromium signed in on `/ui/events?source=<this run's>` with the
@@ -54,6 +56,8 @@ from ui_pages import BUILD_DONE, CHROMIUM, CHROMIUM_ARGS, free_port
 
 DATABASE = "bench_dashboard"
 FILTER = "type=http.request&source=api-01&min_level=error"
+METRIC = "http_request_duration_seconds"  # 120 series: the data set's largest metric
+TIMESERIES = "/api/v1/dashboard/timeseries"
 SETTLE_TIMEOUT_MS = 15_000  # after the last post, for the last rows to arrive
 
 # In the page (through DevTools, not a <script>: the page's policy refuses inline ones).
@@ -104,6 +108,21 @@ def cases(event_id: str) -> tuple[Case, ...]:
             f"/api/v1/events?{FILTER}&attr.status=500&limit=50",
         ),
         Case("event_detail", f"/ui/events/{event_id}", f"/api/v1/events/{event_id}"),
+        # The Metrics explorer: the data set's largest metric (120 series), all of them
+        # averaged, and grouped by method with a matcher (the page adds its suggestions:
+        # names, label names, the values of 5 labels).
+        Case(
+            "metrics_24h",
+            f"/ui/metrics?name={METRIC}&range=24h",
+            f"{TIMESERIES}?kind=metric&name={METRIC}&range=24h",
+        ),
+        Case(
+            "metrics_grouped_1h",
+            f"/ui/metrics?name={METRIC}&aggregation=p95&group_by=method"
+            "&label=method%21%3DDELETE&range=1h",
+            f"{TIMESERIES}?kind=metric&name={METRIC}&aggregation=p95&group_by=method"
+            "&label.method%21=DELETE&range=1h",
+        ),
     )
 
 

@@ -107,6 +107,7 @@ SESSION: dict[tuple[str, str], Role | None] = {
     ("GET", "/ui/error-groups/{group_id}"): READ,
     ("POST", "/ui/error-groups/{group_id}/status"): WRITE,
     ("GET", "/ui/metrics"): READ,
+    ("POST", "/ui/metrics/add-to-dashboard"): WRITE,
     ("GET", "/ui/dashboards"): READ,
     ("GET", "/ui/alerts"): READ,
     ("GET", "/ui/notifications"): READ,

@@ -32,6 +32,7 @@ from monitor.web.ui import audit_page as ui_audit
 from monitor.web.ui import error_groups_page as ui_error_groups
 from monitor.web.ui import events_page as ui_events
 from monitor.web.ui import keys_pages as ui_keys
+from monitor.web.ui import metrics_page as ui_metrics
 from monitor.web.ui import overview as ui_overview
 from monitor.web.ui import pages as ui_pages
 from monitor.web.ui import session_routes as ui_sessions
@@ -96,6 +97,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(ui_system.blueprint)
     app.register_blueprint(ui_overview.blueprint)
     app.register_blueprint(ui_events.blueprint)
+    app.register_blueprint(ui_metrics.blueprint)
     app.register_blueprint(ui_error_groups.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]

@@ -28,7 +28,7 @@ PAGES: tuple[Page, ...] = (
     OVERVIEW,
     Page("events", "Events", "/ui/events", Role.READ, built=True),
     Page("error-groups", "Error groups", "/ui/error-groups", Role.READ, built=True),
-    Page("metrics", "Metrics", "/ui/metrics", Role.READ, built=False),
+    Page("metrics", "Metrics", "/ui/metrics", Role.READ, built=True),
     Page("dashboards", "Dashboards", "/ui/dashboards", Role.READ, built=False),
     Page("alerts", "Alerts", "/ui/alerts", Role.READ, built=False),
     Page("notifications", "Notifications", "/ui/notifications", Role.READ, built=False),
