@@ -23,7 +23,6 @@ from monitor.domain.keys import Role
 from monitor.domain.query_values import whole_number
 from monitor.storage import dashboards as dashboard_store
 from monitor.storage import widgets as store
-from monitor.storage.dashboard_rows import WidgetFields
 from monitor.web.api.bulk_json import json_response
 from monitor.web.api.dashboards.answers import (
     MAX_ID,
@@ -33,13 +32,8 @@ from monitor.web.api.dashboards.answers import (
     widget_json,
     widget_response,
 )
-from monitor.web.api.dashboards.bodies import (
-    WIDGET_BODY_BYTES,
-    free_form_errors,
-    invalid,
-    placement_or_errors,
-    read_model,
-)
+from monitor.web.api.dashboards.bodies import WIDGET_BODY_BYTES, read_model
+from monitor.web.api.dashboards.checked_widgets import checked_fields
 from monitor.web.api.dashboards.schemas import (
     IfMatchHeader,
     WidgetIn,
@@ -48,7 +42,6 @@ from monitor.web.api.dashboards.schemas import (
     WidgetOut,
     WidgetReplace,
 )
-from monitor.web.api.dashboards.widget_queries import check_widget_query
 from monitor.web.deps import current_deps
 from monitor.web.edge.attribution import request_attribution
 from monitor.web.edge.auth import require_role
@@ -72,25 +65,6 @@ def _number(name: str, default: int | None, low: int, errors: list[dict[str, Any
     except ValueError as problem:
         errors.append({"field": name, "message": str(problem)})
         return default
-
-
-async def _checked(
-    data: WidgetIn | WidgetReplace,
-) -> WidgetFields:
-    """The widget's fields once its query, options and place are known to be good."""
-    placement, errors = placement_or_errors(data.x, data.y, data.w, data.h)
-    errors = free_form_errors(data.query, data.options) + errors
-    if errors:
-        raise invalid(errors)
-    await check_widget_query(data.kind, data.query)
-    return WidgetFields(
-        title=data.title,
-        kind=data.kind,
-        query=data.query,
-        options=data.options,
-        placement=placement,
-        dashboard_id=data.dashboard_id,
-    )
 
 
 @blueprint.get("/widgets")
@@ -136,7 +110,7 @@ async def list_widgets() -> Response:
 @document_response(WidgetOut, 201)
 async def create_widget() -> Response:
     """Add a widget. Its query is checked and run once: an invalid one is a 400 naming it."""
-    fields = await _checked(await read_model(WidgetIn, WIDGET_BODY_BYTES))
+    fields = await checked_fields(await read_model(WidgetIn, WIDGET_BODY_BYTES))
     created = await store.create_widget(current_deps().gateway, fields, by=request_attribution())
     response = widget_response(created, 201)
     response.headers["Location"] = f"{request.path}/{created.id}"
@@ -166,7 +140,7 @@ async def replace_widget(widget_id: int) -> Response:
     older version: 412 and nothing changes. Without: the last write wins."""
     condition = if_match()
     existing_id("widget", widget_id)
-    fields = await _checked(await read_model(WidgetReplace, WIDGET_BODY_BYTES))
+    fields = await checked_fields(await read_model(WidgetReplace, WIDGET_BODY_BYTES))
     updated = await store.update_widget(
         current_deps().gateway,
         widget_id,
