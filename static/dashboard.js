@@ -49,7 +49,17 @@
       scales: { x: { time: true } },
       legend: { live: true },
     }, data, area);
+    fit(plot, area);
     return plot;
+  }
+
+  // The legend takes what it needs (it wraps with many series); the plot the rest.
+  function fit(plot, area) {
+    var body = area.closest(".widget-body");
+    var legend = area.querySelector(".u-legend");
+    if (!body) return;
+    var height = body.clientHeight - (legend ? legend.offsetHeight : 0) - 6;
+    plot.setSize({ width: Math.max(area.clientWidth, 200), height: Math.max(height, 80) });
   }
 
   function drawAll() {
@@ -67,7 +77,7 @@
   function resize() {
     for (var i = 0; i < drawn.length; i++) {
       var area = drawn[i].root.parentNode;
-      drawn[i].setSize({ width: Math.max(area.clientWidth, 200), height: chartHeight(area) });
+      fit(drawn[i], area);
     }
   }
 
