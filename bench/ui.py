@@ -9,9 +9,10 @@ missing). One `monitor serve` process, its public URL the address the
 browser uses. Two phases:
 
 1. Pages: the events list (default, and filtered by type, source, lowest
-   level and an attribute) and one event's detail, each alternating with
-   the API route it is built on (`GET /api/v1/events?limit=50` with the same
-   filters, `GET /api/v1/events/{id}`), as bench/ui_admin_pages.py does
+   level and an attribute), one event's detail and the default dashboard,
+   each alternating with the API route it is built on (`GET
+   /api/v1/events?limit=50` with the same filters, `GET
+   /api/v1/events/{id}`, `GET /api/v1/dashboards/{id}`), as bench/ui_admin_pages.py does
    (its `measure`): server time from the service's access log, client time
    over loopback. Aim (issue 16): page server p95 < 50 ms.
 2. Live: Chromium signed in on `/ui/events?source=<this run's>` with the
@@ -95,7 +96,14 @@ def detail_id(url: str) -> str:
     return str(row[0])
 
 
-def cases(event_id: str) -> tuple[Case, ...]:
+def default_dashboard_id(url: str) -> int:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("select id from dashboards where is_default").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def cases(event_id: str, dashboard_id: int) -> tuple[Case, ...]:
     return (
         Case("events_default", "/ui/events", "/api/v1/events?limit=50"),
         Case(
@@ -104,6 +112,13 @@ def cases(event_id: str) -> tuple[Case, ...]:
             f"/api/v1/events?{FILTER}&attr.status=500&limit=50",
         ),
         Case("event_detail", f"/ui/events/{event_id}", f"/api/v1/events/{event_id}"),
+        # Its widgets' answers are shared per tick: after the first view of a tick the
+        # page costs the dashboard's read plus rendering.
+        Case(
+            "dashboard_default",
+            f"/ui/dashboards/{dashboard_id}",
+            f"/api/v1/dashboards/{dashboard_id}",
+        ),
     )
 
 
@@ -239,7 +254,7 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                         log,
                         options.runs,
                         options.warmups,
-                        cases(detail_id(url)),
+                        cases(detail_id(url), default_dashboard_id(url)),
                         origin=public_url,
                     )
                     cpu = meter.stop()
