@@ -7,6 +7,7 @@ The browser test (test_ui_dashboards_browser.py) draws, moves and edits as a use
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -282,8 +283,12 @@ async def test_each_widget_kind_is_drawn_from_its_routes_answer(
     heat_html = widget_section(page.text, heat["id"])
     cells = re.findall(r"<td class=\"shade-(\d)\">(\d+)</td>", heat_html)
     assert len(cells) == 7 * 24
-    assert sum(int(count) for _, count in cells) == 2
-    assert {shade for shade, count in cells if count == "2"} == {"5"}
+    heat_answer = await site.api_get("/api/v1/dashboard/heatmap", kind="events", range="7d")
+    assert [int(count) for _, count in cells] == [n for row in heat_answer["counts"] for n in row]
+    assert sum(int(count) for _, count in cells) >= 2  # the old ones at least
+    busiest = max(int(count) for _, count in cells)
+    assert {shade for shade, count in cells if int(count) == busiest} == {"5"}
+    assert {shade for shade, count in cells if count == "0"} == {"0"}
 
 
 async def test_a_widget_whose_query_is_refused_now_says_so_and_the_rest_draws(
@@ -489,8 +494,33 @@ async def test_a_bad_widget_form_is_a_400_page_and_changes_nothing(
     refused = await site.post(f"/ui/dashboards/{board['id']}/widgets/{widget['id']}", data, csrf)
     assert refused.status_code == 400, refused.text
     assert f"<code>{field}</code>" in refused.text
+    # The form again, as it was typed, to correct.
+    assert 'id="widget-query"' in refused.text
+    assert f'value="{html.escape(data["query"])}"' in refused.text
+    assert f'name="version" value="{widget["version"]}"' in refused.text
     assert await site.default_dashboard() == board
     assert audit_rows(site.database_url, "widget", "update") == []
+
+
+async def test_a_widget_placed_over_another_is_a_409_form_and_changes_nothing(
+    site: Site, held_clock: HeldClock
+) -> None:
+    board = await site.default_dashboard()
+    csrf = await site.sign_in("write")
+    data = {
+        "title": "Over",
+        "kind": "stat",
+        "query": "kind=overview",
+        "options": "{}",
+        "x": "9",
+        "y": "1",
+        "w": "2",
+        "h": "2",
+    }
+    refused = await site.post(f"/ui/dashboards/{board['id']}/widgets", data, csrf)
+    assert refused.status_code == 409, refused.text
+    assert "Not saved:" in refused.text and 'value="Over"' in refused.text
+    assert await site.default_dashboard() == board
 
 
 async def test_a_stale_widget_form_is_a_412_page_and_changes_nothing(

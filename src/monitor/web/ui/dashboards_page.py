@@ -359,39 +359,81 @@ async def _widget_of(dashboard_id: int, widget_id: int) -> WidgetRecord:
     return widget
 
 
-async def _widget_form(document: DashboardDocument, widget: WidgetRecord | None) -> Response:
+def _values_of(widget: WidgetRecord | None) -> dict[str, str]:
+    """A widget's fields as its form shows them (a new widget's: the defaults)."""
+    if widget is None:
+        return {
+            "title": "",
+            "kind": "timeseries",
+            "query": "kind=events&range=24h",
+            "options": "{}",
+            "x": "",
+            "y": "",
+            "w": "6",
+            "h": "4",
+        }
+    return {
+        "title": widget.title,
+        "kind": widget.kind,
+        "query": query_text(widget.query),
+        "options": _json_of(widget.options),
+        **{name: str(getattr(widget, name)) for name in "xywh"},
+        "version": str(widget.version),
+    }
+
+
+async def _widget_form(
+    document: DashboardDocument,
+    widget: WidgetRecord | None,
+    values: Mapping[str, str],
+    problem: ProblemError | None = None,
+) -> Response:
+    """The form, empty, as stored, or as sent with what was refused (its fields kept)."""
     return await _page(
         "dashboard_widget.html",
+        status=problem.status if problem else 200,
         document=document,
         editing=widget,
         kinds=WIDGET_KINDS,
-        query_text=query_text(widget.query) if widget else "kind=events&range=24h",
-        options_text=_json_of(widget.options) if widget else "{}",
+        values=values,
+        problem=problem,
     )
 
 
 @blueprint.get(ONE + "/widgets/new")
 @session_page(Role.WRITE)
 async def new_widget(dashboard_id: int) -> Response:
-    return await _widget_form(await _document(dashboard_id), None)
+    return await _widget_form(await _document(dashboard_id), None, _values_of(None))
 
 
 @blueprint.get(ONE + "/widgets/<int:widget_id>")
 @session_page(Role.WRITE)
 async def edit_widget(dashboard_id: int, widget_id: int) -> Response:
     document = await _document(dashboard_id)
-    return await _widget_form(document, await _widget_of(dashboard_id, widget_id))
+    widget = await _widget_of(dashboard_id, widget_id)
+    return await _widget_form(document, widget, _values_of(widget))
+
+
+# A refusal the user can correct in the form: shown with the form, as they typed it.
+CORRECTABLE = frozenset({400, 409})
 
 
 @blueprint.post(ONE + "/widgets")
 @session_page(Role.WRITE)
 async def create_widget(dashboard_id: int) -> Response:
     form = await request.form
-    await _document(dashboard_id)
-    data = parse_model(WidgetIn, _json_of(_widget_body(form, dashboard_id)))
-    with _api_steps():
-        fields = await checked_fields(data)
-        await widget_store.create_widget(current_deps().gateway, fields, by=request_attribution())
+    document = await _document(dashboard_id)
+    try:
+        data = parse_model(WidgetIn, _json_of(_widget_body(form, dashboard_id)))
+        with _api_steps():
+            fields = await checked_fields(data)
+            await widget_store.create_widget(
+                current_deps().gateway, fields, by=request_attribution()
+            )
+    except ProblemError as refused:
+        if refused.status not in CORRECTABLE:
+            raise
+        return await _widget_form(document, None, form, refused)
     return _see_other(f"{DASHBOARDS.path}/{dashboard_id}?saved=widget")
 
 
@@ -400,9 +442,10 @@ async def create_widget(dashboard_id: int) -> Response:
 async def save_widget(dashboard_id: int, widget_id: int) -> Response:
     form = await request.form
     condition = _version(form)
-    await _widget_of(dashboard_id, widget_id)
-    data = parse_model(WidgetReplace, _json_of(_widget_body(form, dashboard_id)))
+    document = await _document(dashboard_id)
+    widget = await _widget_of(dashboard_id, widget_id)
     try:
+        data = parse_model(WidgetReplace, _json_of(_widget_body(form, dashboard_id)))
         with _api_steps():
             fields = await checked_fields(data)
             await widget_store.update_widget(
@@ -415,4 +458,8 @@ async def save_widget(dashboard_id: int, widget_id: int) -> Response:
     except StaleVersion as refusal:
         back = f"{DASHBOARDS.path}/{dashboard_id}/widgets/{widget_id}"
         return await _stale("widget", back, refusal)
+    except ProblemError as refused:
+        if refused.status not in CORRECTABLE:
+            raise
+        return await _widget_form(document, widget, form, refused)
     return _see_other(f"{DASHBOARDS.path}/{dashboard_id}?saved=widget")
