@@ -445,19 +445,21 @@ async def test_a_widget_saved_from_the_form_writes_the_apis_audit_row(
             "options": "",
             "x": "",
             "y": "",
-            "w": "6",
-            "h": "4",
+            "w": "12",
+            "h": "2",
         },
         csrf,
     )
     assert added.status_code == 303, added.text
     after = await site.default_dashboard()
     new = after["widgets"][-1]
-    assert (new["title"], new["query"], new["x"], new["y"]) == (
+    assert (new["title"], new["query"], new["x"], new["y"], new["w"], new["h"]) == (
         "Errors",
         {"level": ["error", "critical"]},
         0,
         8,
+        12,
+        2,
     )
     assert len(audit_rows(site.database_url, "widget", "create")) == 1
 
