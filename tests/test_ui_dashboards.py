@@ -504,6 +504,40 @@ async def test_a_bad_widget_form_is_a_400_page_and_changes_nothing(
     assert audit_rows(site.database_url, "widget", "update") == []
 
 
+async def test_a_preview_draws_the_widget_from_the_form_and_stores_nothing(
+    site: Site, held_clock: HeldClock
+) -> None:
+    await sample_events(site, held_clock.now)
+    board = await site.default_dashboard()
+    widget = board["widgets"][0]
+    csrf = await site.sign_in("write")
+    data = {
+        "version": str(widget["version"]),
+        "title": "Sources now",
+        "kind": "top",
+        "query": "type=sources&range=1h",
+        "options": "{}",
+        "x": "0",
+        "y": "0",
+        "w": "8",
+        "h": "4",
+        "preview": "1",
+    }
+    for path in (
+        f"/ui/dashboards/{board['id']}/widgets/{widget['id']}",
+        f"/ui/dashboards/{board['id']}/widgets",
+    ):
+        shown = await site.post(path, data, csrf)
+        assert shown.status_code == 200, shown.text
+        assert "Preview (not saved)" in shown.text
+        section = widget_section(shown.text, 0)
+        assert '<th scope="row">shop</th>' in section and "Sources now" in section
+        assert 'value="type=sources&amp;range=1h"' in shown.text  # the form as sent
+    assert await site.default_dashboard() == board
+    assert audit_rows(site.database_url, "widget", "update") == []
+    assert audit_rows(site.database_url, "widget", "create") == []
+
+
 async def test_a_widget_placed_over_another_is_a_409_form_and_changes_nothing(
     site: Site, held_clock: HeldClock
 ) -> None:

@@ -202,4 +202,10 @@ def test_axe_finds_nothing_serious_on_the_dashboards_pages(
         page.goto(site.base_url + path)
         page.locator(ready).first.wait_for()
         assert axe_violations(page) == [], path
+    # The new widget's preview (the form's defaults: events over 24 h), drawn by uPlot.
+    page.get_by_label("Title").fill("Everything")
+    page.get_by_role("button", name="Preview").click()
+    page.locator(".preview-grid .uplot").wait_for()
+    assert page.get_by_label("Title").input_value() == "Everything"
+    assert axe_violations(page) == [], "preview"
     assert console.errors == []

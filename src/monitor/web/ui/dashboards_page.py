@@ -28,11 +28,17 @@ from urllib.parse import parse_qsl, urlencode
 from quart import Blueprint, Response, request
 
 from monitor.domain.dashboards import DashboardRefused, StaleVersion, VersionCondition
+from monitor.domain.grid import Placement
 from monitor.domain.keys import Role
 from monitor.domain.widget_queries import WIDGET_KINDS, QueryProblems, query_parameters
 from monitor.storage import dashboards as store
 from monitor.storage import widgets as widget_store
-from monitor.storage.dashboard_rows import DashboardDocument, DashboardFields, WidgetRecord
+from monitor.storage.dashboard_rows import (
+    DashboardDocument,
+    DashboardFields,
+    WidgetFields,
+    WidgetRecord,
+)
 from monitor.storage.errors import StorageUnavailable
 from monitor.web.api.bulk_json import json_response
 from monitor.web.api.dashboard import answers
@@ -387,6 +393,7 @@ async def _widget_form(
     widget: WidgetRecord | None,
     values: Mapping[str, str],
     problem: ProblemError | None = None,
+    preview: dict[str, Any] | None = None,
 ) -> Response:
     """The form, empty, as stored, or as sent with what was refused (its fields kept)."""
     return await _page(
@@ -397,7 +404,38 @@ async def _widget_form(
         kinds=WIDGET_KINDS,
         values=values,
         problem=problem,
+        preview=preview,
     )
+
+
+async def _previewed(
+    document: DashboardDocument,
+    widget: WidgetRecord | None,
+    values: Mapping[str, str],
+    fields: WidgetFields,
+) -> Response:
+    """The form as sent, with the widget drawn as it would be: nothing is stored."""
+    place = fields.placement or Placement(0, 0, *fields.size)
+    now = answers.now()
+    drawn = WidgetRecord(
+        id=0,  # not a stored widget's: the preview's ids cannot clash with one
+        dashboard_id=document.dashboard.id,
+        title=fields.title,
+        kind=fields.kind,
+        query=dict(fields.query),
+        options=dict(fields.options),
+        x=place.x,
+        y=place.y,
+        w=place.w,
+        h=place.h,
+        version=widget.version if widget else 0,
+        created_at=now,
+        created_by="preview",
+        updated_at=now,
+        updated_by="preview",
+    )
+    view = widget_view(await widget_answer(drawn, now))
+    return await _widget_form(document, widget, values, preview=view)
 
 
 @blueprint.get(ONE + "/widgets/new")
@@ -427,6 +465,8 @@ async def create_widget(dashboard_id: int) -> Response:
         data = parse_model(WidgetIn, _json_of(_widget_body(form, dashboard_id)))
         with _api_steps():
             fields = await checked_fields(data)
+            if form.get("preview"):
+                return await _previewed(document, None, form, fields)
             await widget_store.create_widget(
                 current_deps().gateway, fields, by=request_attribution()
             )
@@ -448,6 +488,8 @@ async def save_widget(dashboard_id: int, widget_id: int) -> Response:
         data = parse_model(WidgetReplace, _json_of(_widget_body(form, dashboard_id)))
         with _api_steps():
             fields = await checked_fields(data)
+            if form.get("preview"):
+                return await _previewed(document, widget, form, fields)
             await widget_store.update_widget(
                 current_deps().gateway,
                 widget_id,
