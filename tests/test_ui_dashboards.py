@@ -38,7 +38,7 @@ from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
 from monitor.storage.migrate import apply_migrations
-from monitor.web.ui.dashboards_page import parsed_query, query_text
+from monitor.web.ui.widget_form_page import parsed_query, query_text
 
 __all__ = ["held_clock"]  # a fixture
 
