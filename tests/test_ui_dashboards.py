@@ -308,6 +308,30 @@ async def test_a_widget_whose_query_is_refused_now_says_so_and_the_rest_draws(
     assert "stat-value" in widget_section(page.text, good["id"])
 
 
+async def test_every_page_is_whole_or_a_fragment_without_inline_script(
+    site: Site, held_clock: HeldClock
+) -> None:
+    board = await site.default_dashboard()
+    await site.sign_in("write")
+    base = f"/ui/dashboards/{board['id']}"
+    for path in (
+        "/ui/dashboards",
+        base,
+        f"{base}/arrange",
+        f"{base}/widgets/new",
+        f"{base}/widgets/{board['widgets'][0]['id']}",
+    ):
+        whole = await site.http.get(path)
+        part = await site.http.get(path, headers={"HX-Request": "true"})
+        assert whole.status_code == part.status_code == 200, path
+        assert whole.text.startswith("<!doctype html>") and "<html" not in part.text
+        assert "no-store" in whole.headers["cache-control"]
+        for text in (whole.text, part.text):
+            assert " style=" not in text and "<style" not in text
+            scripts = re.findall(r"<script[^>]*>", text)
+            assert all("src=" in tag or 'type="application/json"' in tag for tag in scripts)
+
+
 @pytest.mark.parametrize("path", ["/ui/dashboards/999999", "/ui/dashboards/99999999999999999999"])
 async def test_an_unknown_dashboard_is_a_404_page(
     site: Site, held_clock: HeldClock, path: str
@@ -473,6 +497,8 @@ async def test_a_widget_saved_from_the_form_writes_the_apis_audit_row(
         ({"w": "wide"}, "w"),
         ({"kind": "pie"}, "kind"),
         ({"title": ""}, "title"),
+        ({"title": "a\x00b"}, "title"),
+        ({"query": "kind=events&" + "&".join(f"p{n}=1" for n in range(300))}, "query"),
     ],
 )
 async def test_a_bad_widget_form_is_a_400_page_and_changes_nothing(
