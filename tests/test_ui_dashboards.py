@@ -291,6 +291,76 @@ async def test_each_widget_kind_is_drawn_from_its_routes_answer(
     assert {shade for shade, count in cells if count == "0"} == {"0"}
 
 
+async def test_metric_and_slow_request_widgets_are_drawn_from_their_routes_answers(
+    site: Site, held_clock: HeldClock
+) -> None:
+    moment = (held_clock.now - timedelta(minutes=2)).isoformat()
+    samples = [
+        {"name": "queue_depth", "value": value, "labels": {"queue": queue}, "time": moment}
+        for queue, value in (("mail", 7), ("jobs", 19))
+    ]
+    posted = await site.http.post("/api/v1/metrics/bulk", json=samples, headers=site.api())
+    assert posted.status_code == 201, posted.text
+    requests = [
+        {
+            "type": "http.request",
+            "level": "info",
+            "source": "api",
+            "time": moment,
+            "attributes": {"route": "/login", "duration_ms": ms},
+        }
+        for ms in (10, 20, 400)
+    ]
+    posted = await site.http.post("/api/v1/events/bulk", json=requests, headers=site.api())
+    assert posted.status_code == 201, posted.text
+    board = await site.new_dashboard("Metrics")
+    made = [
+        await site.add_widget(board, title=title, kind=kind, query=query)
+        for title, kind, query in (
+            (
+                "Depth",
+                "timeseries",
+                {
+                    "kind": "metric",
+                    "name": "queue_depth",
+                    "aggregation": "max",
+                    "group_by": "queue",
+                    "range": "1h",
+                },
+            ),
+            (
+                "Deepest",
+                "stat",
+                {"kind": "metric", "name": "queue_depth", "aggregation": "max", "range": "1h"},
+            ),
+            ("By count", "top", {"type": "metrics", "range": "1h"}),
+            ("By value", "top", {"type": "metrics", "by": "value", "range": "1h"}),
+            ("Slow", "top", {"type": "slow-requests", "range": "1h"}),
+            ("Spread", "heatmap", {"kind": "metric", "name": "queue_depth", "range": "1h"}),
+        )
+    ]
+    await site.sign_in("read")
+    page = await site.http.get(f"/ui/dashboards/{board}")
+    assert page.status_code == 200, page.text
+    sections = [widget_section(page.text, widget["id"]) for widget in made]
+    for section in sections:
+        assert "refused" not in section and "No data" not in section, section
+    chart = json.loads(
+        re.search(
+            r'<script type="application/json" id="chart-\d+">(.*?)</script>', sections[0], re.S
+        )[1]  # type: ignore[index]
+    )
+    assert sorted(series["label"] for series in chart["series"]) == [
+        "queue_depth max {queue=jobs}",
+        "queue_depth max {queue=mail}",
+    ]
+    assert '<span class="stat-value">19</span>' in sections[1]
+    assert '<th scope="row">queue_depth</th>' in sections[2]
+    assert "queue_depth {queue=jobs}" in sections[3]
+    assert '<th scope="row">/login</th>' in sections[4]
+    assert re.search(r'<td class="shade-5">\d+</td>', sections[5])
+
+
 async def test_a_widget_whose_query_is_refused_now_says_so_and_the_rest_draws(
     site: Site, held_clock: HeldClock
 ) -> None:
