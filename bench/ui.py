@@ -9,11 +9,12 @@ missing). One `monitor serve` process, its public URL the address the
 browser uses. Two phases:
 
 1. Pages: the events list (default, and filtered by type, source, lowest
-   level and an attribute), one event's detail and the Metrics explorer
-   (24 h of a metric; 1 h grouped, with a matcher), each alternating with
-   the API route it is built on (`GET /api/v1/events?limit=50` with the same
-   filters, `GET /api/v1/events/{id}`, `GET /api/v1/dashboard/timeseries`
-   with the same query), as bench/ui_admin_pages.py does
+   level and an attribute), one event's detail, the Metrics explorer
+   (24 h of a metric; 1 h grouped, with a matcher) and the default
+   dashboard, each alternating with the API route it is built on (`GET
+   /api/v1/events?limit=50` with the same filters, `GET
+   /api/v1/events/{id}`, `GET /api/v1/dashboard/timeseries` with the same
+   query, `GET /api/v1/dashboards/{id}`), as bench/ui_admin_pages.py does
    (its `measure`): server time from the service's access log, client time
    over loopback. Aim (issue 16): page server p95 < 50 ms.
 2. Live: Chromium signed in on `/ui/events?source=<this run's>` with the
@@ -99,7 +100,14 @@ def detail_id(url: str) -> str:
     return str(row[0])
 
 
-def cases(event_id: str) -> tuple[Case, ...]:
+def default_dashboard_id(url: str) -> int:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("select id from dashboards where is_default").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def cases(event_id: str, dashboard_id: int) -> tuple[Case, ...]:
     return (
         Case("events_default", "/ui/events", "/api/v1/events?limit=50"),
         Case(
@@ -122,6 +130,13 @@ def cases(event_id: str) -> tuple[Case, ...]:
             "&label=method%21%3DDELETE&range=1h",
             f"{TIMESERIES}?kind=metric&name={METRIC}&aggregation=p95&group_by=method"
             "&label.method%21=DELETE&range=1h",
+        ),
+        # Its widgets' answers are shared per tick: after the first view of a tick the
+        # page costs the dashboard's read plus rendering.
+        Case(
+            "dashboard_default",
+            f"/ui/dashboards/{dashboard_id}",
+            f"/api/v1/dashboards/{dashboard_id}",
         ),
     )
 
@@ -258,7 +273,7 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                         log,
                         options.runs,
                         options.warmups,
-                        cases(detail_id(url)),
+                        cases(detail_id(url), default_dashboard_id(url)),
                         origin=public_url,
                     )
                     cpu = meter.stop()

@@ -59,6 +59,63 @@ def error_group_page(page: Page, base_url: str, out: Path, scheme: str) -> None:
     page.screenshot(path=out / f"error-group-{scheme}.png", full_page=True)
 
 
+def seed_dashboard(site: ThreadedService) -> None:
+    """The kinds the default dashboard lacks, below its own: every kind on one page."""
+    for widget in (
+        {
+            "title": "Ingest now",
+            "kind": "gauge",
+            "x": 0,
+            "y": 8,
+            "w": 3,
+            "h": 3,
+            "query": {"kind": "overview", "range": "24h"},
+            "options": {"field": "ingest.events_per_second", "unit": "events/s", "max": 100},
+        },
+        {
+            "title": "Latest errors",
+            "kind": "events",
+            "x": 3,
+            "y": 8,
+            "w": 5,
+            "h": 3,
+            "query": {"min_level": "error", "limit": 8},
+        },
+        {
+            "title": "Busiest sources",
+            "kind": "top",
+            "x": 8,
+            "y": 8,
+            "w": 4,
+            "h": 3,
+            "query": {"type": "sources", "range": "24h"},
+        },
+        {
+            "title": "When events arrive",
+            "kind": "heatmap",
+            "x": 0,
+            "y": 11,
+            "w": 12,
+            "h": 3,
+            "query": {"kind": "events", "range": "7d"},
+        },
+    ):
+        created = httpx.post(
+            f"{site.base_url}/api/v1/dashboard/widgets",
+            json=widget,
+            headers={"X-API-Key": site.admin_token},
+            timeout=30,
+        )
+        created.raise_for_status()
+
+
+def dashboard_page(page: Page, base_url: str, out: Path, scheme: str) -> None:
+    """The default dashboard (the list is one of PAGES), its charts drawn."""
+    page.goto(base_url + "/ui/dashboards/1")
+    page.locator(".dash-grid .uplot").nth(1).wait_for()
+    page.screenshot(path=out / f"dashboard-{scheme}.png", full_page=True)
+
+
 OVERVIEW_SOURCES = ("checkout", "payments", "search", "auth")
 OVERVIEW_ERRORS = (
     ("error", "payments", "card declined by issuer"),
@@ -187,6 +244,7 @@ def main() -> None:
             seed_overview(site)
             event_id = seed_event(site)
             seed_metrics(site)
+            seed_dashboard(site)
             for scheme in SCHEMES:
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
                 page = context.new_page()
@@ -206,6 +264,7 @@ def main() -> None:
                 page.screenshot(path=out / f"event-{scheme}.png", full_page=True)
                 error_group_page(page, site.base_url, out, scheme)
                 metrics_page(page, site.base_url, out, scheme)
+                dashboard_page(page, site.base_url, out, scheme)
                 page.set_viewport_size(NARROW)
                 page.goto(site.base_url + "/")
                 page.screenshot(path=out / f"overview-narrow-{scheme}.png")

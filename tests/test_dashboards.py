@@ -337,6 +337,15 @@ async def test_a_widget_given_no_place_goes_below_the_others_on_the_default_dash
     assert (
         await client.delete(f"{WIDGETS}/{created.json()['id']}", headers=auth(writer))
     ).status_code == 204
+    # Its size, when given, is kept (docs/dashboard-api.md: "w 6 and h 4 unless given").
+    sized = await client.post(
+        WIDGETS, headers=auth(writer), json={"title": "new", "kind": "events", "w": 12, "h": 2}
+    )
+    assert sized.status_code == 201, sized.text
+    assert {k: sized.json()[k] for k in PLACE} == {"x": 0, "y": bottom, "w": 12, "h": 2}
+    assert (
+        await client.delete(f"{WIDGETS}/{sized.json()['id']}", headers=auth(writer))
+    ).status_code == 204
 
 
 async def test_widgets_are_listed_a_page_at_a_time(client: httpx.AsyncClient, writer: str) -> None:

@@ -127,6 +127,7 @@ class WidgetFields:
     options: Mapping[str, Any]
     placement: Placement | None  # None: below every other widget (creation only)
     dashboard_id: int | None  # None: the default dashboard (create) or where it is (update)
+    size: tuple[int, int] = (DEFAULT_WIDTH, DEFAULT_HEIGHT)  # (w, h) when placed below
 
 
 @dataclass(frozen=True)
@@ -230,11 +231,12 @@ def insert_widget(
 
 def place_below(placements: Sequence[Placement], item: WidgetFields) -> Placement:
     row = first_free_row(placements)
-    if row + DEFAULT_HEIGHT > MAX_ROWS:
+    width, height = item.size
+    if row + height > MAX_ROWS:
         raise Conflict(
             f"no room below the last widget for {item.title!r}; give it x and y", "grid-full"
         )
-    return Placement(0, row, DEFAULT_WIDTH, DEFAULT_HEIGHT)
+    return Placement(0, row, width, height)
 
 
 def xywh(placement: Placement) -> tuple[int, int, int, int]:

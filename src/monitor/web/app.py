@@ -29,6 +29,8 @@ from monitor.web.edge.response_end import hold_disconnect_after_response
 from monitor.web.edge.role_docs import RoleDocumentingProvider
 from monitor.web.edge.security_headers import security_headers
 from monitor.web.ui import audit_page as ui_audit
+from monitor.web.ui import dashboard_layout_page as ui_dashboard_layout
+from monitor.web.ui import dashboards_page as ui_dashboards
 from monitor.web.ui import error_groups_page as ui_error_groups
 from monitor.web.ui import events_page as ui_events
 from monitor.web.ui import keys_pages as ui_keys
@@ -37,6 +39,7 @@ from monitor.web.ui import overview as ui_overview
 from monitor.web.ui import pages as ui_pages
 from monitor.web.ui import session_routes as ui_sessions
 from monitor.web.ui import system_page as ui_system
+from monitor.web.ui import widget_form_page as ui_widget_form
 from monitor.web.ws import routes as live
 from monitor.web.ws.direct import capture_websocket_send
 
@@ -99,6 +102,9 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(ui_events.blueprint)
     app.register_blueprint(ui_metrics.blueprint)
     app.register_blueprint(ui_error_groups.blueprint)
+    app.register_blueprint(ui_dashboards.blueprint)
+    app.register_blueprint(ui_dashboard_layout.blueprint)
+    app.register_blueprint(ui_widget_form.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]

@@ -7,6 +7,8 @@ from typing import Any
 from quart import Response
 
 from monitor.domain.dashboards import (
+    EXPORT_FORMAT,
+    EXPORT_FORMAT_VERSION,
     Conflict,
     DashboardRefused,
     InvalidChange,
@@ -53,6 +55,26 @@ def dashboard_json(dashboard: DashboardRecord) -> dict[str, Any]:
         "created_by": dashboard.created_by,
         "updated_at": dashboard.updated_at,
         "updated_by": dashboard.updated_by,
+    }
+
+
+def export_json(document: DashboardDocument) -> dict[str, Any]:
+    """The dashboard and its widgets without ids: what import takes back."""
+    dashboard = document.dashboard
+    return {
+        "format": EXPORT_FORMAT,
+        "format_version": EXPORT_FORMAT_VERSION,
+        "dashboard": {"name": dashboard.name, "description": dashboard.description},
+        "widgets": [
+            {
+                "title": widget.title,
+                "kind": widget.kind,
+                "query": widget.query,
+                "options": widget.options,
+                **widget.placement.as_dict(),
+            }
+            for widget in document.widgets
+        ],
     }
 
 

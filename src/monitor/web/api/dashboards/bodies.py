@@ -15,6 +15,8 @@ from quart import request
 from monitor.domain.dashboards import OPTIONS_LIMITS, QUERY_LIMITS
 from monitor.domain.grid import Placement, placement_problems
 from monitor.domain.json_documents import json_problems
+from monitor.storage.dashboard_rows import LayoutMove
+from monitor.web.api.dashboards.schemas import LayoutIn
 from monitor.web.edge.errors import field_errors
 from monitor.web.edge.problems import ProblemError
 from monitor.web.edge.request_body import read_json_body
@@ -44,10 +46,33 @@ async def read_model(model: type[Model], max_bytes: int) -> Model:
     body = await read_json_body(max_bytes)
     if len(body) > max_bytes:
         raise too_large
+    return parse_model(model, body)
+
+
+def parse_model(model: type[Model], body: bytes | str) -> Model:
+    """JSON text as `model`; a 400 naming each bad field (the web UI's forms use it too)."""
     try:
         return model.model_validate_json(body)
     except ValidationError as error:
         raise invalid(field_errors(error)) from None
+
+
+def layout_moves(data: LayoutIn) -> list[LayoutMove]:
+    """The moves a layout asks for; a 400 naming each widget listed twice."""
+    errors: list[dict[str, Any]] = []
+    seen: dict[int, int] = {}
+    for index, item in enumerate(data.widgets):
+        if item.id in seen:
+            errors.append(
+                {
+                    "field": f"widgets.{index}.id",
+                    "message": f"widget {item.id} is listed twice (also at {seen[item.id]})",
+                }
+            )
+        seen.setdefault(item.id, index)
+    if errors:
+        raise invalid(errors)
+    return [LayoutMove(item.id, item.x, item.y, item.w, item.h) for item in data.widgets]
 
 
 def free_form_errors(

@@ -30,6 +30,7 @@ async def checked_fields(data: WidgetIn | WidgetReplace) -> WidgetFields:
         options=data.options,
         placement=placement,
         dashboard_id=data.dashboard_id,
+        size=(data.w, data.h),  # kept when it goes below the others
     )
 
 
@@ -42,7 +43,15 @@ async def imported_widgets(data: DashboardExport) -> list[WidgetFields]:
         placement, problems = placement_or_errors(widget.x, widget.y, widget.w, widget.h, prefix)
         errors.extend(free_form_errors(widget.query, widget.options, prefix) + problems)
         fields.append(
-            WidgetFields(widget.title, widget.kind, widget.query, widget.options, placement, None)
+            WidgetFields(
+                widget.title,
+                widget.kind,
+                widget.query,
+                widget.options,
+                placement,
+                None,
+                size=(widget.w, widget.h),
+            )
         )
     if errors:
         raise invalid(errors)

@@ -8,21 +8,20 @@ widgets too. Export and import carry a dashboard with its widgets as JSON.
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Blueprint, Response, request
 from quart_schema import document_headers, document_request, document_response, tag
 
-from monitor.domain.dashboards import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, DashboardRefused
+from monitor.domain.dashboards import DashboardRefused
 from monitor.domain.keys import Role
 from monitor.storage import dashboards as store
-from monitor.storage.dashboard_rows import DashboardFields, LayoutMove, WidgetFields
+from monitor.storage.dashboard_rows import DashboardFields
 from monitor.web.api.bulk_json import json_response
 from monitor.web.api.dashboards.answers import (
     dashboard_document_response,
     dashboard_json,
     dashboard_response,
     existing_id,
+    export_json,
     not_found,
     refused,
 )
@@ -30,11 +29,10 @@ from monitor.web.api.dashboards.bodies import (
     DASHBOARD_BODY_BYTES,
     IMPORT_BODY_BYTES,
     LAYOUT_BODY_BYTES,
-    free_form_errors,
-    invalid,
-    placement_or_errors,
+    layout_moves,
     read_model,
 )
+from monitor.web.api.dashboards.checked_widgets import imported_widgets
 from monitor.web.api.dashboards.schemas import (
     DashboardDetail,
     DashboardExport,
@@ -44,12 +42,10 @@ from monitor.web.api.dashboards.schemas import (
     IfMatchHeader,
     LayoutIn,
 )
-from monitor.web.api.dashboards.widget_queries import check_widget_query
 from monitor.web.deps import current_deps
 from monitor.web.edge.attribution import request_attribution
 from monitor.web.edge.auth import require_role
 from monitor.web.edge.preconditions import if_match
-from monitor.web.edge.problems import ProblemError
 
 blueprint = Blueprint("dashboards", __name__)
 blueprint.register_error_handler(DashboardRefused, refused)
@@ -147,20 +143,7 @@ async def set_layout(dashboard_id: int) -> Response:
     condition = if_match()
     existing_id("dashboard", dashboard_id)
     data = await read_model(LayoutIn, LAYOUT_BODY_BYTES)
-    errors: list[dict[str, Any]] = []
-    seen: dict[int, int] = {}
-    for index, item in enumerate(data.widgets):
-        if item.id in seen:
-            errors.append(
-                {
-                    "field": f"widgets.{index}.id",
-                    "message": f"widget {item.id} is listed twice (also at {seen[item.id]})",
-                }
-            )
-        seen.setdefault(item.id, index)
-    if errors:
-        raise invalid(errors)
-    moves = [LayoutMove(item.id, item.x, item.y, item.w, item.h) for item in data.widgets]
+    moves = layout_moves(data)
     document = await store.set_layout(
         current_deps().gateway, dashboard_id, moves, condition=condition, by=request_attribution()
     )
@@ -178,50 +161,7 @@ async def export_dashboard(dashboard_id: int) -> Response:
     )
     if document is None:
         raise not_found("dashboard", dashboard_id)
-    dashboard = document.dashboard
-    return json_response(
-        {
-            "format": EXPORT_FORMAT,
-            "format_version": EXPORT_FORMAT_VERSION,
-            "dashboard": {"name": dashboard.name, "description": dashboard.description},
-            "widgets": [
-                {
-                    "title": widget.title,
-                    "kind": widget.kind,
-                    "query": widget.query,
-                    "options": widget.options,
-                    **widget.placement.as_dict(),
-                }
-                for widget in document.widgets
-            ],
-        }
-    )
-
-
-async def _imported_widgets(data: DashboardExport) -> list[WidgetFields]:
-    """Every widget checked as a new one would be; one 400 naming all that are not."""
-    fields: list[WidgetFields] = []
-    errors: list[dict[str, Any]] = []
-    for index, widget in enumerate(data.widgets):
-        prefix = f"widgets.{index}."
-        placement, problems = placement_or_errors(widget.x, widget.y, widget.w, widget.h, prefix)
-        errors.extend(free_form_errors(widget.query, widget.options, prefix) + problems)
-        fields.append(
-            WidgetFields(widget.title, widget.kind, widget.query, widget.options, placement, None)
-        )
-    if errors:
-        raise invalid(errors)
-    for index, widget in enumerate(data.widgets):
-        try:
-            await check_widget_query(widget.kind, widget.query)
-        except ProblemError as refusal:
-            errors.extend(
-                {**error, "field": f"widgets.{index}.{error['field']}"}
-                for error in refusal.errors or ()
-            )
-    if errors:
-        raise invalid(errors, "a widget's query is invalid")
-    return fields
+    return json_response(export_json(document))
 
 
 @blueprint.post("/dashboards/import")
@@ -233,7 +173,7 @@ async def import_dashboard() -> Response:
     """A new dashboard from an export, every widget checked like a new one; all or nothing.
     A name already in use is a 409: change `dashboard.name` and send it again."""
     data = await read_model(DashboardExport, IMPORT_BODY_BYTES)
-    widgets = await _imported_widgets(data)
+    widgets = await imported_widgets(data)
     document = await store.import_dashboard(
         current_deps().gateway,
         DashboardFields(data.dashboard.name, data.dashboard.description, False),
