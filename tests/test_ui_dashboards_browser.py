@@ -113,6 +113,10 @@ def test_the_default_dashboard_draws_every_widget_on_its_grid(
     page.locator(".dash-grid .uplot").nth(1).wait_for()
     assert page.locator(".dash-grid .uplot canvas").count() == 2
     assert page.locator("table.summary.visually-hidden").count() == 2
+    # ... and hidden inside their widgets: the page does not scroll sideways.
+    assert page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
     stat = page.locator(f"#widget-{by_title['Ingest rate']['id']} .stat-value").inner_text()
     assert stat.replace(",", "").replace(".", "").isdigit()
     top = page.locator(f"#widget-{by_title['Top errors']['id']} table.top tbody tr")
