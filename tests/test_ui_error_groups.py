@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,49 +22,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import (
-    RUN_ID,
     StartService,
-    create_database,
-    drop_database,
-    make_settings,
     set_connections_allowed,
 )
 from dashboard_helpers import HeldClock, held_clock
-from monitor.domain.audit import Actor, Attribution
-from monitor.domain.keys import Role
-from monitor.storage import keys as key_store
-from monitor.storage.gateway import open_gateway
-from monitor.storage.migrate import apply_migrations
 from monitor.web.ui.error_groups_page import return_to
 from monitor.web.ui.sparkline import HEIGHT, PAD, WIDTH, coordinates, sparkline
+from ui_site import BROWSER_ACCEPT, FOREIGN, SITE, UiSite, own_site
 
 __all__ = ["held_clock"]  # a fixture
 
-SITE = "http://monitor.test"
-FOREIGN = "http://evil.test"
-BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-ROLES = (Role.ADMIN, Role.WRITE, Role.READ)
 
-
-@dataclass
-class Site:
-    http: httpx.AsyncClient  # a browser's client: cookies, no key
-    database_url: str
-    tokens: dict[str, str]  # role label -> key
-
-    def api(self, role: str = "admin") -> dict[str, str]:
-        return {"X-API-Key": self.tokens[role]}
-
-    async def sign_in(self, role: str) -> str:
-        """Sign in with the role's key; the session's CSRF token."""
-        response = await self.http.post(
-            "/ui/sign-in", data={"key": self.tokens[role]}, headers={"Origin": SITE}
-        )
-        assert response.status_code == 303, response.text
-        page = await self.http.get("/ui/error-groups")
-        found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page.text)
-        assert found, page.text[:500]
-        return found[1]
+class Site(UiSite):
+    csrf_page = "/ui/error-groups"
 
     async def post_events(self, events: list[dict[str, object]]) -> None:
         response = await self.http.post("/api/v1/events/bulk", json=events, headers=self.api())
@@ -99,29 +67,8 @@ class Site:
 @pytest.fixture
 async def site(start_service: StartService, tmp_path: Path) -> AsyncIterator[Site]:
     """A service on a database of its own, so the list holds only this test's groups."""
-    name = f"monitor_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        apply_migrations(url)
-        running = await start_service(make_settings(url, tmp_path, public_url=SITE))
-        tokens = {}
-        async with open_gateway(
-            url, pool_size=2, statement_timeout=10, acquire_timeout=5, connect_timeout=5
-        ) as gateway:
-            for role in ROLES:
-                _, tokens[role.label] = await key_store.create_key(
-                    gateway,
-                    name=f"groups {role.label}",
-                    role=role,
-                    rate_limit=None,
-                    expires_at=None,
-                    by=Attribution(Actor.system("tests")),
-                )
-        async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as http:
-            yield Site(http, url, tokens)
-        await running.shutdown()
-    finally:
-        drop_database(name)
+    async with own_site(start_service, tmp_path, "groups", Site) as running:
+        yield running
 
 
 def sample_events(now: datetime) -> list[dict[str, object]]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,48 +24,20 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from conftest import (
-    RUN_ID,
     StartService,
-    create_database,
-    drop_database,
-    make_settings,
     set_connections_allowed,
 )
 from dashboard_helpers import HeldClock, held_clock
-from monitor.domain.audit import Actor, Attribution
-from monitor.domain.keys import Role
-from monitor.storage import keys as key_store
-from monitor.storage.gateway import open_gateway
-from monitor.storage.migrate import apply_migrations
 from monitor.web.ui.metric_form import api_args, matcher_pair, widget_query
+from ui_site import BROWSER_ACCEPT, SITE, UiSite, own_site
 
 __all__ = ["held_clock"]  # a fixture
 
-SITE = "http://monitor.test"
-BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-ROLES = (Role.ADMIN, Role.WRITE, Role.READ)
 GROUPED = {"name": "cpu", "aggregation": "max", "group_by": "host", "range": "1h"}
 
 
-@dataclass
-class Site:
-    http: httpx.AsyncClient  # a browser's client: cookies, no key
-    database_url: str
-    tokens: dict[str, str]  # role label -> key
-
-    def api(self, role: str = "admin") -> dict[str, str]:
-        return {"X-API-Key": self.tokens[role]}
-
-    async def sign_in(self, role: str) -> str:
-        """Sign in with the role's key; the session's CSRF token."""
-        response = await self.http.post(
-            "/ui/sign-in", data={"key": self.tokens[role]}, headers={"Origin": SITE}
-        )
-        assert response.status_code == 303, response.text
-        page = await self.http.get("/ui/metrics")
-        found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page.text)
-        assert found, page.text[:500]
-        return found[1]
+class Site(UiSite):
+    csrf_page = "/ui/metrics"
 
     async def post_samples(self, samples: list[dict[str, object]]) -> None:
         response = await self.http.post("/api/v1/metrics/bulk", json=samples, headers=self.api())
@@ -85,29 +55,8 @@ class Site:
 async def site(start_service: StartService, tmp_path: Path) -> AsyncIterator[Site]:
     """A service on a database of its own, so its metrics, widgets and audit rows are
     only this test's."""
-    name = f"monitor_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        apply_migrations(url)
-        running = await start_service(make_settings(url, tmp_path, public_url=SITE))
-        tokens = {}
-        async with open_gateway(
-            url, pool_size=2, statement_timeout=10, acquire_timeout=5, connect_timeout=5
-        ) as gateway:
-            for role in ROLES:
-                _, tokens[role.label] = await key_store.create_key(
-                    gateway,
-                    name=f"metrics {role.label}",
-                    role=role,
-                    rate_limit=None,
-                    expires_at=None,
-                    by=Attribution(Actor.system("tests")),
-                )
-        async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as http:
-            yield Site(http, url, tokens)
-        await running.shutdown()
-    finally:
-        drop_database(name)
+    async with own_site(start_service, tmp_path, "metrics", Site) as running:
+        yield running
 
 
 def cpu_samples(now: datetime) -> list[dict[str, object]]:
