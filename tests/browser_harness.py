@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,15 @@ from typing import Any
 import httpx
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
-from conftest import ThreadedService, make_settings, threaded
+from conftest import (
+    RUN_ID,
+    ThreadedService,
+    create_database,
+    drop_database,
+    make_settings,
+    threaded,
+)
+from monitor.storage.migrate import apply_migrations
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,6 +64,33 @@ def ui_service(database_url: str, data_dir: Path) -> Iterator[ThreadedService]:
     with threaded(settings) as running:
         assert running.base_url == url, (running.base_url, url)
         yield running
+
+
+@contextlib.contextmanager
+def own_ui_service(data_dir: Path) -> Iterator[ThreadedService]:
+    """ui_service on a database of its own (dropped afterwards): what a test module seeds
+    there is all its pages show."""
+    name = f"monitor_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    url = create_database(name)
+    try:
+        apply_migrations(url)
+        with ui_service(url, data_dir) as running:
+            yield running
+    finally:
+        drop_database(name)
+
+
+def api(site: ThreadedService, method: str, path: str, **kwargs: Any) -> Any:
+    """The API as the admin key, answering 200 or 201: the JSON answer."""
+    response = httpx.request(
+        method,
+        f"{site.base_url}{path}",
+        headers={"X-API-Key": site.admin_token},
+        timeout=10,
+        **kwargs,
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()
 
 
 def create_key(service: ThreadedService, name: str, role: str) -> str:

@@ -8,7 +8,6 @@ The service runs on a database of its own, so its dashboards are these tests' on
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,56 +16,37 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from browser_harness import Console, axe_violations, create_key, sign_in, ui_service
-from conftest import RUN_ID, ThreadedService, create_database, drop_database
-from monitor.storage.migrate import apply_migrations
+from browser_harness import Console, api, axe_violations, create_key, own_ui_service, sign_in
+from conftest import ThreadedService
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedService]:
-    name = f"monitor_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        apply_migrations(url)
-        with ui_service(url, tmp_path_factory.mktemp("boards")) as running:
-            moment = (datetime.now(UTC) - timedelta(minutes=40)).isoformat()
-            events = [
-                {
-                    "type": "job",
-                    "level": level,
-                    "source": "worker",
-                    "message": f"{level} {n}",
-                    "time": moment,
-                }
-                for n, level in enumerate(["info", "info", "error", "critical", "warning"])
-            ]
-            posted = httpx.post(
-                f"{running.base_url}/api/v1/events/bulk",
-                json=events,
-                headers={"X-API-Key": running.admin_token},
-                timeout=10,
-            )
-            assert posted.status_code == 201, posted.text
-            yield running
-    finally:
-        drop_database(name)
+    with own_ui_service(tmp_path_factory.mktemp("boards")) as running:
+        moment = (datetime.now(UTC) - timedelta(minutes=40)).isoformat()
+        events = [
+            {
+                "type": "job",
+                "level": level,
+                "source": "worker",
+                "message": f"{level} {n}",
+                "time": moment,
+            }
+            for n, level in enumerate(["info", "info", "error", "critical", "warning"])
+        ]
+        posted = httpx.post(
+            f"{running.base_url}/api/v1/events/bulk",
+            json=events,
+            headers={"X-API-Key": running.admin_token},
+            timeout=10,
+        )
+        assert posted.status_code == 201, posted.text
+        yield running
 
 
 @pytest.fixture(scope="module")
 def writer(site: ThreadedService) -> str:
     return create_key(site, "boards writer", "write")
-
-
-def api(site: ThreadedService, method: str, path: str, **kwargs: Any) -> Any:
-    response = httpx.request(
-        method,
-        f"{site.base_url}{path}",
-        headers={"X-API-Key": site.admin_token},
-        timeout=10,
-        **kwargs,
-    )
-    assert response.status_code in (200, 201), response.text
-    return response.json()
 
 
 def new_board(site: ThreadedService, name: str) -> tuple[int, list[dict[str, Any]]]:

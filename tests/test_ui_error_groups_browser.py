@@ -7,7 +7,6 @@ The service runs on a database of its own, so its groups are these tests' only.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,43 +14,36 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from browser_harness import Console, axe_violations, create_key, sign_in, ui_service
-from conftest import RUN_ID, ThreadedService, create_database, drop_database
-from monitor.storage.migrate import apply_migrations
+from browser_harness import Console, axe_violations, create_key, own_ui_service, sign_in
+from conftest import ThreadedService
 
 MESSAGES = ("payment gateway timeout", "inventory lock lost", "mail bounce storm")
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedService]:
-    name = f"monitor_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        apply_migrations(url)
-        with ui_service(url, tmp_path_factory.mktemp("groups")) as running:
-            # Before the top list's 1-minute tick began, so its answer counts them.
-            moment = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()
-            events = [
-                {
-                    "type": "job",
-                    "level": "error",
-                    "source": "worker",
-                    "message": message,
-                    "time": moment,
-                }
-                for count, message in enumerate(MESSAGES, start=1)
-                for _ in range(count)
-            ]
-            posted = httpx.post(
-                f"{running.base_url}/api/v1/events/bulk",
-                json=events,
-                headers={"X-API-Key": running.admin_token},
-                timeout=10,
-            )
-            assert posted.status_code == 201, posted.text
-            yield running
-    finally:
-        drop_database(name)
+    with own_ui_service(tmp_path_factory.mktemp("groups")) as running:
+        # Before the top list's 1-minute tick began, so its answer counts them.
+        moment = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()
+        events = [
+            {
+                "type": "job",
+                "level": "error",
+                "source": "worker",
+                "message": message,
+                "time": moment,
+            }
+            for count, message in enumerate(MESSAGES, start=1)
+            for _ in range(count)
+        ]
+        posted = httpx.post(
+            f"{running.base_url}/api/v1/events/bulk",
+            json=events,
+            headers={"X-API-Key": running.admin_token},
+            timeout=10,
+        )
+        assert posted.status_code == 201, posted.text
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,15 @@ test's only. axe is run on these pages by the explorer's and dashboards' own tes
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Page
 
-from browser_harness import Console, create_key, sign_in, ui_service
-from conftest import RUN_ID, ThreadedService, create_database, drop_database
-from monitor.storage.migrate import apply_migrations
+from browser_harness import Console, api, create_key, own_ui_service, sign_in
+from conftest import ThreadedService
 
 HOSTS = ("alpha", "beta")
 TITLE = "Queue depth by host"
@@ -30,49 +27,31 @@ TITLE = "Queue depth by host"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedService]:
-    name = f"monitor_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        apply_migrations(url)
-        with ui_service(url, tmp_path_factory.mktemp("explorer")) as running:
-            now = datetime.now(UTC)
-            samples = [
-                {
-                    "name": "queue_depth",
-                    "value": float(number * 10 + minute),
-                    "time": (now - timedelta(minutes=minute)).isoformat(),
-                    "labels": {"host": host},
-                }
-                for number, host in enumerate(HOSTS)
-                for minute in range(1, 50, 4)
-            ]
-            posted = httpx.post(
-                f"{running.base_url}/api/v1/metrics/bulk",
-                json=samples,
-                headers={"X-API-Key": running.admin_token},
-                timeout=10,
-            )
-            assert posted.status_code == 201, posted.text
-            yield running
-    finally:
-        drop_database(name)
+    with own_ui_service(tmp_path_factory.mktemp("explorer")) as running:
+        now = datetime.now(UTC)
+        samples = [
+            {
+                "name": "queue_depth",
+                "value": float(number * 10 + minute),
+                "time": (now - timedelta(minutes=minute)).isoformat(),
+                "labels": {"host": host},
+            }
+            for number, host in enumerate(HOSTS)
+            for minute in range(1, 50, 4)
+        ]
+        posted = httpx.post(
+            f"{running.base_url}/api/v1/metrics/bulk",
+            json=samples,
+            headers={"X-API-Key": running.admin_token},
+            timeout=10,
+        )
+        assert posted.status_code == 201, posted.text
+        yield running
 
 
 @pytest.fixture(scope="module")
 def writer(site: ThreadedService) -> str:
     return create_key(site, "explorer writer", "write")
-
-
-def api(site: ThreadedService, method: str, path: str, **kwargs: Any) -> Any:
-    response = httpx.request(
-        method,
-        f"{site.base_url}{path}",
-        headers={"X-API-Key": site.admin_token},
-        timeout=10,
-        **kwargs,
-    )
-    assert response.status_code in (200, 201), response.text
-    return response.json()
 
 
 def box(page: Page, widget_id: int) -> dict[str, float]:

@@ -8,7 +8,6 @@ The service runs on a database of its own, so its metrics are these tests' only.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,41 +15,34 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from browser_harness import Console, axe_violations, create_key, sign_in, ui_service
-from conftest import RUN_ID, ThreadedService, create_database, drop_database
-from monitor.storage.migrate import apply_migrations
+from browser_harness import Console, axe_violations, create_key, own_ui_service, sign_in
+from conftest import ThreadedService
 
 HOSTS = ("alpha", "beta", "gamma")
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedService]:
-    name = f"monitor_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        apply_migrations(url)
-        with ui_service(url, tmp_path_factory.mktemp("metrics")) as running:
-            now = datetime.now(UTC)
-            samples = [
-                {
-                    "name": "request_seconds",
-                    "value": 0.1 * (number + 1) + minute / 100,
-                    "time": (now - timedelta(minutes=minute)).isoformat(),
-                    "labels": {"host": host, "region": "eu" if host != "gamma" else "us"},
-                }
-                for number, host in enumerate(HOSTS)
-                for minute in range(1, 50, 3)
-            ]
-            posted = httpx.post(
-                f"{running.base_url}/api/v1/metrics/bulk",
-                json=samples,
-                headers={"X-API-Key": running.admin_token},
-                timeout=10,
-            )
-            assert posted.status_code == 201, posted.text
-            yield running
-    finally:
-        drop_database(name)
+    with own_ui_service(tmp_path_factory.mktemp("metrics")) as running:
+        now = datetime.now(UTC)
+        samples = [
+            {
+                "name": "request_seconds",
+                "value": 0.1 * (number + 1) + minute / 100,
+                "time": (now - timedelta(minutes=minute)).isoformat(),
+                "labels": {"host": host, "region": "eu" if host != "gamma" else "us"},
+            }
+            for number, host in enumerate(HOSTS)
+            for minute in range(1, 50, 3)
+        ]
+        posted = httpx.post(
+            f"{running.base_url}/api/v1/metrics/bulk",
+            json=samples,
+            headers={"X-API-Key": running.admin_token},
+            timeout=10,
+        )
+        assert posted.status_code == 201, posted.text
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ by bench/ui_pages.py, not here: these tests only wait (generously) for it.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,9 +15,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Request
 
-from browser_harness import Console, axe_violations, sign_in, ui_service
-from conftest import RUN_ID, ThreadedService, create_database, drop_database
-from monitor.storage.migrate import apply_migrations
+from browser_harness import Console, axe_violations, own_ui_service, sign_in
+from conftest import ThreadedService
 
 LIVE_WAIT_MS = 45_000  # a 10 s tick, the refetch, and a busy machine
 FIRST_VISIT_LIMIT = 250_000  # bytes, everything a first visit transfers (issue 15)
@@ -26,15 +24,9 @@ FIRST_VISIT_LIMIT = 250_000  # bytes, everything a first visit transfers (issue 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedService]:
-    name = f"monitor_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        apply_migrations(url)
-        with ui_service(url, tmp_path_factory.mktemp("overview")) as running:
-            post_events(running, "checkout", ["info", "info", "warning", "error", "critical"])
-            yield running
-    finally:
-        drop_database(name)
+    with own_ui_service(tmp_path_factory.mktemp("overview")) as running:
+        post_events(running, "checkout", ["info", "info", "warning", "error", "critical"])
+        yield running
 
 
 def post_events(
