@@ -1,0 +1,178 @@
+"""The values metric alert rules compare: one aggregation per window, per group.
+
+Rules that watch the same series (metric name and label matchers) and group
+them alike are read together: `selector_values` answers every (aggregation,
+window) they ask for in ONE statement over the longest window's samples,
+each aggregate restricted to its own window with FILTER. A rule's window
+ends at `end` (the evaluation time minus the rule's offset, so late samples
+are not read as missing) and is half-open: `[end - window, end)`.
+
+The aggregations mean what the metrics query API means (domain/metrics.py):
+`rate` is each series' increase over the pairs of consecutive samples
+inside the window, counter resets read as a restart from 0, divided by the
+window, summed over the group's series. A group with no sample in a window
+has no value for it (None): the rule's `no_data` policy decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg import sql
+
+from monitor.domain.metrics import PERCENTILES, LabelMatcher
+from monitor.storage.errors import QueryRefused
+from monitor.storage.gateway import Connection, Gateway
+
+
+@dataclass(frozen=True)
+class WindowAggregate:
+    """One value a rule asks for: an aggregation over the window ending at `end`."""
+
+    aggregation: str
+    window: timedelta
+
+
+@dataclass(frozen=True)
+class SelectorQuery:
+    """Every value asked of one selector and grouping, at one `end`."""
+
+    name: str
+    matchers: tuple[LabelMatcher, ...]
+    group_by: tuple[str, ...]
+    asks: tuple[WindowAggregate, ...]
+    end: datetime
+
+
+@dataclass(frozen=True)
+class GroupValues:
+    labels: dict[str, str]  # the group's values of `group_by` (labels a series lacks: absent)
+    values: tuple[float | None, ...]  # one per ask, None: no sample in that window
+
+
+def _aggregate(ask: WindowAggregate, number: int, params: dict[str, Any]) -> sql.Composable:
+    """The SQL aggregate of one ask, over the rows of its window only."""
+    since = sql.Placeholder(f"since_{number}")
+    params[f"since_{number}"] = ask.window
+    inside = sql.SQL("time >= %(end)s - {}").format(since)
+    if ask.aggregation == "rate":
+        # A pair counts when both samples lie inside the window.
+        params[f"width_{number}"] = ask.window.total_seconds()
+        return sql.SQL(
+            "coalesce(sum(case when value >= previous then value - previous else value end) "
+            "filter (where previous_time >= %(end)s - {since}), 0) / {width}"
+        ).format(since=since, width=sql.Placeholder(f"width_{number}"))
+    if ask.aggregation in PERCENTILES:
+        params[f"fraction_{number}"] = PERCENTILES[ask.aggregation]
+        return sql.SQL(
+            "percentile_cont({}) within group (order by value) filter (where {})"
+        ).format(sql.Placeholder(f"fraction_{number}"), inside)
+    simple = {
+        "avg": "avg(value)",
+        "sum": "sum(value)",
+        "min": "min(value)",
+        "max": "max(value)",
+        "count": "count(*)",
+    }
+    if ask.aggregation in simple:
+        return sql.SQL("(" + simple[ask.aggregation] + " filter (where {}))::float8").format(inside)
+    if ask.aggregation == "last":
+        return sql.SQL(
+            "(array_agg(value order by time desc, value desc) filter (where {}))[1]"
+        ).format(inside)
+    raise ValueError(f"unknown aggregation {ask.aggregation}")
+
+
+def _statement(query: SelectorQuery) -> tuple[sql.Composed, dict[str, Any]]:
+    params: dict[str, Any] = {
+        "name": query.name,
+        "end": query.end,
+        "longest": max(ask.window for ask in query.asks),
+    }
+    group_parts: list[sql.Composable] = []
+    for number, label in enumerate(query.group_by):
+        params[f"group_{number}"] = label
+        group_parts.append(
+            sql.SQL("{0}::text, s.labels -> {0}::text").format(sql.Placeholder(f"group_{number}"))
+        )
+    group_key = (
+        sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(group_parts))
+        if group_parts
+        else sql.SQL("'{}'::jsonb")
+    )
+    matchers: list[sql.Composable] = []
+    for number, matcher in enumerate(query.matchers):
+        params[f"label_{number}"] = matcher.name
+        params[f"value_{number}"] = matcher.value
+        operator = "=" if matcher.equal else "is distinct from"
+        matchers.append(
+            sql.SQL(" and s.labels ->> {} " + operator + " {}").format(
+                sql.Placeholder(f"label_{number}"), sql.Placeholder(f"value_{number}")
+            )
+        )
+    columns: list[sql.Composable] = []
+    for number, ask in enumerate(query.asks):
+        # How many samples the window holds: none means no value, whatever the aggregation.
+        columns.append(
+            sql.SQL("count(*) filter (where time >= %(end)s - {})").format(
+                sql.Placeholder(f"since_{number}")
+            )
+        )
+        columns.append(_aggregate(ask, number, params))
+    statement = sql.SQL(
+        """
+        select grp::text, {columns} from (
+            select {group_key} as grp, p.time, p.value,
+                   lag(p.value) over per_series as previous,
+                   lag(p.time) over per_series as previous_time
+            from samples p join series s on s.id = p.series_id
+            where s.name = %(name)s and s.deleted_at is null{matchers}
+              and p.time >= %(end)s - %(longest)s and p.time < %(end)s
+            window per_series as (partition by p.series_id order by p.time, p.value)
+        ) points
+        group by grp
+        """
+    ).format(
+        columns=sql.SQL(", ").join(columns),
+        group_key=group_key,
+        matchers=sql.SQL("").join(matchers),
+    )
+    return statement, params
+
+
+def _read(connection: Connection, query: SelectorQuery) -> list[GroupValues]:
+    if not query.asks:
+        return []
+    statement, params = _statement(query)
+    try:
+        rows = connection.execute(statement, params).fetchall()
+    except psycopg.errors.NumericValueOutOfRange as failure:
+        raise QueryRefused(
+            "the aggregation overflows or underflows a double for these samples"
+        ) from failure
+    found = []
+    for row in rows:
+        pairs = zip(row[1::2], row[2::2], strict=True)
+        values = tuple(
+            None if count == 0 or value is None else float(value) for count, value in pairs
+        )
+        found.append(GroupValues(msgspec.json.decode(row[0]), values))
+    found.sort(key=lambda group: sorted(group.labels.items()))
+    return found
+
+
+async def selector_values(gateway: Gateway, query: SelectorQuery) -> list[GroupValues]:
+    """Each group's value for every ask of `query`, in one statement."""
+    return await gateway.run(lambda connection: _read(connection, query))
+
+
+async def many_selector_values(
+    gateway: Gateway, queries: Sequence[SelectorQuery]
+) -> list[list[GroupValues]]:
+    """Several selectors in one transaction (one pooled connection, one round of work)."""
+    return await gateway.run(lambda connection: [_read(connection, query) for query in queries])
