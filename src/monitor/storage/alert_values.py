@@ -82,9 +82,10 @@ def _aggregate(ask: WindowAggregate, number: int, params: dict[str, Any]) -> sql
     if ask.aggregation in simple:
         return sql.SQL("(" + simple[ask.aggregation] + " filter (where {}))::float8").format(inside)
     if ask.aggregation == "last":
-        return sql.SQL(
-            "(array_agg(value order by time desc, value desc) filter (where {}))[1]"
-        ).format(inside)
+        # Every window ends at `end`, so a window's last sample is the longest
+        # window's, if it holds any (its count says): one aggregate for all of
+        # them, which PostgreSQL computes once however often it is written.
+        return sql.SQL("(array_agg(value order by time desc, value desc))[1]")
     raise ValueError(f"unknown aggregation {ask.aggregation}")
 
 
@@ -124,22 +125,49 @@ def _statement(query: SelectorQuery) -> tuple[sql.Composed, dict[str, Any]]:
             )
         )
         columns.append(_aggregate(ask, number, params))
+    rates = any(ask.aggregation == "rate" for ask in query.asks)
+    # Pairs of consecutive samples of one series, for `rate` only: the window
+    # function sorts every row, which the other aggregations do without.
+    pairs = (
+        sql.SQL(
+            ", lag(p.value) over per_series as previous, lag(p.time) over per_series "
+            "as previous_time"
+        )
+        if rates
+        else sql.SQL("")
+    )
+    per_series = (
+        sql.SQL(" window per_series as (partition by p.series_id order by p.time, p.value)")
+        if rates
+        else sql.SQL("")
+    )
+    # The group key (jsonb) is computed once per series, and samples are
+    # grouped by a small integer standing for it: per sample, jsonb would be
+    # built, sorted and compared thousands of times.
     statement = sql.SQL(
         """
-        select grp::text, {columns} from (
-            select {group_key} as grp, p.time, p.value,
-                   lag(p.value) over per_series as previous,
-                   lag(p.time) over per_series as previous_time
-            from samples p join series s on s.id = p.series_id
+        with matched as materialized (
+            select s.id, {group_key} as grp from series s
             where s.name = %(name)s and s.deleted_at is null{matchers}
-              and p.time >= %(end)s - %(longest)s and p.time < %(end)s
-            window per_series as (partition by p.series_id order by p.time, p.value)
-        ) points
-        group by grp
+        ), groups as materialized (
+            select grp, row_number() over () as gid from (select distinct grp from matched) g
+        ), members as materialized (
+            select m.id, g.gid from matched m join groups g on g.grp = m.grp
+        )
+        select g.grp::text, a.* from (
+            select gid, {columns} from (
+                select m.gid, p.time, p.value{pairs}
+                from members m join samples p on p.series_id = m.id
+                where p.time >= %(end)s - %(longest)s and p.time < %(end)s{per_series}
+            ) points
+            group by gid
+        ) a join groups g on g.gid = a.gid
         """
     ).format(
         columns=sql.SQL(", ").join(columns),
         group_key=group_key,
+        pairs=pairs,
+        per_series=per_series,
         matchers=sql.SQL("").join(matchers),
     )
     return statement, params
@@ -157,7 +185,7 @@ def _read(connection: Connection, query: SelectorQuery) -> list[GroupValues]:
         ) from failure
     found = []
     for row in rows:
-        pairs = zip(row[1::2], row[2::2], strict=True)
+        pairs = zip(row[2::2], row[3::2], strict=True)  # row[1] is the group's number
         values = tuple(
             None if count == 0 or value is None else float(value) for count, value in pairs
         )
