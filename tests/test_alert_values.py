@@ -16,8 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ThreadedService, make_settings, threaded
+from monitor.domain.events import EventFilter
 from monitor.domain.metrics import LabelMatcher, aggregate, increase
-from monitor.storage.alert_values import GroupValues, SelectorQuery, WindowAggregate, _read
+from monitor.storage.alert_values import (
+    EventCountQuery,
+    GroupValues,
+    SelectorQuery,
+    WindowAggregate,
+    _read,
+    _read_event_counts,
+)
 
 BASE = (datetime.now(UTC) - timedelta(minutes=40)).replace(second=0, microsecond=0)
 
@@ -165,3 +173,117 @@ def test_every_window_of_a_selector_agrees_with_the_model(
             got[key],
             values,
         )
+
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+event_specs = st.lists(
+    st.fixed_dictionaries(
+        {
+            "source": st.sampled_from(["a", "b"]),
+            "type": st.sampled_from(["http", "job"]),
+            "level": st.integers(0, 4),
+            "offset": st.integers(0, 1800),
+            # ≥ 0: the event lies on that window's first instant instead (end - window).
+            "on_edge": st.integers(-2, 3),
+        }
+    ),
+    min_size=1,
+    max_size=25,
+)
+event_shapes = st.fixed_dictionaries(
+    {
+        "windows": st.lists(
+            st.sampled_from([timedelta(seconds=s) for s in (30, 60, 300, 900, 1800)]),
+            min_size=1,
+            max_size=3,
+        ),
+        "end": st.sampled_from([0, 30, 600, 1201, 1800, 1801, 2400]),
+        "group_by": st.sampled_from([(), ("source",), ("type",), ("source", "type")]),
+        "types": st.sampled_from([(), ("http",), ("http", "job")]),
+        "min_level": st.one_of(st.none(), st.integers(0, 4)),
+    }
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(specs=event_specs, shape=event_shapes)
+def test_event_counts_per_window_agree_with_the_model(
+    threaded_service: ThreadedService,
+    database_url: str,
+    specs: list[dict[str, Any]],
+    shape: dict[str, Any],
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    end = BASE + timedelta(seconds=shape["end"])
+    windows = shape["windows"]
+
+    def moment(spec: dict[str, Any]) -> datetime:
+        if spec["on_edge"] >= 0:
+            return end - windows[spec["on_edge"] % len(windows)]
+        return BASE + timedelta(seconds=spec["offset"])
+
+    events = [
+        {
+            "type": spec["type"],
+            "level": LEVELS[spec["level"]],
+            "source": f"{tag}-{spec['source']}",
+            "message": "counted",
+            "time": moment(spec).isoformat(),
+        }
+        for spec in specs
+    ]
+    headers = {"X-API-Key": threaded_service.admin_token}
+    with httpx.Client(base_url=threaded_service.base_url, headers=headers, timeout=10) as client:
+        assert client.post("/api/v1/events/bulk", json=events).status_code == 201
+    query = EventCountQuery(
+        EventFilter(
+            types=shape["types"],
+            min_level=shape["min_level"],
+            sources=(f"{tag}-a", f"{tag}-b"),
+            time_from=BASE - timedelta(days=3),  # replaced by the windows
+        ),
+        group_by=shape["group_by"],
+        windows=tuple(shape["windows"]),
+        end=end,
+    )
+    with psycopg.connect(database_url) as connection:
+        got = _keyed(_read_event_counts(connection, query))
+    expected: dict[str, list[float]] = {}
+    for posted in events:
+        time = datetime.fromisoformat(posted["time"])
+        if shape["types"] and posted["type"] not in shape["types"]:
+            continue
+        if shape["min_level"] is not None and LEVELS.index(posted["level"]) < shape["min_level"]:
+            continue
+        inside = [float(end - window <= time < end) for window in shape["windows"]]
+        if not any(inside):
+            continue
+        key = repr(sorted((name, posted[name]) for name in shape["group_by"]))
+        counts = expected.setdefault(key, [0.0] * len(inside))
+        expected[key] = [count + one for count, one in zip(counts, inside, strict=True)]
+    assert got == expected
+
+
+def test_a_window_holds_its_first_instant_and_not_its_end(
+    threaded_service: ThreadedService, database_url: str
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    end = BASE + timedelta(minutes=10)
+    at = {"first": end - timedelta(minutes=5), "inside": end - timedelta(seconds=1), "end": end}
+    events = [
+        {"type": "job", "level": "error", "source": tag, "message": name, "time": t.isoformat()}
+        for name, t in at.items()
+    ]
+    headers = {"X-API-Key": threaded_service.admin_token}
+    with httpx.Client(base_url=threaded_service.base_url, headers=headers, timeout=10) as client:
+        assert client.post("/api/v1/events/bulk", json=events).status_code == 201
+    query = EventCountQuery(
+        EventFilter(sources=(tag,)),
+        group_by=(),
+        windows=(timedelta(minutes=5), timedelta(seconds=10), timedelta(minutes=6)),
+        end=end,
+    )
+    with psycopg.connect(database_url) as connection:
+        assert _read_event_counts(connection, query) == [GroupValues({}, (2.0, 1.0, 2.0))]

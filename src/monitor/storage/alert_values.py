@@ -1,4 +1,4 @@
-"""The values metric alert rules compare: one aggregation per window, per group.
+"""The values alert rules compare: metric aggregations and event counts, per window and group.
 
 Rules that watch the same series (metric name and label matchers) and group
 them alike are read together: `selector_values` answers every (aggregation,
@@ -12,12 +12,17 @@ The aggregations mean what the metrics query API means (domain/metrics.py):
 inside the window, counter resets read as a restart from 0, divided by the
 window, summed over the group's series. A group with no sample in a window
 has no value for it (None): the rule's `no_data` policy decides.
+
+Event rules count the events matching the events list's filters
+(`EventFilter`, its time range replaced by each window), per source or type
+when grouped, every window in one statement (`event_counts`). A group with
+no event in any window is absent from the answer: its count is 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,8 +30,10 @@ import msgspec
 import psycopg
 from psycopg import sql
 
+from monitor.domain.events import EventFilter
 from monitor.domain.metrics import PERCENTILES, LabelMatcher
 from monitor.storage.errors import QueryRefused
+from monitor.storage.events import filter_clauses
 from monitor.storage.gateway import Connection, Gateway
 
 
@@ -204,3 +211,53 @@ async def many_selector_values(
 ) -> list[list[GroupValues]]:
     """Several selectors in one transaction (one pooled connection, one round of work)."""
     return await gateway.run(lambda connection: [_read(connection, query) for query in queries])
+
+
+EVENT_GROUPS = ("source", "type")  # what an event rule may group by: columns, not labels
+
+
+@dataclass(frozen=True)
+class EventCountQuery:
+    """How many events match `event_filter` in each window ending at `end`, per group."""
+
+    event_filter: EventFilter  # its own time range is ignored: the windows are the range
+    group_by: tuple[str, ...]  # () or a subset of EVENT_GROUPS
+    windows: tuple[timedelta, ...]
+    end: datetime
+
+
+def _read_event_counts(connection: Connection, query: EventCountQuery) -> list[GroupValues]:
+    if not query.windows:
+        return []
+    unknown = set(query.group_by) - set(EVENT_GROUPS)
+    if unknown:
+        raise ValueError(f"events are grouped by {EVENT_GROUPS}, not {sorted(unknown)}")
+    longest = max(query.windows)
+    windowed = replace(query.event_filter, time_from=query.end - longest, time_to=query.end)
+    clauses, filter_params = filter_clauses(windowed)
+    counts = sql.SQL(", ").join(
+        sql.SQL("count(*) filter (where time >= %s)") for _ in query.windows
+    )
+    columns = [sql.Identifier(name) for name in query.group_by]
+    statement = sql.SQL("select {keys}{counts} from events where {where}{grouping}").format(
+        keys=sql.SQL("").join(sql.SQL("{}, ").format(column) for column in columns),
+        counts=counts,
+        where=sql.SQL(" and ").join(clauses),
+        grouping=sql.SQL(" group by {}").format(sql.SQL(", ").join(columns))
+        if columns
+        else sql.SQL(""),
+    )
+    params = [query.end - window for window in query.windows] + filter_params
+    found = []
+    for row in connection.execute(statement, params).fetchall():
+        labels = dict(zip(query.group_by, row[: len(columns)], strict=True))
+        values = tuple(float(count) for count in row[len(columns) :])
+        if any(values):  # without grouping, one row even when nothing matched
+            found.append(GroupValues(labels, values))
+    found.sort(key=lambda group: sorted(group.labels.items()))
+    return found
+
+
+async def event_counts(gateway: Gateway, query: EventCountQuery) -> list[GroupValues]:
+    """Each group's count of matching events in every window of `query`, in one statement."""
+    return await gateway.run(lambda connection: _read_event_counts(connection, query))
