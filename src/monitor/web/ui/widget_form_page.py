@@ -7,7 +7,9 @@ as `POST` and `PUT /api/v1/dashboard/widgets` do (same refusals, same audit
 rows); a refusal the user can correct (400, 409) shows the form again as
 typed with the reasons. The form carries the widget's version: a save over
 a newer one is a 412 page. "Preview" checks as saving would and draws the
-widget from its route's answer, storing nothing.
+widget from its route's answer, storing nothing; with JavaScript the form
+also posts itself to `…/preview` as it changes (htmx, debounced, a newer
+request replacing one still running) and only the preview region is redrawn.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from monitor.storage.dashboard_rows import (
     WidgetRecord,
 )
 from monitor.web.api.dashboard import answers
-from monitor.web.api.dashboards.answers import MAX_ID
 from monitor.web.api.dashboards.bodies import invalid, parse_model
 from monitor.web.api.dashboards.checked_widgets import checked_fields
 from monitor.web.api.dashboards.schemas import WidgetIn, WidgetReplace
@@ -43,12 +44,12 @@ from monitor.web.ui.dashboard_pages import (
     api_steps,
     dashboard_document,
     json_text,
-    not_found,
     page,
     see_other,
     stale_page,
     version_condition,
     whole,
+    widget_of,
 )
 from monitor.web.ui.pages import session_page
 from monitor.web.ui.widget_answers import widget_answer
@@ -110,16 +111,6 @@ def _widget_body(form: Mapping[str, str], dashboard_id: int) -> dict[str, Any]:
     return {name: value for name, value in body.items() if value is not None}
 
 
-async def _widget_of(dashboard_id: int, widget_id: int) -> WidgetRecord:
-    if widget_id > MAX_ID:
-        raise not_found("widget", widget_id)
-    with api_steps():
-        widget = await widget_store.get_widget(current_deps().gateway, widget_id)
-    if widget is None or widget.dashboard_id != dashboard_id:
-        raise not_found("widget", widget_id)
-    return widget
-
-
 def _values_of(widget: WidgetRecord | None) -> dict[str, str]:
     """A widget's fields as its form shows them (a new widget's: the defaults)."""
     if widget is None:
@@ -163,13 +154,10 @@ async def _widget_form(
     )
 
 
-async def _previewed(
-    document: DashboardDocument,
-    widget: WidgetRecord | None,
-    values: Mapping[str, str],
-    fields: WidgetFields,
-) -> Response:
-    """The form as sent, with the widget drawn as it would be: nothing is stored."""
+async def _drawn(
+    document: DashboardDocument, widget: WidgetRecord | None, fields: WidgetFields
+) -> dict[str, Any]:
+    """The widget as the form's fields would draw it: nothing is stored."""
     place = fields.placement or Placement(0, 0, *fields.size)
     now = answers.now()
     drawn = WidgetRecord(
@@ -189,8 +177,42 @@ async def _previewed(
         updated_at=now,
         updated_by="preview",
     )
-    view = widget_view(await widget_answer(drawn, now))
+    return widget_view(await widget_answer(drawn, now))
+
+
+async def _previewed(
+    document: DashboardDocument,
+    widget: WidgetRecord | None,
+    values: Mapping[str, str],
+    fields: WidgetFields,
+) -> Response:
+    """The form as sent, with the widget drawn below it (the "Preview" button)."""
+    view = await _drawn(document, widget, fields)
     return await _widget_form(document, widget, values, preview=view)
+
+
+async def _live_preview(
+    document: DashboardDocument,
+    widget: WidgetRecord | None,
+    model: type[WidgetIn] | type[WidgetReplace],
+) -> Response:
+    """Only the preview's region, for the form's script as the fields change.
+
+    A form the user is still typing is checked as saving would check it; what
+    is wrong is the answer (200, the reasons in the region), so the page keeps
+    the last good form state and the reasons beside it. Anything else (404,
+    503 ...) is the guard's problem page, which htmx puts in the region too.
+    """
+    form = await request.form
+    try:
+        data = parse_model(model, json_text(_widget_body(form, document.dashboard.id)))
+        with api_steps():
+            view = await _drawn(document, widget, await checked_fields(data))
+    except ProblemError as refused:
+        if refused.status not in CORRECTABLE:
+            raise
+        return await page("dashboard_widget_preview.html", preview=None, preview_problem=refused)
+    return await page("dashboard_widget_preview.html", preview=view, preview_problem=None)
 
 
 @blueprint.get(ONE + "/widgets/new")
@@ -203,7 +225,7 @@ async def new_widget(dashboard_id: int) -> Response:
 @session_page(Role.WRITE)
 async def edit_widget(dashboard_id: int, widget_id: int) -> Response:
     document = await dashboard_document(dashboard_id)
-    widget = await _widget_of(dashboard_id, widget_id)
+    widget = await widget_of(dashboard_id, widget_id)
     return await _widget_form(document, widget, _values_of(widget))
 
 
@@ -238,7 +260,7 @@ async def save_widget(dashboard_id: int, widget_id: int) -> Response:
     form = await request.form
     condition = version_condition(form)
     document = await dashboard_document(dashboard_id)
-    widget = await _widget_of(dashboard_id, widget_id)
+    widget = await widget_of(dashboard_id, widget_id)
     try:
         data = parse_model(WidgetReplace, json_text(_widget_body(form, dashboard_id)))
         with api_steps():
@@ -260,3 +282,17 @@ async def save_widget(dashboard_id: int, widget_id: int) -> Response:
             raise
         return await _widget_form(document, widget, form, refused)
     return see_other(f"{DASHBOARDS.path}/{dashboard_id}?saved=widget")
+
+
+@blueprint.post(ONE + "/widgets/preview")
+@session_page(Role.WRITE)
+async def preview_new_widget(dashboard_id: int) -> Response:
+    return await _live_preview(await dashboard_document(dashboard_id), None, WidgetIn)
+
+
+@blueprint.post(ONE + "/widgets/<int:widget_id>/preview")
+@session_page(Role.WRITE)
+async def preview_widget(dashboard_id: int, widget_id: int) -> Response:
+    document = await dashboard_document(dashboard_id)
+    widget = await widget_of(dashboard_id, widget_id)
+    return await _live_preview(document, widget, WidgetReplace)
