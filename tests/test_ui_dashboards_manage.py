@@ -449,11 +449,13 @@ async def test_the_live_preview_answers_only_its_region_and_stores_nothing(site:
     assert "<html" not in drawn.text and "<title>" not in drawn.text and "<form" not in drawn.text
     assert 'id="widget-title-0">Live &lt;one&gt;</h3>' in drawn.text
     assert 'data-chart="chart-0"' in drawn.text
+    untitled = await site.http.post(path, data={**good, "title": ""}, headers=headers)
+    assert 'id="widget-title-0">Unnamed widget</h3>' in untitled.text
     # Mid-typing mistakes: the reasons, in the region, still a 200 for htmx to show.
     for change, reason in (
         ({"query": "kind=events&range=banana"}, "<code>query.range</code>"),
         ({"options": "{"}, "<code>options</code>: is not JSON"),
-        ({"title": ""}, "<code>title</code>"),
+        ({"title": "   "}, "<code>title</code>"),
         ({"w": "13"}, "<code>w</code>"),
     ):
         refused = await site.http.post(path, data={**good, **change}, headers=headers)

@@ -6,10 +6,13 @@ options as JSON. Saving goes through `checked_fields` and the widget store,
 as `POST` and `PUT /api/v1/dashboard/widgets` do (same refusals, same audit
 rows); a refusal the user can correct (400, 409) shows the form again as
 typed with the reasons. The form carries the widget's version: a save over
-a newer one is a 412 page. "Preview" checks as saving would and draws the
-widget from its route's answer, storing nothing; with JavaScript the form
-also posts itself to `…/preview` as it changes (htmx, debounced, a newer
-request replacing one still running) and only the preview region is redrawn.
+a newer one is a 412 page.
+
+The preview checks as saving would and draws the widget from its route's
+answer, storing nothing: below the form as it is opened, after "Preview"
+(a post, without JavaScript), and with JavaScript as the fields change (htmx
+posts the form to `…/preview`, debounced, a newer request replacing one
+still running, and only the preview's region is redrawn).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ from monitor.web.ui.widget_view import widget_view
 blueprint = Blueprint("ui_widget_form", __name__)
 
 MAX_QUERY_FIELDS = 200
+UNTITLED = "Unnamed widget"
+# A refusal the user can correct in the form: shown with the form, as they typed it.
+CORRECTABLE = frozenset({400, 409})
 
 
 def query_text(query: Mapping[str, Any]) -> str:
@@ -140,6 +146,7 @@ async def _widget_form(
     values: Mapping[str, str],
     problem: ProblemError | None = None,
     preview: dict[str, Any] | None = None,
+    preview_problem: ProblemError | None = None,
 ) -> Response:
     """The form, empty, as stored, or as sent with what was refused (its fields kept)."""
     return await page(
@@ -151,6 +158,7 @@ async def _widget_form(
         values=values,
         problem=problem,
         preview=preview,
+        preview_problem=preview_problem,
     )
 
 
@@ -191,34 +199,52 @@ async def _previewed(
     return await _widget_form(document, widget, values, preview=view)
 
 
+async def _preview_of(
+    document: DashboardDocument,
+    widget: WidgetRecord | None,
+    values: Mapping[str, str],
+    model: type[WidgetIn] | type[WidgetReplace],
+) -> tuple[dict[str, Any] | None, ProblemError | None]:
+    """The widget as the form's values would draw it, or why they cannot be drawn yet.
+
+    Checked as saving would check them, but for an empty title: it is typed
+    last as often as first, so until then the preview is "Unnamed widget" (saving
+    still needs one, and the form's field says so).
+    """
+    try:
+        body = _widget_body(values, document.dashboard.id)
+        body["title"] = body["title"] or UNTITLED
+        data = parse_model(model, json_text(body))
+        with api_steps():
+            return await _drawn(document, widget, await checked_fields(data)), None
+    except ProblemError as refused:
+        if refused.status not in CORRECTABLE:
+            raise
+        return None, refused
+
+
 async def _live_preview(
     document: DashboardDocument,
     widget: WidgetRecord | None,
     model: type[WidgetIn] | type[WidgetReplace],
 ) -> Response:
-    """Only the preview's region, for the form's script as the fields change.
+    """Only the preview's region, for htmx as the form's fields change.
 
-    A form the user is still typing is checked as saving would check it; what
-    is wrong is the answer (200, the reasons in the region), so the page keeps
-    the last good form state and the reasons beside it. Anything else (404,
-    503 ...) is the guard's problem page, which htmx puts in the region too.
+    What is wrong with a form still being typed is the answer (a 200 with the
+    reasons in the region), not a refused request. Anything else (404, 503 ...)
+    is the guard's problem page, which htmx puts in the region too.
     """
-    form = await request.form
-    try:
-        data = parse_model(model, json_text(_widget_body(form, document.dashboard.id)))
-        with api_steps():
-            view = await _drawn(document, widget, await checked_fields(data))
-    except ProblemError as refused:
-        if refused.status not in CORRECTABLE:
-            raise
-        return await page("dashboard_widget_preview.html", preview=None, preview_problem=refused)
-    return await page("dashboard_widget_preview.html", preview=view, preview_problem=None)
+    view, problem = await _preview_of(document, widget, await request.form, model)
+    return await page("dashboard_widget_preview.html", preview=view, preview_problem=problem)
 
 
 @blueprint.get(ONE + "/widgets/new")
 @session_page(Role.WRITE)
 async def new_widget(dashboard_id: int) -> Response:
-    return await _widget_form(await dashboard_document(dashboard_id), None, _values_of(None))
+    document = await dashboard_document(dashboard_id)
+    values = _values_of(None)
+    view, problem = await _preview_of(document, None, values, WidgetIn)
+    return await _widget_form(document, None, values, preview=view, preview_problem=problem)
 
 
 @blueprint.get(ONE + "/widgets/<int:widget_id>")
@@ -226,11 +252,9 @@ async def new_widget(dashboard_id: int) -> Response:
 async def edit_widget(dashboard_id: int, widget_id: int) -> Response:
     document = await dashboard_document(dashboard_id)
     widget = await widget_of(dashboard_id, widget_id)
-    return await _widget_form(document, widget, _values_of(widget))
-
-
-# A refusal the user can correct in the form: shown with the form, as they typed it.
-CORRECTABLE = frozenset({400, 409})
+    values = _values_of(widget)
+    view, problem = await _preview_of(document, widget, values, WidgetReplace)
+    return await _widget_form(document, widget, values, preview=view, preview_problem=problem)
 
 
 @blueprint.post(ONE + "/widgets")
