@@ -104,6 +104,26 @@ async def test_a_create_the_user_can_correct_is_the_form_again_and_stores_nothin
     assert audit_rows(site.database_url, "dashboard", "create") == []
 
 
+async def test_a_form_larger_than_any_good_one_is_a_413_page(site: Site) -> None:
+    board_id = await site.new_dashboard("Sized")
+    board = await dashboard(site, board_id)
+    csrf = await site.sign_in("write")
+    huge = {"name": "x" * 70_000, "description": ""}
+    for path, data in (
+        ("/ui/dashboards", huge),
+        (f"/ui/dashboards/{board_id}/edit", {**huge, "version": str(board["version"])}),
+    ):
+        refused = await site.post(path, data, csrf)
+        assert refused.status_code == 413, refused.text
+        assert "larger than 65536 bytes" in refused.text
+    # The longest good fields, each character four bytes of UTF-8, fit.
+    widest = {"name": "😀" * 200, "description": "😀" * 2000}
+    made = await site.post("/ui/dashboards", widest, csrf)
+    assert made.status_code == 303, made.text
+    assert dashboard_count(site.database_url) == 3
+    assert await dashboard(site, board_id) == board
+
+
 # Editing and the default.
 
 

@@ -46,6 +46,9 @@ blueprint = Blueprint("ui_dashboard_manage", __name__)
 
 # A refusal the user can correct in the form: shown with the form, as they typed it.
 CORRECTABLE = frozenset({400, 409})
+# The longest name and description, every character percent-encoded UTF-8 (12 bytes),
+# fit in half of this; anything larger is not read (the API's own limit is 16 KiB of JSON).
+FORM_BYTES = 64 * 1024
 # Pydantic names a pattern; a person is told what the pattern means.
 PATTERN_MESSAGES = {
     "name": "must be printable text, not only spaces",
@@ -66,6 +69,14 @@ def _readable(problem: ProblemError) -> ProblemError:
     return ProblemError(
         problem.status, problem.detail, kind=problem.kind, errors=errors, headers=problem.headers
     )
+
+
+async def _dashboard_form() -> Mapping[str, str]:
+    """The posted form, unless it is larger than any good one (413, not read)."""
+    declared = request.content_length
+    if declared is not None and declared > FORM_BYTES:
+        raise ProblemError(413, f"the form is larger than {FORM_BYTES} bytes; nothing was changed")
+    return await request.form
 
 
 def _dashboard_in(form: Mapping[str, str], is_default: bool | None = None) -> DashboardIn:
@@ -105,7 +116,7 @@ async def new_dashboard() -> Response:
 @blueprint.post(DASHBOARDS.path)
 @session_page(Role.WRITE)
 async def create_dashboard() -> Response:
-    form = await request.form
+    form = await _dashboard_form()
     try:
         data = _dashboard_in(form)
         with api_steps():
@@ -134,7 +145,7 @@ async def edit_dashboard(dashboard_id: int) -> Response:
 @blueprint.post(ONE + "/edit")
 @session_page(Role.WRITE)
 async def save_dashboard(dashboard_id: int) -> Response:
-    form = await request.form
+    form = await _dashboard_form()
     condition = version_condition(form)
     board = (await dashboard_document(dashboard_id)).dashboard
     try:
