@@ -120,6 +120,7 @@ class ServiceStats(BaseModel):
     connections: ConnectionStats
     dashboard_cache: DashboardCacheStats
     alert_leadership: AlertLeadershipStats
+    alert_evaluator: dict[str, Any]
 
 
 @blueprint.get("/health")
@@ -236,4 +237,5 @@ def service_stats() -> ServiceStats:
         connections=ConnectionStats(**deps.tcp.figures()),
         dashboard_cache=DashboardCacheStats(**deps.shared_results.figures()),
         alert_leadership=AlertLeadershipStats(**deps.leadership.figures()),
+        alert_evaluator=deps.evaluator.as_dict(),
     )
