@@ -15,6 +15,7 @@ class EvaluatorFigures:
     transitions: int = 0
     late_ticks: int = 0  # due evaluations skipped because the rule was found too late
     lag_s: float = 0.0  # how late the last cycle's most overdue rule was
+    max_lag_s: float = 0.0  # the most any cycle's rule was late, since start
     last_cycle_ms: float | None = None
     max_cycle_ms: float = 0.0
     write_conflicts: int = 0  # cycles dropped because an operator changed an instance

@@ -170,6 +170,7 @@ async def _cycle(term: _Term, deps: EvaluatorDeps, figures: EvaluatorFigures) ->
         return
     began = time.perf_counter()
     figures.lag_s = round(max((now - rule.due).total_seconds() for rule in due), 3)
+    figures.max_lag_s = max(figures.max_lag_s, figures.lag_s)
     asked = [
         RuleToObserve(
             rule.id,
