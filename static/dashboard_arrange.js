@@ -250,6 +250,12 @@
       headers: { Accept: "application/json" },
       credentials: "same-origin",
     }).then(function (response) {
+      var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+      if (response.ok && !json) {
+        // Sent on to the sign-in page: the session ended (or was signed out elsewhere).
+        board.signedOut();
+        return null;
+      }
       if (response.ok) {
         return response.json().then(function (answer) {
           board.form.querySelector('input[name="version"]').value = answer.version;
@@ -266,6 +272,15 @@
     });
   };
 
+  Board.prototype.signedOut = function () {
+    this.pending = false;
+    this.stale = true;
+    this.say("");
+    this.section.classList.add("arrange-stale");
+    this.refuse("Your session has ended, so your last change was not saved: nothing was " +
+      "changed. Sign in again to arrange this dashboard.", true);
+  };
+
   Board.prototype.refused = function (status, page) {
     this.pending = false;
     this.say("");
@@ -275,7 +290,8 @@
       this.stale = true;
       this.section.classList.add("arrange-stale");
       this.refuse("Someone else changed this dashboard's layout since you opened it, so " +
-        "your last change was not saved: nothing was changed.", true);
+        "your last change was not saved: nothing was changed. Reload the layout to see " +
+        "theirs, then make yours again.", true);
       return;
     }
     var reason = "the service could not be reached";

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page
+from playwright.sync_api import Browser, Locator, Page, Route
 
 from browser_harness import Console, api, axe_violations, create_key, own_ui_service, sign_in
 from conftest import ThreadedService
@@ -142,6 +142,51 @@ def test_a_widget_dragged_and_another_resized_are_saved_and_survive_a_reload(
     css = page.request.get(f"{site.base_url}/ui/dashboards/{board}/grid.css").text()
     assert f"#widget-{ids['Middle']}{{grid-column:9/span 4;grid-row:2/span 2}}" in css
     assert f"#widget-{ids['Left']}{{grid-column:1/span 5;grid-row:1/span 3}}" in css
+    assert console.errors == []
+
+
+def test_a_drop_during_a_save_is_saved_after_it_with_its_version(
+    page: Page, site: ThreadedService, writer: str, console: Console
+) -> None:
+    board, _ = new_board(site, "Hurried")
+    version = stored(site, board)["version"]
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    sign_in(page, site.base_url, writer)
+    open_arrange(page, site, board)
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # the first save waits until let through
+
+    page.route("**/layout", hold)
+    drag(page, box(page, "Middle"), 0, 2)
+    page.wait_for_function("document.querySelector('.arrange-status').textContent === 'Saving…'")
+    assert len(held) == 1
+    drag(page, box(page, "Left"), 0, 3)  # dropped while the first save is under way
+    held[0].continue_()
+    saved(page, "Saved: Left moved to column 0, row 3.")
+    assert places(site, board) == {"Left": (0, 3, 4, 2), "Middle": (4, 2, 4, 2)}
+    assert stored(site, board)["version"] == version + 2
+    assert console.errors == []
+
+
+def test_a_save_after_the_session_ended_says_so_and_offers_to_sign_in(
+    page: Page, site: ThreadedService, writer: str, console: Console
+) -> None:
+    board, _ = new_board(site, "Expired")
+    before = stored(site, board)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    sign_in(page, site.base_url, writer)
+    open_arrange(page, site, board)
+    page.context.clear_cookies()
+    drag(page, box(page, "Middle"), 0, 2)
+    page.get_by_role("alert").filter(has_text="Your session has ended").wait_for()
+    assert stored(site, board) == before
+    page.get_by_role("link", name="Reload the layout").click()
+    page.get_by_label("API key").wait_for()  # the sign-in page, which leads back here
     assert console.errors == []
 
 
