@@ -117,8 +117,9 @@
 
   // Why a place is refused ("" when it is not): off the grid, or over another widget.
   Board.prototype.refusal = function (id, place) {
+    if (place.h > MAX_HEIGHT) return "higher than " + MAX_HEIGHT + " rows";
     if (place.x < 0 || place.y < 0 || place.x + place.w > COLUMNS || place.y + place.h > MAX_ROWS ||
-        place.w < 1 || place.w > COLUMNS || place.h < 1 || place.h > MAX_HEIGHT) {
+        place.w < 1 || place.h < 1) {
       return "off the grid";
     }
     var places = this.places();
@@ -213,7 +214,8 @@
       this.draw();
     } else if (refusal) {
       this.draw();
-      this.say(name + " was not moved: the place is " + refusal + ".");
+      this.say(name + " was not " + (drag.resize ? "resized" : "moved") + ": the place is " +
+        refusal + ".");
     } else {
       var changed = {};
       changed[drag.id] = to;

@@ -209,7 +209,7 @@ def test_a_widget_dropped_on_another_is_refused_and_nothing_is_saved(
     assert page.get_by_label("Middle: column (x)").input_value() == "4"
     # Off the grid: the right edge is the twelfth column.
     drag(page, box(page, "Middle").locator(".arrange-handle-e"), 5, 0)
-    saved(page, "Middle was not moved: the place is off the grid.")
+    saved(page, "Middle was not resized: the place is off the grid.")
     assert page.get_by_label("Middle: width (w)").input_value() == "4"
     assert stored(site, board) == before
     assert console.errors == []
