@@ -3,7 +3,8 @@
 // 12-column grid, dragged (mouse, pen, or a finger on its title) to move it and
 // by its right edge, bottom edge or corner to resize it, snapping to the cells. An outline
 // shows where it would land, in the error colour over another widget or off
-// the grid, where letting go puts it back. A place accepted is written into
+// the grid, where letting go puts it back. Arrow keys on a focused box move it
+// a cell, with Shift resize it. A place accepted is written into
 // the form's fields and the form is posted as it is (with its version and
 // CSRF token) by fetch, asking for JSON: the answer's new version goes into
 // the form for the next save. A stale version (412) is shown with a link to
@@ -140,6 +141,7 @@
     this.grid.addEventListener("pointermove", function (event) { board.move(event); });
     this.grid.addEventListener("pointerup", function (event) { board.end(event, true); });
     this.grid.addEventListener("pointercancel", function (event) { board.end(event, false); });
+    this.grid.addEventListener("keydown", function (event) { board.key(event); });
     // Typing in the fields moves the boxes too (saved by the form's own button).
     this.form.addEventListener("input", function () { if (!board.drag) board.draw(); });
   };
@@ -205,27 +207,54 @@
     drag.box.classList.remove("arrange-moving");
     drag.box.style.transform = "";
     this.outline.hidden = true;
-    var to = drag.to;
-    var from = drag.from;
-    var same = to.x === from.x && to.y === from.y && to.w === from.w && to.h === from.h;
-    var refusal = this.refusal(drag.id, to);
-    var name = this.title(drag.id);
-    if (!dropped || same) {
-      this.draw();
-    } else if (refusal) {
-      this.draw();
-      this.say(name + " was not " + (drag.resize ? "resized" : "moved") + ": the place is " +
-        refusal + ".");
+    if (dropped) {
+      this.place(drag.id, drag.from, drag.to, drag.resize !== "");
     } else {
-      var changed = {};
-      changed[drag.id] = to;
-      this.write(changed);
       this.draw();
-      this.change = name + (drag.resize
-        ? " resized to " + to.w + " columns wide, " + to.h + " rows high"
-        : " moved to column " + to.x + ", row " + to.y);
-      this.save();
     }
+  };
+
+  // Arrow keys on a focused box: one cell at a time; with Shift, one column or row
+  // narrower, wider, lower or higher. Saved at once, as a drop is.
+  var STEPS = {
+    ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1],
+  };
+
+  Board.prototype.key = function (event) {
+    var step = STEPS[event.key];
+    var box = event.target.closest(".arrange-box");
+    if (!step || !box || this.drag || event.altKey || event.ctrlKey || event.metaKey) return;
+    event.preventDefault();
+    var id = box.getAttribute("data-widget");
+    var from = this.places()[id];
+    if (!from || this.stale) return;
+    var resize = event.shiftKey;
+    var to = resize
+      ? { x: from.x, y: from.y, w: from.w + step[0], h: from.h + step[1] }
+      : { x: from.x + step[0], y: from.y + step[1], w: from.w, h: from.h };
+    this.place(id, from, to, resize);
+  };
+
+  // A place chosen by a drop or a key: refused on screen, or written and saved.
+  Board.prototype.place = function (id, from, to, resize) {
+    var same = to.x === from.x && to.y === from.y && to.w === from.w && to.h === from.h;
+    var refusal = to.w < 1 || to.h < 1 ? "too small" : this.refusal(id, to);
+    var name = this.title(id);
+    this.draw();
+    if (same) return;
+    if (refusal) {
+      this.say(name + " was not " + (resize ? "resized" : "moved") + ": the place is " +
+        refusal + ".");
+      return;
+    }
+    var changed = {};
+    changed[id] = to;
+    this.write(changed);
+    this.draw();
+    this.change = name + (resize
+      ? " resized to " + to.w + " columns wide, " + to.h + " rows high"
+      : " moved to column " + to.x + ", row " + to.y);
+    this.save();
   };
 
   Board.prototype.say = function (text) {

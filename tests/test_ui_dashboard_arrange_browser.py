@@ -145,6 +145,29 @@ def test_a_widget_dragged_and_another_resized_are_saved_and_survive_a_reload(
     assert console.errors == []
 
 
+def test_arrow_keys_on_a_box_move_and_resize_it(
+    page: Page, site: ThreadedService, writer: str, console: Console
+) -> None:
+    board, _ = new_board(site, "Keyed")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    sign_in(page, site.base_url, writer)
+    open_arrange(page, site, board)
+    page.get_by_role("button", name="Middle stat column 4, row 0").focus()
+    page.keyboard.press("ArrowRight")
+    saved(page, "Saved: Middle moved to column 5, row 0.")
+    page.keyboard.press("Shift+ArrowDown")
+    saved(page, "Saved: Middle resized to 4 columns wide, 3 rows high.")
+    page.keyboard.press("ArrowLeft")
+    saved(page, "Saved: Middle moved to column 4, row 0.")
+    page.keyboard.press("ArrowLeft")  # onto Left: refused, nothing posted
+    saved(page, "Middle was not moved: the place is over Left.")
+    page.keyboard.press("ArrowUp")  # above the first row: off the grid
+    saved(page, "Middle was not moved: the place is off the grid.")
+    assert places(site, board) == {"Left": (0, 0, 4, 2), "Middle": (4, 0, 4, 3)}
+    assert page.evaluate("document.activeElement.textContent").strip().startswith("Middle")
+    assert console.errors == []
+
+
 def test_a_drop_during_a_save_is_saved_after_it_with_its_version(
     page: Page, site: ThreadedService, writer: str, console: Console
 ) -> None:
