@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import trio
 
 from monitor.actors import event_counts as event_counting
-from monitor.actors import key_usage, maintenance, ratelimit, rollup
+from monitor.actors import key_usage, leadership, maintenance, ratelimit, rollup
 from monitor.actors.ingest import events as event_ingest
 from monitor.actors.ingest import metrics as metric_ingest
 from monitor.actors.live import credential_watch, fanout, publisher, watchdog
@@ -32,6 +32,7 @@ from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounte
 from monitor.domain.credentials import KEY, SESSION
 from monitor.domain.limit_table import LimitTable
 from monitor.domain.signing import SecretKeys
+from monitor.leadership import Leadership
 from monitor.live_connections import CLOSE_GRACE, LiveConnections
 from monitor.messages import (
     FanoutMessage,
@@ -58,6 +59,7 @@ from monitor.storage import partitions as partition_store
 from monitor.storage import rollups as rollup_store
 from monitor.storage import sessions as session_store
 from monitor.storage.gateway import Gateway
+from monitor.storage.leadership import LeaderConnection
 from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.deps import (
     EventDeps,
@@ -418,11 +420,40 @@ def live_area(
     return LiveArea(actors, [inbox], web, connections)
 
 
+@dataclass(frozen=True)
+class AlertsArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    leadership: Leadership
+
+
+def alerts_area(settings: Settings, database_url: str, identity: Identity) -> AlertsArea:
+    """Every instance campaigns to lead alert evaluation; one leads (storage/leadership.py)."""
+    state = Leadership()
+    campaign = ActorSpec(
+        "alert_leadership",
+        functools.partial(
+            leadership.run,
+            functools.partial(
+                LeaderConnection.open,
+                database_url,
+                statement_timeout=settings.db_statement_timeout.total_seconds(),
+            ),
+            state,
+            holder=identity.instance_id,
+            poll=settings.alert_leader_poll.total_seconds(),
+        ),
+        drains=False,
+    )
+    return AlertsArea([campaign], [], state)
+
+
 def wire(
     settings: Settings,
     gateway: Gateway,
     supervisor: Supervisor,
     *,
+    database_url: str,
     started_at: float,
     identity: Identity,
     secret_keys: SecretKeys,
@@ -448,6 +479,7 @@ def wire(
     keys = keys_area(settings, gateway)
     limits = rate_limit_area(settings)
     shared = shared_results_area(settings)
+    alerts = alerts_area(settings, database_url, identity)
     areas: list[Area] = [
         events,
         metrics,
@@ -456,6 +488,7 @@ def wire(
         live,
         limits,
         shared,
+        alerts,
     ]
     redis_url = settings.redis_url
     deps = WebDeps(
@@ -479,6 +512,7 @@ def wire(
         tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
         shared_results=shared.results,
         realtime=realtime,
+        leadership=alerts.leadership,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

@@ -308,6 +308,14 @@ class Settings:
         "Time between rollup runs: complete minutes of samples older than 30 s are rolled "
         "up, and newly committed events are added to the event counts." + IN_SECONDS,
     )
+    alert_leader_poll: timedelta = setting(
+        "MONITOR_ALERT_LEADER_POLL",
+        "5s",
+        parsers.duration("100ms", "1m"),
+        "How often an instance asks to lead alert evaluation, and how often the leader "
+        "refreshes its heartbeat: a dead leader is replaced about this long after the "
+        "database ends its session." + IN_SECONDS,
+    )
     max_series: int = setting(
         "MONITOR_MAX_SERIES",
         "100000",

@@ -45,6 +45,16 @@ class LabelMatcher:
         return (labels.get(self.name) == self.value) == self.equal
 
 
+def parse_label_matcher(key: str, value: str) -> LabelMatcher:
+    """A matcher as the metrics query writes it after `label.`: `service` with value `api`
+    means service=api, `env!` with `dev` means env!=dev. ValueError saying why not."""
+    name = key.removesuffix("!")
+    problem = labels_problem({name: value})
+    if problem is not None:
+        raise ValueError(problem)
+    return LabelMatcher(name, value, equal=not key.endswith("!"))
+
+
 def aggregate(aggregation: str, points: Sequence[tuple[float, float]], width_s: float) -> float:
     """One bucket's value from its (unix time, value) samples, possibly of several series.
 

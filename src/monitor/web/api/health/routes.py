@@ -8,7 +8,7 @@ import time
 from typing import Any, Literal
 
 import trio
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from quart import Blueprint, Response, jsonify
 from quart_schema import document_response, tag
 
@@ -101,6 +101,12 @@ class DashboardCacheStats(BaseModel):
     redis_outages: int
 
 
+class AlertLeadershipStats(BaseModel):
+    leading: bool = Field(description="This instance evaluates alerts now.")
+    epoch: int | None = Field(description="Its leader epoch while it leads.")
+    terms: int = Field(description="How many times this instance has taken the lead.")
+
+
 class ServiceStats(BaseModel):
     instance_id: str
     version: str
@@ -113,6 +119,7 @@ class ServiceStats(BaseModel):
     rate_limit: RateLimitStats
     connections: ConnectionStats
     dashboard_cache: DashboardCacheStats
+    alert_leadership: AlertLeadershipStats
 
 
 @blueprint.get("/health")
@@ -228,4 +235,5 @@ def service_stats() -> ServiceStats:
         ),
         connections=ConnectionStats(**deps.tcp.figures()),
         dashboard_cache=DashboardCacheStats(**deps.shared_results.figures()),
+        alert_leadership=AlertLeadershipStats(**deps.leadership.figures()),
     )

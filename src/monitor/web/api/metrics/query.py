@@ -25,6 +25,7 @@ from monitor.domain.metrics import (
     NAME_PATTERN,
     LabelMatcher,
     labels_problem,
+    parse_label_matcher,
 )
 from monitor.domain.query_values import listed
 from monitor.storage.metric_query import SeriesQuery
@@ -94,15 +95,12 @@ def matchers_and_unknown(
     unknown: list[str] = []
     for key in args:
         if key.startswith(LABEL_PREFIX):
-            label = key[len(LABEL_PREFIX) :]
-            equal = not label.endswith("!")
-            label = label.removesuffix("!")
             for value in args.getlist(key):
-                problem = labels_problem({label: value})
-                if problem is not None:
-                    errors.append({"field": field(key), "message": problem})
+                try:
+                    matchers.append(parse_label_matcher(key[len(LABEL_PREFIX) :], value))
+                except ValueError as refused:
+                    errors.append({"field": field(key), "message": str(refused)})
                     break
-                matchers.append(LabelMatcher(label, value, equal))
         elif key not in known:
             unknown.append(key)
     return tuple(sorted(matchers, key=lambda m: (m.name, m.value, m.equal))), unknown
