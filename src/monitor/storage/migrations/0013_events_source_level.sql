@@ -11,5 +11,8 @@ create index events_source_level_time on events (source, level, time desc);
 -- and stops at the page's end. It still serves a source alone newest first,
 -- so it replaces (source, time desc) instead of being one more index to keep
 -- up at ingest.
-drop index events_source_time;
 create index events_source_time_level on events (source, time desc, level);
+
+-- Last: DROP INDEX locks out reads too, until the commit. Coming after the
+-- builds (which only hold back writes), it holds that lock for a moment.
+drop index events_source_time;
