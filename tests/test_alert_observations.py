@@ -15,7 +15,7 @@ from conftest import ThreadedService, make_settings, threaded
 from monitor.alert_observations import RuleToObserve, observe_in
 from monitor.alert_templates import template_problem
 from monitor.domain.alert_rules import AlertRule, parse_rule
-from monitor.domain.alert_states import Failed, Sample
+from monitor.domain.alert_states import Sample
 from monitor.web.api.events.query import event_filter_of_pairs
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -40,10 +40,10 @@ def _rule(raw: dict[str, Any]) -> AlertRule:
     return parse_rule({"name": "r", "offset": "0s", **raw}, check_template=template_problem)
 
 
-def _observe(database_url: str, *rules: AlertRule) -> dict[int, Any]:
+def _observe(database_url: str, *rules: AlertRule, now: datetime = NOW) -> dict[int, Any]:
     asked = [RuleToObserve(number, rule) for number, rule in enumerate(rules)]
     with psycopg.connect(database_url) as connection:
-        return observe_in(connection, asked, NOW, event_filter_of_pairs)
+        return observe_in(connection, asked, now, event_filter_of_pairs)
 
 
 def _sample(name: str, host: str, ago: timedelta) -> dict[str, Any]:
@@ -162,7 +162,55 @@ def test_rules_on_one_selector_share_a_read_and_each_gets_its_own_value(
     assert found[3] == {}, "no series: nothing seen (missing for open instances)"
 
 
-def test_error_group_rules_say_they_are_not_evaluated(database_url: str) -> None:
-    rule = _rule({"kind": "error_group", "condition": "new"})
-    found = _observe(database_url, rule)[0]
-    assert list(found) == [()] and isinstance(found[()], Failed)
+def test_error_group_rules_see_new_regressed_and_frequent_groups(
+    threaded_service: ThreadedService, database_url: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+
+    def error(message: str, ago: timedelta) -> dict[str, Any]:
+        return {
+            "type": "exception",
+            "level": "error",
+            "source": tag,
+            "message": message,
+            "time": (NOW - ago).isoformat(),
+        }
+
+    second = timedelta(seconds=1)
+    _post(
+        threaded_service,
+        "/api/v1/events/bulk",
+        [
+            error("disk full", 30 * second),
+            error("disk full", 20 * second),
+            error("timeout", 10 * second),
+        ],
+    )
+    headers = {"X-API-Key": threaded_service.admin_token}
+    with httpx.Client(base_url=threaded_service.base_url, headers=headers, timeout=10) as client:
+        groups = client.get("/api/v1/events/groups", params={"source": tag}).json()["groups"]
+        ids = {group["message"]: group["id"] for group in groups}
+        # "timeout" is resolved; "disk full" is resolved and then happens again.
+        for message in ("timeout", "disk full"):
+            response = client.patch(
+                f"/api/v1/events/groups/{ids[message]}", json={"status": "resolved"}
+            )
+            assert response.status_code == 200, response.text
+    _post(threaded_service, "/api/v1/events/bulk", [error("disk full", 5 * second)])
+
+    def key(message: str) -> tuple[tuple[str, str], ...]:
+        return (("error_group", str(ids[message])), ("source", tag), ("type", "exception"))
+
+    base = {"kind": "error_group", "filters": {"source": tag}}
+    new = _rule({**base, "condition": "new"})
+    regression = _rule({**base, "condition": "regression"})
+    frequency = _rule(
+        {**base, "condition": "frequency", "window": "1m", "comparator": ">=", "threshold": 2}
+    )
+    # Later than the regression (recorded at its commit, after NOW).
+    found = _observe(database_url, new, regression, frequency, now=datetime.now(UTC))
+    assert found[0] == {key("disk full"): Sample(1.0), key("timeout"): Sample(0.0)}, (
+        "both are new; a resolved group no longer counts"
+    )
+    assert found[1] == {key("disk full"): Sample(1.0)}
+    assert found[2] == {key("disk full"): Sample(3.0), key("timeout"): Sample(1.0)}

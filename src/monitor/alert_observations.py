@@ -20,9 +20,10 @@ By kind:
   0 fires (`< 1`). Metric groups are found with two index probes per series
   (storage/alert_values.py `read_metric_presence`), not by reading a day
   of samples;
-- `error_group` is not evaluated yet: its rules observe
-  `Failed("… not evaluated yet")` for the whole rule (group `()`), so that
-  nobody takes their silence for health.
+- `error_group`: per error group (labels `error_group`, `source`, `type`)
+  matching the rule's filters: `new` and `regression` 1 while the group,
+  first seen or reopened within `resolve_after`, is open and has events
+  within `resolve_after`, else 0; `frequency` its events in the window.
 
 A read the database refuses (`QueryRefused`, e.g. an overflow) is `Failed`
 for every group of the rules it served; an outage (`StorageUnavailable`)
@@ -41,11 +42,14 @@ from monitor.domain.alert_rules import Absence, AlertRule, EventCount, MetricThr
 from monitor.domain.alert_states import Failed, GroupKey, Observation, Sample
 from monitor.domain.events import EventFilter
 from monitor.storage.alert_values import (
+    ERROR_GROUP_LABEL,
+    ErrorGroupQuery,
     EventCountQuery,
     GroupValues,
     PresenceQuery,
     SelectorQuery,
     WindowAggregate,
+    read_error_groups,
     read_event_counts,
     read_metric_presence,
     read_selector,
@@ -54,7 +58,6 @@ from monitor.storage.errors import QueryRefused
 from monitor.storage.gateway import Connection, Gateway
 
 EventFilterOf = Callable[[Pairs], EventFilter]  # the events list's parser, for rule filters
-NOT_YET = "{kind} rules are not evaluated yet"
 
 
 @dataclass(frozen=True)
@@ -89,21 +92,29 @@ class _PresenceRead:
     rule_id: int
 
 
+@dataclass
+class _ErrorRead:
+    query: ErrorGroupQuery
+    rule_id: int
+
+
 @dataclass(frozen=True)
 class _Reads:
     metrics: list[_MetricRead]
     events: list[_EventRead]
     presences: list[_PresenceRead]
+    errors: list[_ErrorRead]
 
     def share(self, number: int, shares: int) -> _Reads:
         return _Reads(
             self.metrics[number::shares],
             self.events[number::shares],
             self.presences[number::shares],
+            self.errors[number::shares],
         )
 
     def __len__(self) -> int:
-        return len(self.metrics) + len(self.events) + len(self.presences)
+        return len(self.metrics) + len(self.events) + len(self.presences) + len(self.errors)
 
 
 def _read_events(
@@ -148,6 +159,7 @@ def _plan(
     metric_reads: dict[tuple[object, ...], _MetricRead] = {}
     event_reads: dict[tuple[object, ...], _EventRead] = {}
     presence_reads: list[_PresenceRead] = []
+    error_reads: list[_ErrorRead] = []
     unread: dict[int, Observations] = {}
     for item in rules:
         rule, spec = item.rule, item.rule.spec
@@ -187,8 +199,23 @@ def _plan(
         elif isinstance(spec, Absence):
             _read_events(event_reads, unread, item, event_filter_of, end, None)
         else:
-            unread[item.rule_id] = {(): Failed(NOT_YET.format(kind=rule.kind))}
-    reads = _Reads(list(metric_reads.values()), list(event_reads.values()), presence_reads)
+            try:
+                event_filter = event_filter_of(spec.filters)
+            except ValueError as refused:
+                unread[item.rule_id] = _failed_for(item, f"filters: {refused}")
+                continue
+            known = tuple(
+                int(dict(group)[ERROR_GROUP_LABEL])
+                for group in item.known_groups
+                if ERROR_GROUP_LABEL in dict(group)
+            )
+            error_query = ErrorGroupQuery(
+                spec.condition, event_filter, spec.resolve_after, spec.window, known, end
+            )
+            error_reads.append(_ErrorRead(error_query, item.rule_id))
+    reads = _Reads(
+        list(metric_reads.values()), list(event_reads.values()), presence_reads, error_reads
+    )
     return reads, unread
 
 
@@ -226,6 +253,16 @@ def _read_all(
         # A group no longer expected (unseen for the whole lookback) counts 0 while open.
         zero = {group: Sample(0.0) for group in by_id[presence.rule_id].known_groups}
         found[presence.rule_id] = {**zero, **_values(answers, 0, None)}
+    for errors in reads.errors:
+        item = by_id[errors.rule_id]
+        try:
+            answers = read_error_groups(connection, errors.query)
+        except ValueError as refused:
+            found[errors.rule_id] = _failed_for(item, str(refused))
+            continue
+        # A frequency rule's group with no event in the window counts 0 while open.
+        zero = {group: Sample(0.0) for group in item.known_groups}
+        found[errors.rule_id] = {**zero, **_values(answers, 0, None)}
     return found
 
 

@@ -312,3 +312,67 @@ def read_metric_presence(connection: Connection, query: PresenceQuery) -> list[G
     ]
     found.sort(key=lambda group: sorted(group.labels.items()))
     return found
+
+
+@dataclass(frozen=True)
+class ErrorGroupQuery:
+    """For an `error_group` rule: the error groups it watches and each one's value.
+
+    - `new`: groups first seen within `resolve_after` (and those already open
+      as instances, `known`): 1 while open and seen within `resolve_after`;
+    - `regression`: groups reopened within `resolve_after` (and `known`): 1
+      while open and seen within `resolve_after`;
+    - `frequency`: each group's count of events in `window` (groups with none
+      are absent: the caller counts 0 for the ones it knows).
+    """
+
+    condition: str
+    event_filter: EventFilter  # type, level, min_level, source, q (no attributes)
+    resolve_after: timedelta
+    window: timedelta | None
+    known: tuple[int, ...]  # group ids the rule has open instances for
+    end: datetime
+
+
+ERROR_GROUP_LABEL = "error_group"
+
+
+def read_error_groups(connection: Connection, query: ErrorGroupQuery) -> list[GroupValues]:
+    """Each watched error group's value, labelled by its id, source and type."""
+    if query.event_filter.attributes:
+        raise ValueError("attribute filters do not apply to error groups")
+    event_filter = replace(query.event_filter, time_from=None, time_to=None)
+    if query.condition == "frequency":
+        assert query.window is not None
+        clauses, params = filter_clauses(
+            replace(event_filter, time_from=query.end - query.window, time_to=query.end), "e"
+        )
+        statement = sql.SQL(
+            "select g.id, g.source, g.type, count(*)::float8 from events e "
+            "join event_groups g on g.id = e.group_id where e.group_id is not null and {} "
+            "group by g.id, g.source, g.type"
+        ).format(sql.SQL(" and ").join(clauses))
+        rows = connection.execute(statement, params).fetchall()
+    else:
+        clauses, params = filter_clauses(event_filter, "g")
+        since = query.end - query.resolve_after
+        moment = sql.SQL("g.first_seen" if query.condition == "new" else "g.regressed_at")
+        statement = sql.SQL(
+            "select g.id, g.source, g.type, "
+            "(g.status = 'open' and g.last_seen >= %s and {moment} is not null)::int::float8 "
+            "from event_groups g where ({moment} >= %s and {moment} < %s or g.id = any(%s)){more}"
+        ).format(
+            moment=moment,
+            more=sql.SQL("").join(sql.SQL(" and ") + clause for clause in clauses),
+        )
+        rows = connection.execute(
+            statement, [since, since, query.end, list(query.known), *params]
+        ).fetchall()
+    found = [
+        GroupValues(
+            {ERROR_GROUP_LABEL: str(group_id), "source": source, "type": kind}, (float(value),)
+        )
+        for group_id, source, kind, value in rows
+    ]
+    found.sort(key=lambda group: int(group.labels[ERROR_GROUP_LABEL]))
+    return found
