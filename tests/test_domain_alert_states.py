@@ -285,6 +285,7 @@ class InstanceMachine(RuleBasedStateMachine):
         self.made: list[tuple[int, str, str, datetime]] = []
         self.disabled = False
         self.deleted = False
+        self.observed = 0  # delete and disable wait for some history, or runs end early
 
     @initialize(condition=conditions)
     def start(self, condition: Condition) -> None:
@@ -304,6 +305,7 @@ class InstanceMachine(RuleBasedStateMachine):
     )
     def observe(self, gap: int, kind: str, value: int) -> None:
         self.now += timedelta(seconds=gap)
+        self.observed += 1
         observation: Observation = (
             Sample(float(value))
             if kind == "value"
@@ -317,7 +319,7 @@ class InstanceMachine(RuleBasedStateMachine):
         self.model.observe(self.now, kind, float(value))
 
     @precondition(lambda self: not self.deleted)
-    @rule(until=st.none() | st.integers(1, 300))
+    @rule(until=st.none() | st.integers(1, 60))
     def acknowledge(self, until: int | None) -> None:
         expires = None if until is None else self.now + timedelta(seconds=until)
         allowed = self.model.state in ("firing", "no_data", "error")
@@ -343,7 +345,7 @@ class InstanceMachine(RuleBasedStateMachine):
         self.record(result.transitions)
         self.model.close(self.now)
 
-    @precondition(lambda self: not self.deleted)
+    @precondition(lambda self: not self.deleted and self.observed >= 5)
     @rule()
     def disable(self) -> None:
         result = rule_disabled(self.instance, self.now)
@@ -357,7 +359,7 @@ class InstanceMachine(RuleBasedStateMachine):
     def enable(self) -> None:
         self.disabled = False
 
-    @precondition(lambda self: not self.deleted)
+    @precondition(lambda self: not self.deleted and self.observed >= 15)
     @rule()
     def delete(self) -> None:
         result = rule_deleted(self.instance, self.now)
