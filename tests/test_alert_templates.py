@@ -124,7 +124,7 @@ def test_any_text_is_refused_or_renders_without_raising(source: str) -> None:
     assert len(result.text) <= MAX_OUTPUT
 
 
-def test_instance_labels_are_group_then_rule_then_name_and_severity() -> None:
+def test_instance_labels_are_rule_then_group_then_name_and_severity() -> None:
     rule = parse_rule(
         {
             "name": "disk",
@@ -134,10 +134,21 @@ def test_instance_labels_are_group_then_rule_then_name_and_severity() -> None:
             "comparator": ">",
             "threshold": 90,
             "severity": "critical",
-            "labels": {"team": "ops", "host": "{{ labels.host | upper }}", "bad": "{{ 1 / 0 }}"},
+            "labels": {
+                "team": "ops",
+                "host": "fixed",
+                "shout": "{{ labels.host | upper }}",
+                "bad": "{{ 1 / 0 }}",
+            },
         },
         check_template=template_problem,
     )
     result = instance_labels(rule, {"host": "db-1", "rule": "spoofed"}, 95.0)
-    assert result.labels == {"host": "DB-1", "team": "ops", "rule": "disk", "severity": "critical"}
+    assert result.labels == {
+        "host": "db-1",
+        "shout": "DB-1",
+        "team": "ops",
+        "rule": "disk",
+        "severity": "critical",
+    }
     assert list(result.problems) == ["bad"]

@@ -153,17 +153,17 @@ def test_the_second_of_two_editors_is_told_of_the_conflict(
             sign_in(page, site.base_url, writer)
             page.goto(f"{site.base_url}/ui/dashboards/{board}")
             page.get_by_role("link", name="Edit Left").click()
-            page.get_by_label("Title").wait_for()
+            page.get_by_label("Title", exact=True).wait_for()
         first, second = pages
-        first.get_by_label("Title").fill("First's title")
+        first.get_by_label("Title", exact=True).fill("First's title")
         first.get_by_role("button", name="Save the widget").click()
         first.get_by_role("status").filter(has_text="The widget is saved.").wait_for()
-        second.get_by_label("Title").fill("Second's title")
+        second.get_by_label("Title", exact=True).fill("Second's title")
         second.get_by_role("button", name="Save the widget").click()
         second.get_by_role("heading", level=1, name="Someone else changed it").wait_for()
         assert "nothing was changed" in second.get_by_role("alert").inner_text()
         second.get_by_role("link", name="Reload the widget").click()
-        assert second.get_by_label("Title").input_value() == "First's title"
+        assert second.get_by_label("Title", exact=True).input_value() == "First's title"
         stored = api(site, "GET", f"/api/v1/dashboard/widgets/{left['id']}")
         assert (stored["title"], stored["version"]) == ("First's title", 2)
     finally:
@@ -187,9 +187,9 @@ def test_axe_finds_nothing_serious_on_the_dashboards_pages(
         page.locator(ready).first.wait_for()
         assert axe_violations(page) == [], path
     # The new widget's preview (the form's defaults: events over 24 h), drawn by uPlot.
-    page.get_by_label("Title").fill("Everything")
+    page.get_by_label("Title", exact=True).fill("Everything")
     page.get_by_role("button", name="Preview").click()
     page.locator(".preview-grid .uplot").wait_for()
-    assert page.get_by_label("Title").input_value() == "Everything"
+    assert page.get_by_label("Title", exact=True).input_value() == "Everything"
     assert axe_violations(page) == [], "preview"
     assert console.errors == []

@@ -245,9 +245,10 @@ class InstanceLabels:
 def instance_labels(
     rule: AlertRule, group: Mapping[str, str], value: float | None
 ) -> InstanceLabels:
-    """An instance's labels (issue 17): the group's, then the rule's (rendered; they win over
-    the group's), then `rule` (the rule's name) and `severity`, which nothing overrides."""
-    labels = dict(group)
+    """An instance's labels (issue 17), in the evaluator's order (actors/alert_evaluator.py
+    `_labels`): the rule's (rendered), then the group's (they win over the rule's), then
+    `rule` (the rule's name) and `severity`, which nothing overrides."""
+    labels: dict[str, str] = {}
     problems: dict[str, str] = {}
     threshold = rule.condition().threshold
     for name, source in rule.labels:
@@ -256,5 +257,6 @@ def instance_labels(
             labels[name] = result.text[:MAX_LABEL_VALUE_LENGTH]
         else:
             problems[name] = result.problem
+    labels |= dict(group)
     labels |= {"rule": rule.name, "severity": rule.severity}
     return InstanceLabels(labels, problems)

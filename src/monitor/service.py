@@ -173,7 +173,7 @@ async def run(
             else:
                 await _serve(
                     settings,
-                    _Started(gateway, identity, loaded, started_at),
+                    _Started(gateway, database_url, identity, loaded, started_at),
                     stop,
                     extra_actors,
                     task_status,
@@ -204,6 +204,7 @@ class _Started:
     """What start-up settled before serving."""
 
     gateway: Gateway
+    database_url: str  # for connections of their own (the alert leader's lock)
     identity: Identity
     loaded: LoadedKeys
     started_at: float
@@ -221,6 +222,7 @@ async def _serve(
         settings,
         started.gateway,
         supervisor,
+        database_url=started.database_url,
         started_at=started.started_at,
         identity=started.identity,
         secret_keys=started.loaded.keys,

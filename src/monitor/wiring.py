@@ -13,25 +13,31 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import trio
 
+from monitor.actors import alert_evaluator, key_usage, leadership, maintenance, ratelimit, rollup
 from monitor.actors import event_counts as event_counting
-from monitor.actors import key_usage, maintenance, ratelimit, rollup
 from monitor.actors.ingest import events as event_ingest
 from monitor.actors.ingest import metrics as metric_ingest
 from monitor.actors.live import credential_watch, fanout, publisher, watchdog
+from monitor.alert_observations import observe
+from monitor.alert_templates import template_problem
 from monitor.bus.base import Bus
 from monitor.bus.hook import PublishHook
 from monitor.bus.memory import MemoryBus
 from monitor.config import Settings
 from monitor.config.identity import Identity
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
+from monitor.domain.alert_rules import parse_rule
+from monitor.domain.alert_states import GroupKey
 from monitor.domain.credentials import KEY, SESSION
 from monitor.domain.limit_table import LimitTable
 from monitor.domain.signing import SecretKeys
+from monitor.evaluator_figures import EvaluatorFigures
+from monitor.leadership import Leadership
 from monitor.live_connections import CLOSE_GRACE, LiveConnections
 from monitor.messages import (
     FanoutMessage,
@@ -49,6 +55,9 @@ from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
 from monitor.redis.results import RedisResults
 from monitor.shared_results import SharedResults
+from monitor.storage import alert_history as alert_history_store
+from monitor.storage import alert_instances as alert_instance_store
+from monitor.storage import alert_rules as alert_rule_store
 from monitor.storage import audit as audit_store
 from monitor.storage import event_counts as event_count_store
 from monitor.storage import events as event_store
@@ -57,8 +66,11 @@ from monitor.storage import metric_ingest as metric_store
 from monitor.storage import partitions as partition_store
 from monitor.storage import rollups as rollup_store
 from monitor.storage import sessions as session_store
+from monitor.storage.alert_instances import SlotChange, StoredInstance
 from monitor.storage.gateway import Gateway
+from monitor.storage.leadership import LeaderConnection
 from monitor.supervisor import ActorSpec, Supervisor
+from monitor.web.api.events.query import event_filter_of_pairs
 from monitor.web.deps import (
     EventDeps,
     HealthDeps,
@@ -201,8 +213,9 @@ def metrics_area(
 
 
 def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
-    """Partitions ahead and retention, for every partitioned table; audit log retention;
-    dashboard sessions that ended (their retention is nil: an ended session is of no use)."""
+    """Partitions ahead and retention, for every partitioned table; audit log and alert
+    history retention; dashboard sessions that ended (their retention is nil: an ended
+    session is of no use)."""
     tables = [
         _partitioned_table(gateway, "events", settings.events_retention),
         _partitioned_table(gateway, "samples", settings.metrics_retention),
@@ -210,6 +223,11 @@ def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
     pruned = [
         maintenance.PrunedTable(
             "audit_log", settings.audit_retention, functools.partial(audit_store.prune, gateway)
+        ),
+        maintenance.PrunedTable(
+            "alert_history",
+            settings.alert_history_retention,
+            functools.partial(alert_history_store.prune, gateway),
         ),
         maintenance.PrunedTable(
             "ui_sessions",
@@ -418,11 +436,87 @@ def live_area(
     return LiveArea(actors, [inbox], web, connections)
 
 
+@dataclass(frozen=True)
+class AlertsArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    leadership: Leadership
+    evaluator: EvaluatorFigures
+
+
+def alerts_area(
+    settings: Settings,
+    gateway: Gateway,
+    database_url: str,
+    identity: Identity,
+    committed: PublishHook[Publishable],
+) -> AlertsArea:
+    """Every instance campaigns to lead alert evaluation; the leader evaluates the rules."""
+    state = Leadership()
+    campaign = ActorSpec(
+        "alert_leadership",
+        functools.partial(
+            leadership.run,
+            functools.partial(
+                LeaderConnection.open,
+                database_url,
+                statement_timeout=settings.db_statement_timeout.total_seconds(),
+            ),
+            state,
+            holder=identity.instance_id,
+            poll=settings.alert_leader_poll.total_seconds(),
+        ),
+        drains=False,
+    )
+
+    async def load_instances(
+        rule_ids: Sequence[int],
+    ) -> dict[int, dict[GroupKey, StoredInstance]]:
+        return await gateway.run(
+            lambda connection: alert_instance_store.current_instances(connection, rule_ids)
+        )
+
+    async def record(changes: Sequence[SlotChange], epoch: int) -> list[int]:
+        return await alert_instance_store.record(gateway, changes, epoch=epoch)
+
+    deps = alert_evaluator.EvaluatorDeps(
+        rules_fingerprint=functools.partial(alert_rule_store.rules_fingerprint, gateway),
+        load_rules=functools.partial(alert_rule_store.list_rules, gateway),
+        parse=lambda record: parse_rule(record.definition, check_template=template_problem),
+        load_instances=load_instances,
+        observe=lambda rules, now: observe(
+            gateway,
+            rules,
+            now,
+            event_filter_of_pairs,
+            # Reads on two connections at once, leaving the rest of the pool to requests.
+            concurrency=max(1, min(2, settings.db_pool_size // 4)),
+        ),
+        record=record,
+        publish=committed.publish,
+        now=lambda: datetime.now(UTC),
+    )
+    figures = EvaluatorFigures()
+    evaluator = ActorSpec(
+        "alert_evaluator",
+        functools.partial(
+            alert_evaluator.run,
+            state,
+            deps,
+            figures,
+            tick=settings.alert_evaluator_tick.total_seconds(),
+        ),
+        drains=False,
+    )
+    return AlertsArea([campaign, evaluator], [], state, figures)
+
+
 def wire(
     settings: Settings,
     gateway: Gateway,
     supervisor: Supervisor,
     *,
+    database_url: str,
     started_at: float,
     identity: Identity,
     secret_keys: SecretKeys,
@@ -448,6 +542,7 @@ def wire(
     keys = keys_area(settings, gateway)
     limits = rate_limit_area(settings)
     shared = shared_results_area(settings)
+    alerts = alerts_area(settings, gateway, database_url, identity, committed)
     areas: list[Area] = [
         events,
         metrics,
@@ -456,6 +551,7 @@ def wire(
         live,
         limits,
         shared,
+        alerts,
     ]
     redis_url = settings.redis_url
     deps = WebDeps(
@@ -479,6 +575,8 @@ def wire(
         tcp=ConnectionCounts(settings.max_connections_per_ip, settings.trusted_proxies),
         shared_results=shared.results,
         realtime=realtime,
+        leadership=alerts.leadership,
+        evaluator=alerts.evaluator,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

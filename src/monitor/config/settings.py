@@ -301,12 +301,35 @@ class Settings:
         RETENTION,
         "How long audit log rows are kept; maintenance deletes older ones." + IN_DAYS,
     )
+    alert_history_retention: timedelta = setting(
+        "MONITOR_ALERT_HISTORY_RETENTION",
+        "90d",
+        RETENTION,
+        "How long alert transitions and closed alert instances are kept; maintenance "
+        "deletes older ones (open instances stay)." + IN_DAYS,
+    )
     rollup_interval: timedelta = setting(
         "MONITOR_ROLLUP_INTERVAL",
         "10s",
         parsers.duration("100ms", "1h"),
         "Time between rollup runs: complete minutes of samples older than 30 s are rolled "
         "up, and newly committed events are added to the event counts." + IN_SECONDS,
+    )
+    alert_leader_poll: timedelta = setting(
+        "MONITOR_ALERT_LEADER_POLL",
+        "5s",
+        parsers.duration("100ms", "1m"),
+        "How often an instance asks to lead alert evaluation, and how often the leader "
+        "refreshes its heartbeat: a dead leader is replaced about this long after the "
+        "database ends its session." + IN_SECONDS,
+    )
+    alert_evaluator_tick: timedelta = setting(
+        "MONITOR_ALERT_EVALUATOR_TICK",
+        "1s",
+        parsers.duration("10ms", "10s"),
+        "How often the leading instance looks for alert rules that are due; each rule is "
+        "evaluated at its own interval, so this only bounds how late a due rule starts."
+        + IN_SECONDS,
     )
     max_series: int = setting(
         "MONITOR_MAX_SERIES",

@@ -30,6 +30,7 @@ from monitor.web.edge.role_docs import RoleDocumentingProvider
 from monitor.web.edge.security_headers import security_headers
 from monitor.web.ui import audit_page as ui_audit
 from monitor.web.ui import dashboard_layout_page as ui_dashboard_layout
+from monitor.web.ui import dashboard_manage_page as ui_dashboard_manage
 from monitor.web.ui import dashboards_page as ui_dashboards
 from monitor.web.ui import error_groups_page as ui_error_groups
 from monitor.web.ui import events_page as ui_events
@@ -105,6 +106,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(ui_dashboards.blueprint)
     app.register_blueprint(ui_dashboard_layout.blueprint)
     app.register_blueprint(ui_widget_form.blueprint)
+    app.register_blueprint(ui_dashboard_manage.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]

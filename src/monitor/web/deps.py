@@ -14,6 +14,8 @@ from monitor.config import Settings
 from monitor.config.identity import Identity
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.domain.signing import SecretKeys
+from monitor.evaluator_figures import EvaluatorFigures
+from monitor.leadership import Leadership
 from monitor.live_connections import LiveConnections
 from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
 from monitor.realtime import RealtimeCounters
@@ -119,6 +121,9 @@ class WebDeps:
     shared_results: SharedResults  # dashboard results computed once per tick (and per instance)
     realtime: RealtimeCounters  # this instance's last minute, per second
     counters: RequestCounters = field(default_factory=RequestCounters)
+    # Whether this instance leads alert evaluation (actors/leadership.py).
+    leadership: Leadership = field(default_factory=Leadership)
+    evaluator: EvaluatorFigures = field(default_factory=EvaluatorFigures)
 
 
 def current_deps() -> WebDeps:

@@ -1,7 +1,8 @@
 """What the Dashboards pages share: the page guard's context, 404/412/503 pages, form values.
 
 The pages (dashboards_page.py: reading, export, import; dashboard_layout_page.py:
-moving and resizing; widget_form_page.py: a widget's form) go through the
+moving and resizing; widget_form_page.py: a widget's form; dashboard_manage_page.py:
+creating, editing, deleting, the default) go through the
 dashboard API's own functions (decision 0052). A refused change is the API's
 problem shown as a page; a stale version (412) has a page of its own that
 says someone else changed it and links back to the form read again.
@@ -19,7 +20,8 @@ from quart import Response, request
 from monitor.domain.dashboards import DashboardRefused, StaleVersion, VersionCondition
 from monitor.domain.keys import Role
 from monitor.storage import dashboards as store
-from monitor.storage.dashboard_rows import DashboardDocument
+from monitor.storage import widgets as widget_store
+from monitor.storage.dashboard_rows import DashboardDocument, WidgetRecord
 from monitor.storage.errors import StorageUnavailable
 from monitor.web.api.dashboards.answers import MAX_ID, problem_for
 from monitor.web.api.dashboards.bodies import invalid
@@ -37,6 +39,11 @@ NOTICES = {
     "layout": "The layout is saved.",
     "widget": "The widget is saved.",
     "imported": "The dashboard is imported.",
+    "created": "The dashboard is created.",
+    "dashboard": "The dashboard is saved.",
+    "default": "This is now the default dashboard.",
+    "deleted": "The dashboard is deleted.",
+    "widget-deleted": "The widget is deleted.",
 }
 
 
@@ -70,6 +77,17 @@ async def dashboard_document(dashboard_id: int) -> DashboardDocument:
     if document is None:
         raise not_found("dashboard", dashboard_id)
     return document
+
+
+async def widget_of(dashboard_id: int, widget_id: int) -> WidgetRecord:
+    """The widget, if it is on that dashboard; a 404 otherwise."""
+    if widget_id > MAX_ID:
+        raise not_found("widget", widget_id)
+    with api_steps():
+        widget = await widget_store.get_widget(current_deps().gateway, widget_id)
+    if widget is None or widget.dashboard_id != dashboard_id:
+        raise not_found("widget", widget_id)
+    return widget
 
 
 async def page(template: str, *, status: int = 200, **context: Any) -> Response:

@@ -53,7 +53,7 @@ blueprint = Blueprint("ui_dashboards", __name__)
 async def dashboards() -> Response:
     with api_steps():
         found = await store.list_dashboards(current_deps().gateway)
-    return await page("dashboards.html", dashboards=found)
+    return await page("dashboards.html", dashboards=found, notice=notice())
 
 
 @blueprint.get(ONE)

@@ -6,8 +6,13 @@ options as JSON. Saving goes through `checked_fields` and the widget store,
 as `POST` and `PUT /api/v1/dashboard/widgets` do (same refusals, same audit
 rows); a refusal the user can correct (400, 409) shows the form again as
 typed with the reasons. The form carries the widget's version: a save over
-a newer one is a 412 page. "Preview" checks as saving would and draws the
-widget from its route's answer, storing nothing.
+a newer one is a 412 page.
+
+The preview checks as saving would and draws the widget from its route's
+answer, storing nothing: below the form as it is opened, after "Preview"
+(a post, without JavaScript), and with JavaScript as the fields change (htmx
+posts the form to `…/preview`, debounced, a newer request replacing one
+still running, and only the preview's region is redrawn).
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from monitor.storage.dashboard_rows import (
     WidgetRecord,
 )
 from monitor.web.api.dashboard import answers
-from monitor.web.api.dashboards.answers import MAX_ID
 from monitor.web.api.dashboards.bodies import invalid, parse_model
 from monitor.web.api.dashboards.checked_widgets import checked_fields
 from monitor.web.api.dashboards.schemas import WidgetIn, WidgetReplace
@@ -43,12 +47,12 @@ from monitor.web.ui.dashboard_pages import (
     api_steps,
     dashboard_document,
     json_text,
-    not_found,
     page,
     see_other,
     stale_page,
     version_condition,
     whole,
+    widget_of,
 )
 from monitor.web.ui.pages import session_page
 from monitor.web.ui.widget_answers import widget_answer
@@ -57,6 +61,9 @@ from monitor.web.ui.widget_view import widget_view
 blueprint = Blueprint("ui_widget_form", __name__)
 
 MAX_QUERY_FIELDS = 200
+UNTITLED = "Unnamed widget"
+# A refusal the user can correct in the form: shown with the form, as they typed it.
+CORRECTABLE = frozenset({400, 409})
 
 
 def query_text(query: Mapping[str, Any]) -> str:
@@ -110,16 +117,6 @@ def _widget_body(form: Mapping[str, str], dashboard_id: int) -> dict[str, Any]:
     return {name: value for name, value in body.items() if value is not None}
 
 
-async def _widget_of(dashboard_id: int, widget_id: int) -> WidgetRecord:
-    if widget_id > MAX_ID:
-        raise not_found("widget", widget_id)
-    with api_steps():
-        widget = await widget_store.get_widget(current_deps().gateway, widget_id)
-    if widget is None or widget.dashboard_id != dashboard_id:
-        raise not_found("widget", widget_id)
-    return widget
-
-
 def _values_of(widget: WidgetRecord | None) -> dict[str, str]:
     """A widget's fields as its form shows them (a new widget's: the defaults)."""
     if widget is None:
@@ -149,6 +146,7 @@ async def _widget_form(
     values: Mapping[str, str],
     problem: ProblemError | None = None,
     preview: dict[str, Any] | None = None,
+    preview_problem: ProblemError | None = None,
 ) -> Response:
     """The form, empty, as stored, or as sent with what was refused (its fields kept)."""
     return await page(
@@ -160,16 +158,14 @@ async def _widget_form(
         values=values,
         problem=problem,
         preview=preview,
+        preview_problem=preview_problem,
     )
 
 
-async def _previewed(
-    document: DashboardDocument,
-    widget: WidgetRecord | None,
-    values: Mapping[str, str],
-    fields: WidgetFields,
-) -> Response:
-    """The form as sent, with the widget drawn as it would be: nothing is stored."""
+async def _drawn(
+    document: DashboardDocument, widget: WidgetRecord | None, fields: WidgetFields
+) -> dict[str, Any]:
+    """The widget as the form's fields would draw it: nothing is stored."""
     place = fields.placement or Placement(0, 0, *fields.size)
     now = answers.now()
     drawn = WidgetRecord(
@@ -189,26 +185,76 @@ async def _previewed(
         updated_at=now,
         updated_by="preview",
     )
-    view = widget_view(await widget_answer(drawn, now))
+    return widget_view(await widget_answer(drawn, now))
+
+
+async def _previewed(
+    document: DashboardDocument,
+    widget: WidgetRecord | None,
+    values: Mapping[str, str],
+    fields: WidgetFields,
+) -> Response:
+    """The form as sent, with the widget drawn below it (the "Preview" button)."""
+    view = await _drawn(document, widget, fields)
     return await _widget_form(document, widget, values, preview=view)
+
+
+async def _preview_of(
+    document: DashboardDocument,
+    widget: WidgetRecord | None,
+    values: Mapping[str, str],
+    model: type[WidgetIn] | type[WidgetReplace],
+) -> tuple[dict[str, Any] | None, ProblemError | None]:
+    """The widget as the form's values would draw it, or why they cannot be drawn yet.
+
+    Checked as saving would check them, but for an empty title: it is typed
+    last as often as first, so until then the preview is "Unnamed widget" (saving
+    still needs one, and the form's field says so).
+    """
+    try:
+        body = _widget_body(values, document.dashboard.id)
+        body["title"] = body["title"] or UNTITLED
+        data = parse_model(model, json_text(body))
+        with api_steps():
+            return await _drawn(document, widget, await checked_fields(data)), None
+    except ProblemError as refused:
+        if refused.status not in CORRECTABLE:
+            raise
+        return None, refused
+
+
+async def _live_preview(
+    document: DashboardDocument,
+    widget: WidgetRecord | None,
+    model: type[WidgetIn] | type[WidgetReplace],
+) -> Response:
+    """Only the preview's region, for htmx as the form's fields change.
+
+    What is wrong with a form still being typed is the answer (a 200 with the
+    reasons in the region), not a refused request. Anything else (404, 503 ...)
+    is the guard's problem page, which htmx puts in the region too.
+    """
+    view, problem = await _preview_of(document, widget, await request.form, model)
+    return await page("dashboard_widget_preview.html", preview=view, preview_problem=problem)
 
 
 @blueprint.get(ONE + "/widgets/new")
 @session_page(Role.WRITE)
 async def new_widget(dashboard_id: int) -> Response:
-    return await _widget_form(await dashboard_document(dashboard_id), None, _values_of(None))
+    document = await dashboard_document(dashboard_id)
+    values = _values_of(None)
+    view, problem = await _preview_of(document, None, values, WidgetIn)
+    return await _widget_form(document, None, values, preview=view, preview_problem=problem)
 
 
 @blueprint.get(ONE + "/widgets/<int:widget_id>")
 @session_page(Role.WRITE)
 async def edit_widget(dashboard_id: int, widget_id: int) -> Response:
     document = await dashboard_document(dashboard_id)
-    widget = await _widget_of(dashboard_id, widget_id)
-    return await _widget_form(document, widget, _values_of(widget))
-
-
-# A refusal the user can correct in the form: shown with the form, as they typed it.
-CORRECTABLE = frozenset({400, 409})
+    widget = await widget_of(dashboard_id, widget_id)
+    values = _values_of(widget)
+    view, problem = await _preview_of(document, widget, values, WidgetReplace)
+    return await _widget_form(document, widget, values, preview=view, preview_problem=problem)
 
 
 @blueprint.post(ONE + "/widgets")
@@ -238,7 +284,7 @@ async def save_widget(dashboard_id: int, widget_id: int) -> Response:
     form = await request.form
     condition = version_condition(form)
     document = await dashboard_document(dashboard_id)
-    widget = await _widget_of(dashboard_id, widget_id)
+    widget = await widget_of(dashboard_id, widget_id)
     try:
         data = parse_model(WidgetReplace, json_text(_widget_body(form, dashboard_id)))
         with api_steps():
@@ -260,3 +306,17 @@ async def save_widget(dashboard_id: int, widget_id: int) -> Response:
             raise
         return await _widget_form(document, widget, form, refused)
     return see_other(f"{DASHBOARDS.path}/{dashboard_id}?saved=widget")
+
+
+@blueprint.post(ONE + "/widgets/preview")
+@session_page(Role.WRITE)
+async def preview_new_widget(dashboard_id: int) -> Response:
+    return await _live_preview(await dashboard_document(dashboard_id), None, WidgetIn)
+
+
+@blueprint.post(ONE + "/widgets/<int:widget_id>/preview")
+@session_page(Role.WRITE)
+async def preview_widget(dashboard_id: int, widget_id: int) -> Response:
+    document = await dashboard_document(dashboard_id)
+    widget = await widget_of(dashboard_id, widget_id)
+    return await _live_preview(document, widget, WidgetReplace)

@@ -8,13 +8,15 @@ import time
 from typing import Any, Literal
 
 import trio
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from quart import Blueprint, Response, jsonify
 from quart_schema import document_response, tag
 
 from monitor import __version__
+from monitor.domain.alert_rules import DEFAULT_INTERVAL
 from monitor.domain.keys import Role
 from monitor.storage.errors import StorageUnavailable
+from monitor.storage.leadership import read_leader
 from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
 
@@ -101,6 +103,12 @@ class DashboardCacheStats(BaseModel):
     redis_outages: int
 
 
+class AlertLeadershipStats(BaseModel):
+    leading: bool = Field(description="This instance evaluates alerts now.")
+    epoch: int | None = Field(description="Its leader epoch while it leads.")
+    terms: int = Field(description="How many times this instance has taken the lead.")
+
+
 class ServiceStats(BaseModel):
     instance_id: str
     version: str
@@ -113,6 +121,8 @@ class ServiceStats(BaseModel):
     rate_limit: RateLimitStats
     connections: ConnectionStats
     dashboard_cache: DashboardCacheStats
+    alert_leadership: AlertLeadershipStats
+    alert_evaluator: dict[str, Any]
 
 
 @blueprint.get("/health")
@@ -135,10 +145,35 @@ async def _database_component() -> Component:
     return Component(status="ok")
 
 
+# Issue 17: degraded when no instance has led for two evaluation intervals, or the
+# lag passed three; the default rule interval (30 s) stands for "an interval".
+LEADERLESS_AFTER_S = 2 * DEFAULT_INTERVAL.total_seconds()
+LAGGING_AFTER_S = 3 * DEFAULT_INTERVAL.total_seconds()
+
+
+async def _alert_evaluator_component() -> Component:
+    deps = current_deps()
+    try:
+        with trio.fail_after(DATABASE_CHECK_TIMEOUT):
+            leader = await read_leader(deps.gateway)
+    except (trio.TooSlowError, StorageUnavailable):
+        return Component(status="degraded", detail="leader unknown: database unavailable")
+    age = leader.heartbeat_age_s
+    if age is None or age > LEADERLESS_AFTER_S:
+        since = "ever" if age is None else f"for {age:.0f} s"
+        return Component(status="degraded", detail=f"no instance has led alert evaluation {since}")
+    lag = deps.evaluator.lag_s
+    if deps.leadership.leading and lag > LAGGING_AFTER_S:
+        return Component(status="degraded", detail=f"alert evaluation lags {lag:.0f} s")
+    return Component(status="ok")
+
+
 async def readiness() -> Readiness:
     """Each component's state and the overall one (the worst); also the System page's."""
     deps = current_deps()
     components: dict[str, Component] = {"database": await _database_component()}
+    if components["database"].status == "ok":
+        components["alert_evaluator"] = await _alert_evaluator_component()
     if deps.health.redis_problem is not None:
         problem: str | None = f"no answer within {REDIS_CHECK_TIMEOUT:g} s"
         with trio.move_on_after(REDIS_CHECK_TIMEOUT):
@@ -228,4 +263,6 @@ def service_stats() -> ServiceStats:
         ),
         connections=ConnectionStats(**deps.tcp.figures()),
         dashboard_cache=DashboardCacheStats(**deps.shared_results.figures()),
+        alert_leadership=AlertLeadershipStats(**deps.leadership.figures()),
+        alert_evaluator=deps.evaluator.as_dict(),
     )
