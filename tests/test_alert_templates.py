@@ -124,7 +124,7 @@ def test_any_text_is_refused_or_renders_without_raising(source: str) -> None:
     assert len(result.text) <= MAX_OUTPUT
 
 
-def test_instance_labels_are_rule_then_group_then_name_and_severity() -> None:
+def test_instance_labels_are_group_then_rule_then_name_and_severity() -> None:
     rule = parse_rule(
         {
             "name": "disk",
@@ -145,7 +145,7 @@ def test_instance_labels_are_rule_then_group_then_name_and_severity() -> None:
     )
     result = instance_labels(rule, {"host": "db-1", "rule": "spoofed"}, 95.0)
     assert result.labels == {
-        "host": "db-1",
+        "host": "fixed",  # the rule's label overwrites the group's, as in Prometheus
         "shout": "DB-1",
         "team": "ops",
         "rule": "disk",

@@ -245,10 +245,10 @@ class InstanceLabels:
 def instance_labels(
     rule: AlertRule, group: Mapping[str, str], value: float | None
 ) -> InstanceLabels:
-    """An instance's labels (issue 17), in the evaluator's order (actors/alert_evaluator.py
-    `_labels`): the rule's (rendered), then the group's (they win over the rule's), then
-    `rule` (the rule's name) and `severity`, which nothing overrides."""
-    labels: dict[str, str] = {}
+    """An instance's labels (issue 17): the group's, then the rule's (rendered; they
+    overwrite a group label of the same name, as alerting rules' labels do in
+    Prometheus), then `rule` (the rule's name) and `severity`, which nothing overrides."""
+    labels: dict[str, str] = dict(group)
     problems: dict[str, str] = {}
     threshold = rule.condition().threshold
     for name, source in rule.labels:
@@ -257,6 +257,5 @@ def instance_labels(
             labels[name] = result.text[:MAX_LABEL_VALUE_LENGTH]
         else:
             problems[name] = result.problem
-    labels |= dict(group)
     labels |= {"rule": rule.name, "severity": rule.severity}
     return InstanceLabels(labels, problems)

@@ -41,7 +41,7 @@ from typing import Any
 import trio
 
 from monitor.alert_observations import Observations, RuleToObserve, window_of
-from monitor.alert_templates import render_all
+from monitor.alert_templates import instance_labels, render_all
 from monitor.domain.alert_rules import AlertRule, EventCount, MetricThreshold
 from monitor.domain.alert_states import (
     Failed,
@@ -271,7 +271,7 @@ def _evaluate(
         stored = slots.get(group)
         if stored is not None and stored.instance == after and not transitions:
             continue
-        labels = _labels(rule.rule, group)
+        labels = instance_labels(rule.rule, dict(group), after.value).labels
         rendered = render_all(
             rule.rule.annotations,
             value=after.value,
@@ -284,11 +284,6 @@ def _evaluate(
         }
         changes.append(SlotChange(rule.id, group, labels, annotations, stored, after, transitions))
     return changes
-
-
-def _labels(rule: AlertRule, group: GroupKey) -> dict[str, str]:
-    """The instance's labels: the rule's, the group's, then `rule` and `severity` (issue 17)."""
-    return {**dict(rule.labels), **dict(group), "rule": rule.name, "severity": rule.severity}
 
 
 def _threshold(rule: AlertRule) -> float | None:
