@@ -306,6 +306,7 @@ async def test_names_are_unique_whatever_their_case(client: httpx.AsyncClient, a
         ALERTS, headers=auth(admin), json=rule(name=first["rule"]["name"].upper())
     )
     assert taken.status_code == 409 and "exists" in taken.json()["detail"]
+    assert taken.json()["type"] == "urn:monitor:problem:name_taken"
     other = await create(client, admin, rule())
     renamed = await client.put(
         f"{ALERTS}/{other['id']}",
