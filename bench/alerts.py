@@ -36,7 +36,7 @@ from common import CpuMeter, on_throwaway_database, say
 from monitor.domain.metrics import LabelMatcher
 from monitor.domain.partitions import partitions_spanning
 from monitor.storage import partitions as partition_store
-from monitor.storage.alert_values import SelectorQuery, WindowAggregate, _read
+from monitor.storage.alert_values import SelectorQuery, WindowAggregate, read_selector
 from monitor.storage.gateway import open_gateway
 from monitor.storage.migrate import apply_migrations
 
@@ -140,7 +140,7 @@ def grouped_cycle(connection: psycopg.Connection[Any], end: datetime) -> tuple[i
             asked.append(ask)
     groups = 0
     for metric, asks in by_selector.items():
-        groups += len(_read(connection, _query(metric, tuple(asks), end)))
+        groups += len(read_selector(connection, _query(metric, tuple(asks), end)))
     return len(by_selector), groups
 
 
@@ -148,7 +148,7 @@ def per_rule_cycle(connection: psycopg.Connection[Any], end: datetime) -> tuple[
     groups = 0
     every = rules()
     for metric, ask in every:
-        groups += len(_read(connection, _query(metric, (ask,), end)))
+        groups += len(read_selector(connection, _query(metric, (ask,), end)))
     return len(every), groups
 
 

@@ -116,6 +116,22 @@ def dashboard_page(page: Page, base_url: str, out: Path, scheme: str) -> None:
     page.screenshot(path=out / f"dashboard-{scheme}.png", full_page=True)
 
 
+def arrange_page(page: Page, base_url: str, out: Path, scheme: str) -> None:
+    """The default dashboard's Move and resize page: its grid, one widget held over another."""
+    page.goto(base_url + "/ui/dashboards/1/arrange")
+    grid = page.locator(".arrange-grid")
+    grid.wait_for()
+    page.screenshot(path=out / f"dashboard-arrange-{scheme}.png", full_page=True)
+    held = page.locator(".arrange-box").nth(1).bounding_box()
+    assert held is not None
+    x, y = held["x"] + held["width"] / 2, held["y"] + held["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - held["width"] / 2, y + 40, steps=5)
+    page.screenshot(path=out / f"dashboard-arrange-drag-{scheme}.png")
+    page.mouse.up()  # refused: over another widget, so nothing is saved
+
+
 def dashboard_forms(page: Page, base_url: str, out: Path, scheme: str) -> None:
     """A widget's form with its live preview, typed into; a new dashboard's form, refused."""
     page.goto(base_url + "/ui/dashboards/1")
@@ -285,6 +301,7 @@ def main() -> None:
                 error_group_page(page, site.base_url, out, scheme)
                 metrics_page(page, site.base_url, out, scheme)
                 dashboard_page(page, site.base_url, out, scheme)
+                arrange_page(page, site.base_url, out, scheme)
                 dashboard_forms(page, site.base_url, out, scheme)
                 page.set_viewport_size(NARROW)
                 page.goto(site.base_url + "/")

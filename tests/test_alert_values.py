@@ -23,8 +23,8 @@ from monitor.storage.alert_values import (
     GroupValues,
     SelectorQuery,
     WindowAggregate,
-    _read,
-    _read_event_counts,
+    read_event_counts,
+    read_selector,
 )
 
 BASE = (datetime.now(UTC) - timedelta(minutes=40)).replace(second=0, microsecond=0)
@@ -164,7 +164,7 @@ def test_every_window_of_a_selector_agrees_with_the_model(
         end=BASE + timedelta(seconds=shape["end"]),
     )
     with psycopg.connect(database_url) as connection:
-        got = _keyed(_read(connection, query))
+        got = _keyed(read_selector(connection, query))
     expected = model(specs, shape)
     assert got.keys() == expected.keys()
     for key, values in expected.items():
@@ -249,7 +249,7 @@ def test_event_counts_per_window_agree_with_the_model(
         end=end,
     )
     with psycopg.connect(database_url) as connection:
-        got = _keyed(_read_event_counts(connection, query))
+        got = _keyed(read_event_counts(connection, query))
     expected: dict[str, list[float]] = {}
     for posted in events:
         time = datetime.fromisoformat(posted["time"])
@@ -286,4 +286,4 @@ def test_a_window_holds_its_first_instant_and_not_its_end(
         end=end,
     )
     with psycopg.connect(database_url) as connection:
-        assert _read_event_counts(connection, query) == [GroupValues({}, (2.0, 1.0, 2.0))]
+        assert read_event_counts(connection, query) == [GroupValues({}, (2.0, 1.0, 2.0))]

@@ -13,25 +13,30 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import trio
 
+from monitor.actors import alert_evaluator, key_usage, leadership, maintenance, ratelimit, rollup
 from monitor.actors import event_counts as event_counting
-from monitor.actors import key_usage, leadership, maintenance, ratelimit, rollup
 from monitor.actors.ingest import events as event_ingest
 from monitor.actors.ingest import metrics as metric_ingest
 from monitor.actors.live import credential_watch, fanout, publisher, watchdog
+from monitor.alert_observations import observe
+from monitor.alert_templates import template_problem
 from monitor.bus.base import Bus
 from monitor.bus.hook import PublishHook
 from monitor.bus.memory import MemoryBus
 from monitor.config import Settings
 from monitor.config.identity import Identity
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
+from monitor.domain.alert_rules import parse_rule
+from monitor.domain.alert_states import GroupKey
 from monitor.domain.credentials import KEY, SESSION
 from monitor.domain.limit_table import LimitTable
 from monitor.domain.signing import SecretKeys
+from monitor.evaluator_figures import EvaluatorFigures
 from monitor.leadership import Leadership
 from monitor.live_connections import CLOSE_GRACE, LiveConnections
 from monitor.messages import (
@@ -50,6 +55,8 @@ from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
 from monitor.redis.results import RedisResults
 from monitor.shared_results import SharedResults
+from monitor.storage import alert_instances as alert_instance_store
+from monitor.storage import alert_rules as alert_rule_store
 from monitor.storage import audit as audit_store
 from monitor.storage import event_counts as event_count_store
 from monitor.storage import events as event_store
@@ -58,9 +65,11 @@ from monitor.storage import metric_ingest as metric_store
 from monitor.storage import partitions as partition_store
 from monitor.storage import rollups as rollup_store
 from monitor.storage import sessions as session_store
+from monitor.storage.alert_instances import SlotChange, StoredInstance
 from monitor.storage.gateway import Gateway
 from monitor.storage.leadership import LeaderConnection
 from monitor.supervisor import ActorSpec, Supervisor
+from monitor.web.api.events.query import event_filter_of_pairs
 from monitor.web.deps import (
     EventDeps,
     HealthDeps,
@@ -425,10 +434,17 @@ class AlertsArea:
     actors: list[ActorSpec]
     inboxes: list[trio.MemorySendChannel[Any]]
     leadership: Leadership
+    evaluator: EvaluatorFigures
 
 
-def alerts_area(settings: Settings, database_url: str, identity: Identity) -> AlertsArea:
-    """Every instance campaigns to lead alert evaluation; one leads (storage/leadership.py)."""
+def alerts_area(
+    settings: Settings,
+    gateway: Gateway,
+    database_url: str,
+    identity: Identity,
+    committed: PublishHook[Publishable],
+) -> AlertsArea:
+    """Every instance campaigns to lead alert evaluation; the leader evaluates the rules."""
     state = Leadership()
     campaign = ActorSpec(
         "alert_leadership",
@@ -445,7 +461,40 @@ def alerts_area(settings: Settings, database_url: str, identity: Identity) -> Al
         ),
         drains=False,
     )
-    return AlertsArea([campaign], [], state)
+
+    async def load_instances(
+        rule_ids: Sequence[int],
+    ) -> dict[int, dict[GroupKey, StoredInstance]]:
+        return await gateway.run(
+            lambda connection: alert_instance_store.current_instances(connection, rule_ids)
+        )
+
+    async def record(changes: Sequence[SlotChange], epoch: int) -> list[int]:
+        return await alert_instance_store.record(gateway, changes, epoch=epoch)
+
+    deps = alert_evaluator.EvaluatorDeps(
+        rules_fingerprint=functools.partial(alert_rule_store.rules_fingerprint, gateway),
+        load_rules=functools.partial(alert_rule_store.list_rules, gateway),
+        parse=lambda record: parse_rule(record.definition, check_template=template_problem),
+        load_instances=load_instances,
+        observe=lambda rules, now: observe(gateway, rules, now, event_filter_of_pairs),
+        record=record,
+        publish=committed.publish,
+        now=lambda: datetime.now(UTC),
+    )
+    figures = EvaluatorFigures()
+    evaluator = ActorSpec(
+        "alert_evaluator",
+        functools.partial(
+            alert_evaluator.run,
+            state,
+            deps,
+            figures,
+            tick=settings.alert_evaluator_tick.total_seconds(),
+        ),
+        drains=False,
+    )
+    return AlertsArea([campaign, evaluator], [], state, figures)
 
 
 def wire(
@@ -479,7 +528,7 @@ def wire(
     keys = keys_area(settings, gateway)
     limits = rate_limit_area(settings)
     shared = shared_results_area(settings)
-    alerts = alerts_area(settings, database_url, identity)
+    alerts = alerts_area(settings, gateway, database_url, identity, committed)
     areas: list[Area] = [
         events,
         metrics,
@@ -513,6 +562,7 @@ def wire(
         shared_results=shared.results,
         realtime=realtime,
         leadership=alerts.leadership,
+        evaluator=alerts.evaluator,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

@@ -316,6 +316,14 @@ class Settings:
         "refreshes its heartbeat: a dead leader is replaced about this long after the "
         "database ends its session." + IN_SECONDS,
     )
+    alert_evaluator_tick: timedelta = setting(
+        "MONITOR_ALERT_EVALUATOR_TICK",
+        "1s",
+        parsers.duration("10ms", "10s"),
+        "How often the leading instance looks for alert rules that are due; each rule is "
+        "evaluated at its own interval, so this only bounds how late a due rule starts."
+        + IN_SECONDS,
+    )
     max_series: int = setting(
         "MONITOR_MAX_SERIES",
         "100000",

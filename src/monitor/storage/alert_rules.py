@@ -233,3 +233,16 @@ async def delete_rule(
         close_rule_instances(connection, rule_id, now, "rule deleted", actor=label)
 
     await gateway.run(work)
+
+
+async def rules_fingerprint(gateway: Gateway) -> tuple[int, datetime | None]:
+    """Changes when any rule is created, changed or deleted: the evaluator's cue to read them."""
+
+    def work(connection: Connection) -> tuple[int, datetime | None]:
+        row = connection.execute(
+            "select count(*) filter (where deleted_at is null), max(updated_at) from alert_rules"
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), row[1]
+
+    return await gateway.run(work)

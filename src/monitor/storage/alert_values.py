@@ -21,7 +21,6 @@ no event in any window is absent from the answer: its count is 0.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -180,7 +179,7 @@ def _statement(query: SelectorQuery) -> tuple[sql.Composed, dict[str, Any]]:
     return statement, params
 
 
-def _read(connection: Connection, query: SelectorQuery) -> list[GroupValues]:
+def read_selector(connection: Connection, query: SelectorQuery) -> list[GroupValues]:
     if not query.asks:
         return []
     statement, params = _statement(query)
@@ -203,14 +202,7 @@ def _read(connection: Connection, query: SelectorQuery) -> list[GroupValues]:
 
 async def selector_values(gateway: Gateway, query: SelectorQuery) -> list[GroupValues]:
     """Each group's value for every ask of `query`, in one statement."""
-    return await gateway.run(lambda connection: _read(connection, query))
-
-
-async def many_selector_values(
-    gateway: Gateway, queries: Sequence[SelectorQuery]
-) -> list[list[GroupValues]]:
-    """Several selectors in one transaction (one pooled connection, one round of work)."""
-    return await gateway.run(lambda connection: [_read(connection, query) for query in queries])
+    return await gateway.run(lambda connection: read_selector(connection, query))
 
 
 EVENT_GROUPS = ("source", "type")  # what an event rule may group by: columns, not labels
@@ -226,7 +218,7 @@ class EventCountQuery:
     end: datetime
 
 
-def _read_event_counts(connection: Connection, query: EventCountQuery) -> list[GroupValues]:
+def read_event_counts(connection: Connection, query: EventCountQuery) -> list[GroupValues]:
     if not query.windows:
         return []
     unknown = set(query.group_by) - set(EVENT_GROUPS)
@@ -260,4 +252,4 @@ def _read_event_counts(connection: Connection, query: EventCountQuery) -> list[G
 
 async def event_counts(gateway: Gateway, query: EventCountQuery) -> list[GroupValues]:
     """Each group's count of matching events in every window of `query`, in one statement."""
-    return await gateway.run(lambda connection: _read_event_counts(connection, query))
+    return await gateway.run(lambda connection: read_event_counts(connection, query))

@@ -55,6 +55,7 @@ class LeaderRow:
     holder: str | None
     since: datetime | None
     heartbeat_at: datetime | None
+    heartbeat_age_s: float | None = None  # by the database's clock
 
 
 @contextmanager
@@ -147,11 +148,12 @@ def check_epoch(connection: Connection, epoch: int) -> None:
 
 def _read_leader(connection: Connection) -> LeaderRow:
     row = connection.execute(
-        "select epoch, holder, since, heartbeat_at from alert_leader where id = 1"
+        "select epoch, holder, since, heartbeat_at, "
+        "extract(epoch from now() - heartbeat_at)::float8 from alert_leader where id = 1"
     ).fetchone()
     if row is None:
         return LeaderRow(0, None, None, None)
-    return LeaderRow(int(row[0]), row[1], row[2], row[3])
+    return LeaderRow(int(row[0]), row[1], row[2], row[3], row[4])
 
 
 async def read_leader(gateway: Gateway) -> LeaderRow:

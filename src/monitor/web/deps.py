@@ -14,6 +14,7 @@ from monitor.config import Settings
 from monitor.config.identity import Identity
 from monitor.counters import IngestCounters, LimiterCounters, MetricIngestCounters
 from monitor.domain.signing import SecretKeys
+from monitor.evaluator_figures import EvaluatorFigures
 from monitor.leadership import Leadership
 from monitor.live_connections import LiveConnections
 from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
@@ -122,6 +123,7 @@ class WebDeps:
     counters: RequestCounters = field(default_factory=RequestCounters)
     # Whether this instance leads alert evaluation (actors/leadership.py).
     leadership: Leadership = field(default_factory=Leadership)
+    evaluator: EvaluatorFigures = field(default_factory=EvaluatorFigures)
 
 
 def current_deps() -> WebDeps:

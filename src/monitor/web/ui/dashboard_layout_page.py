@@ -6,6 +6,13 @@ all or nothing, one `layout` audit row. Each widget also has ← → ↑ ↓,
 narrower and wider buttons: submit buttons (`nudge=<id>:<way>`), so they work
 without JavaScript, and each saves one step at once. The form carries the
 dashboard's version: a layout changed meanwhile is a 412 page.
+
+With JavaScript, the grid above the form (static/dashboard_arrange.js) lets
+a widget be dragged and resized; it fills in the same fields and posts the
+same form with `Accept: application/json`, and is answered 200 with the new
+version instead of the 303 a browser's form gets, so its next save carries
+it. A refused or stale save is the same page as for the form, with the same
+status, which the script shows above the grid.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from quart import Blueprint, Response, request
 from monitor.domain.dashboards import StaleVersion
 from monitor.domain.keys import Role
 from monitor.storage import dashboards as store
+from monitor.web.api.bulk_json import json_response
 from monitor.web.api.dashboards.bodies import invalid, layout_moves, parse_model
 from monitor.web.api.dashboards.schemas import LayoutIn
 from monitor.web.deps import current_deps
@@ -78,6 +86,12 @@ def _layout_items(form: Any) -> list[dict[str, Any]]:
     return items
 
 
+def _wants_json() -> bool:
+    """The arrange page's script, which stays on the page, rather than a form post."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
 @blueprint.post(ONE + "/layout")
 @session_page(Role.WRITE)
 async def save_layout(dashboard_id: int) -> Response:
@@ -88,7 +102,7 @@ async def save_layout(dashboard_id: int) -> Response:
     moves = layout_moves(data)
     try:
         with api_steps():
-            await store.set_layout(
+            saved = await store.set_layout(
                 current_deps().gateway,
                 dashboard_id,
                 moves,
@@ -97,6 +111,10 @@ async def save_layout(dashboard_id: int) -> Response:
             )
     except StaleVersion as refusal:
         return await stale_page("dashboard", f"{DASHBOARDS.path}/{dashboard_id}/arrange", refusal)
+    if _wants_json():
+        answer = json_response({"version": saved.dashboard.version})
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
     if form.get("nudge"):
         return see_other(f"{DASHBOARDS.path}/{dashboard_id}/arrange?saved=layout")
     return see_other(f"{DASHBOARDS.path}/{dashboard_id}?saved=layout")

@@ -7,6 +7,7 @@ stored query is checked with them too (web/api/dashboards/widget_queries.py).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -193,3 +194,14 @@ def parse_groups_query() -> tuple[EventFilter, tuple[str, ...], int]:
     limit = _int(request.args, "limit", 20, 1, 200, errors)
     errors.raise_if_any()
     return event_filter, statuses, limit
+
+
+def event_filter_of_pairs(pairs: Sequence[tuple[str, str]]) -> EventFilter:
+    """The events list's filters from (name, value) pairs, as an alert rule keeps them.
+
+    Raises ValueError naming what is wrong (a rule's filters are checked when it
+    is saved, so this is a stored rule the parser no longer accepts)."""
+    event_filter, errors = event_filter_and_errors(frozenset(), MultiDict(list(pairs)))
+    if errors:
+        raise ValueError("; ".join(f"{item['field']}: {item['message']}" for item in errors))
+    return event_filter

@@ -13,8 +13,10 @@ from quart import Blueprint, Response, jsonify
 from quart_schema import document_response, tag
 
 from monitor import __version__
+from monitor.domain.alert_rules import DEFAULT_INTERVAL
 from monitor.domain.keys import Role
 from monitor.storage.errors import StorageUnavailable
+from monitor.storage.leadership import read_leader
 from monitor.web.deps import current_deps
 from monitor.web.edge.auth import require_role
 
@@ -120,6 +122,7 @@ class ServiceStats(BaseModel):
     connections: ConnectionStats
     dashboard_cache: DashboardCacheStats
     alert_leadership: AlertLeadershipStats
+    alert_evaluator: dict[str, Any]
 
 
 @blueprint.get("/health")
@@ -142,10 +145,35 @@ async def _database_component() -> Component:
     return Component(status="ok")
 
 
+# Issue 17: degraded when no instance has led for two evaluation intervals, or the
+# lag passed three; the default rule interval (30 s) stands for "an interval".
+LEADERLESS_AFTER_S = 2 * DEFAULT_INTERVAL.total_seconds()
+LAGGING_AFTER_S = 3 * DEFAULT_INTERVAL.total_seconds()
+
+
+async def _alert_evaluator_component() -> Component:
+    deps = current_deps()
+    try:
+        with trio.fail_after(DATABASE_CHECK_TIMEOUT):
+            leader = await read_leader(deps.gateway)
+    except (trio.TooSlowError, StorageUnavailable):
+        return Component(status="degraded", detail="leader unknown: database unavailable")
+    age = leader.heartbeat_age_s
+    if age is None or age > LEADERLESS_AFTER_S:
+        since = "ever" if age is None else f"for {age:.0f} s"
+        return Component(status="degraded", detail=f"no instance has led alert evaluation {since}")
+    lag = deps.evaluator.lag_s
+    if deps.leadership.leading and lag > LAGGING_AFTER_S:
+        return Component(status="degraded", detail=f"alert evaluation lags {lag:.0f} s")
+    return Component(status="ok")
+
+
 async def readiness() -> Readiness:
     """Each component's state and the overall one (the worst); also the System page's."""
     deps = current_deps()
     components: dict[str, Component] = {"database": await _database_component()}
+    if components["database"].status == "ok":
+        components["alert_evaluator"] = await _alert_evaluator_component()
     if deps.health.redis_problem is not None:
         problem: str | None = f"no answer within {REDIS_CHECK_TIMEOUT:g} s"
         with trio.move_on_after(REDIS_CHECK_TIMEOUT):
@@ -236,4 +264,5 @@ def service_stats() -> ServiceStats:
         connections=ConnectionStats(**deps.tcp.figures()),
         dashboard_cache=DashboardCacheStats(**deps.shared_results.figures()),
         alert_leadership=AlertLeadershipStats(**deps.leadership.figures()),
+        alert_evaluator=deps.evaluator.as_dict(),
     )
