@@ -88,6 +88,9 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/alerts"): ADMIN,
     ("PUT", "/api/v1/alerts/{rule_id}"): ADMIN,
     ("DELETE", "/api/v1/alerts/{rule_id}"): ADMIN,
+    ("POST", "/api/v1/alerts/{rule_id}/test"): ADMIN,
+    ("POST", "/api/v1/alerts/test"): ADMIN,
+    ("POST", "/api/v1/alerts/backtest"): ADMIN,
 }
 
 # Routes that need no key, and why. Nothing under /api/v1 belongs here.

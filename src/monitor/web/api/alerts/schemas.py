@@ -265,3 +265,65 @@ class AcknowledgeIn(BaseModel):
     until: AwareDatetime | None = Field(
         None, description="RFC 3339 with an offset, in the future; omitted: until it closes."
     )
+
+
+class GroupTrialOut(BaseModel):
+    group: dict[str, str] = Field(description="The group's labels (of `group_by`).")
+    labels: dict[str, str] = Field(description="The labels its instance would carry.")
+    state: StateName = Field(description="The state one evaluation now would leave it in.")
+    value: float | None
+    reason: str | None
+    annotations: dict[str, str] = Field(description="Rendered ('' where rendering failed).")
+    annotation_problems: dict[str, str] = Field(description="Why an annotation failed.")
+
+
+class TrialOut(BaseModel):
+    evaluated_at: datetime
+    groups: list[GroupTrialOut] = Field(
+        description="Every group seen now, and every open instance's group, by labels."
+    )
+
+
+class BacktestIn(BaseModel):
+    """Give `rule_id` (a saved rule) or `rule` (one as `POST /api/v1/alerts` takes it)."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {"rule": RULE_EXAMPLE, "from": "2026-12-01T00:00:00Z", "to": "2026-12-01T06:00:00Z"}
+            ]
+        },
+    )
+
+    rule: RuleDocument | None = None
+    rule_id: int | None = Field(None, ge=1)
+    from_: datetime = Field(alias="from", description="RFC 3339: the first evaluation.")
+    to: datetime = Field(
+        description="RFC 3339, exclusive; at most 2000 evaluations at the rule's interval."
+    )
+
+
+class BacktestTransition(BaseModel):
+    labels: dict[str, str]
+    from_state: StateName
+    to_state: StateName
+    at: datetime
+    value: float | None
+    reason: str
+
+
+class BacktestFiring(BaseModel):
+    labels: dict[str, str]
+    seconds: float = Field(description="How long it would have fired in from-to.")
+
+
+class BacktestOut(BaseModel):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    interval_seconds: float
+    evaluations: int
+    transitions: list[BacktestTransition] = Field(description="In time order.")
+    transitions_truncated: bool = Field(description="True: only the first 10,000 are listed.")
+    firing: list[BacktestFiring] = Field(description="Every group that would have fired.")
+    firing_seconds: float = Field(description="The sum over groups.")
