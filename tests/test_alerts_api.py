@@ -178,6 +178,7 @@ async def test_every_kind_is_accepted_and_read_back_as_it_is_parsed(
 BAD_FIELDS: list[tuple[dict[str, Any], set[str]]] = [
     ({"threshold": "0.5"}, {"threshold"}),
     ({"threshold": True}, {"threshold"}),
+    ({"threshold": 2**60}, {"threshold"}),
     ({"window": "5 parsecs"}, {"window"}),
     ({"window": "1s"}, {"window"}),
     ({"interval": "1s"}, {"interval"}),
@@ -280,6 +281,9 @@ async def test_template_injection_is_refused_naming_the_template(
         (json.dumps({**EXAMPLE, "description": "x" * 70_000}).encode(), 400),
         (b'{"name": "a", "kind": "absence", "threshold": 1' + b"0" * 5000 + b"}", 400),
         (b"\xff\xfe", 400),
+        # Python's JSON reads these literals; a rule's numbers must be finite.
+        (json.dumps({**EXAMPLE, "threshold": float("nan")}).encode(), 400),
+        (json.dumps({**EXAMPLE, "resolve_threshold": float("-inf")}).encode(), 400),
     ],
     ids=lambda value: str(value)[:40],
 )

@@ -15,7 +15,13 @@ from quart import request
 from werkzeug.datastructures import MultiDict
 
 from monitor.alert_templates import template_problem
-from monitor.domain.alert_rules import AlertRule, Pairs, parse_rule, rule_document
+from monitor.domain.alert_rules import (
+    AlertRule,
+    MetricThreshold,
+    Pairs,
+    parse_rule,
+    rule_document,
+)
 from monitor.domain.rule_fields import RuleProblems
 from monitor.storage.alert_rules import RuleFields
 from monitor.web.api.dashboards.bodies import invalid
@@ -62,7 +68,8 @@ def checked_rule(raw: object) -> AlertRule:
 
 
 def _filters(rule: AlertRule) -> Pairs | None:
-    return getattr(rule.spec, "filters", None)
+    spec = rule.spec
+    return None if isinstance(spec, MetricThreshold) else spec.filters
 
 
 def filter_errors(rule: AlertRule) -> list[dict[str, Any]]:
