@@ -2,6 +2,7 @@
 against its API route, and a live events page in Chromium at 200 events/s.
 
     PYTHONPATH=src python bench/ui.py [--runs 200] [--live-seconds 20] [--rate 200]
+        [--cases events_filtered,...]
 
 Needs the database `bench_dashboard` (1M events over 7 days, built by
 bench/dashboard.py; never rebuilt here; stops when /tmp/bench/build.done is
@@ -26,6 +27,9 @@ browser uses. Two phases:
    Performance metrics) over the window's wall time, and the script, layout
    and style parts of it; also long tasks (> 50 ms) and the longest gap
    between animation frames.
+
+`--cases` measures only the named pages (comma-separated); `--live-seconds 0`
+skips the live phase: a quick before/after for one page.
 
 The live events (level info, one source per run) stay in bench_dashboard,
 as bench/ui_pages.py's do: 4,000 on top of about a million.
@@ -273,24 +277,13 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                         log,
                         options.runs,
                         options.warmups,
-                        cases(detail_id(url), default_dashboard_id(url)),
+                        chosen(cases(detail_id(url), default_dashboard_id(url)), options.cases),
                         origin=public_url,
                     )
                     cpu = meter.stop()
-                    say(f"live tail: {options.rate} events/s for {options.live_seconds} s")
-                    live = await trio.to_thread.run_sync(
-                        live_tail,
-                        public_url,
-                        token,
-                        options.live_seconds,
-                        options.rate,
-                        options.batch,
-                    )
-                    say(
-                        f"  delivered {live['delivered']}/{live['posted']}, latency p50 "
-                        f"{live['latency']['p50_ms']} ms p99 {live['latency']['p99_ms']} ms, "
-                        f"busy {live['busy_fraction']:.1%}"
-                    )
+                    live = None
+                    if options.live_seconds > 0:
+                        live = await live_phase(public_url, token, options)
                 finally:
                     server.process.send_signal(signal.SIGTERM)
                     with trio.move_on_after(15):
@@ -312,6 +305,29 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def live_phase(public_url: str, token: str, options: argparse.Namespace) -> dict[str, Any]:
+    say(f"live tail: {options.rate} events/s for {options.live_seconds} s")
+    live: dict[str, Any] = await trio.to_thread.run_sync(
+        live_tail, public_url, token, options.live_seconds, options.rate, options.batch
+    )
+    say(
+        f"  delivered {live['delivered']}/{live['posted']}, latency p50 "
+        f"{live['latency']['p50_ms']} ms p99 {live['latency']['p99_ms']} ms, "
+        f"busy {live['busy_fraction']:.1%}"
+    )
+    return live
+
+
+def chosen(every: tuple[Case, ...], names: str | None) -> tuple[Case, ...]:
+    if names is None:
+        return every
+    wanted = names.split(",")
+    unknown = set(wanted) - {case.name for case in every}
+    if unknown:
+        sys.exit(f"unknown cases {sorted(unknown)}; known: {[case.name for case in every]}")
+    return tuple(case for case in every if case.name in wanted)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=200)
@@ -319,6 +335,7 @@ def main() -> None:
     parser.add_argument("--live-seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=int, default=200, help="events per second")
     parser.add_argument("--batch", type=int, default=10, help="events per post")
+    parser.add_argument("--cases", help="only these pages, comma-separated (events_filtered,...)")
     options = parser.parse_args()
     if not BUILD_DONE.exists():
         sys.exit(f"{BUILD_DONE} is missing: build the data set with bench/dashboard.py first")

@@ -10,10 +10,14 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from psycopg.types.json import Jsonb
 
 from conftest import MakeKey, set_connections_allowed
 from dashboard_helpers import HeldClock, Isolated, held_clock, isolated, problem_fields
+from monitor.domain.audit import Actor, Attribution
 from monitor.domain.ticks import OVERVIEW_TICK_CAP, align_window
+from monitor.storage import alert_rules as alert_rule_store
+from monitor.storage.gateway import Connection
 
 __all__ = ["held_clock", "isolated"]  # fixtures
 
@@ -256,3 +260,37 @@ async def test_bad_queries_are_400_naming_each_parameter(
 ) -> None:
     response = await client.get(OVERVIEW, params=params, headers={"X-API-Key": admin_token})
     assert problem_fields(response) == fields
+
+
+async def test_firing_alerts_are_counted_by_severity(isolated: Isolated) -> None:
+    """Only firing instances count: not pending, resolved or acknowledged-away ones."""
+    rule = await alert_rule_store.create_rule(
+        isolated.gateway,
+        alert_rule_store.RuleFields("disk", "metric_threshold", True, {"name": "disk"}),
+        by=Attribution(Actor.system("tests")),
+    )
+    instances = [
+        ("a", "firing", "critical"),
+        ("b", "firing", "critical"),
+        ("c", "firing", "warning"),
+        ("d", "pending", "critical"),
+        ("e", "resolved", "warning"),
+    ]
+
+    def insert(connection: Connection) -> None:
+        for host, state, severity in instances:
+            connection.execute(
+                "insert into alert_instances (rule_id, group_key, sequence, labels, state, "
+                "since, opened_at) values (%s, %s, 1, %s, %s, now(), now())",
+                (
+                    rule.id,
+                    f'{{"host":"{host}"}}',
+                    Jsonb({"host": host, "severity": severity}),
+                    state,
+                ),
+            )
+
+    await isolated.gateway.run(insert)
+    async with isolated.client() as http:
+        body = (await http.get(OVERVIEW)).json()
+    assert body["alerts"] == {"firing": 3, "by_severity": {"critical": 2, "warning": 1}}

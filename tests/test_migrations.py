@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import date
 
 import psycopg
 import pytest
 import trio
 
+from monitor.domain.partitions import DayPartition
+from monitor.storage import partitions as partition_store
+from monitor.storage.gateway import open_gateway
 from monitor.storage.migrate import apply_migrations, available_migrations
 
 
@@ -16,6 +20,23 @@ def recorded_versions(url: str) -> list[int]:
     with psycopg.connect(url) as connection:
         rows = connection.execute("select version from schema_migrations order by version")
         return [row[0] for row in rows]
+
+
+def migrate_before(url: str, version: int) -> None:
+    """The schema as it was before migration `version`, recorded as the runner records it."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(
+            "create table schema_migrations (version integer primary key, name text not null,"
+            " applied_at timestamptz not null default now())"
+        )
+        for migration in available_migrations():
+            if migration.version >= version:
+                break
+            connection.execute(migration.sql.encode())
+            connection.execute(
+                "insert into schema_migrations (version, name) values (%s, %s)",
+                (migration.version, migration.name),
+            )
 
 
 def test_migrations_are_numbered_and_unique() -> None:
@@ -76,18 +97,8 @@ async def test_two_services_starting_at_once_on_a_fresh_database(
 
 def test_the_ingest_role_migration_keeps_existing_keys(empty_database_url: str) -> None:
     # The schema as it was before 0007, with a key of each role it allowed.
-    before = [m for m in available_migrations() if m.version < 7]
+    migrate_before(empty_database_url, 7)
     with psycopg.connect(empty_database_url, autocommit=True) as connection:
-        connection.execute(
-            "create table schema_migrations (version integer primary key, name text not null,"
-            " applied_at timestamptz not null default now())"
-        )
-        for migration in before:
-            connection.execute(migration.sql.encode())
-            connection.execute(
-                "insert into schema_migrations (version, name) values (%s, %s)",
-                (migration.version, migration.name),
-            )
         for role in ("read", "write", "admin"):
             connection.execute(
                 "insert into api_keys (name, prefix, secret_sha256, role) values (%s, %s, %s, %s)",
@@ -117,3 +128,38 @@ def test_the_ingest_role_migration_keeps_existing_keys(empty_database_url: str) 
                     " values ('x', 'refused0', %s, %s)",
                     (bytes(32), refused),
                 )
+
+
+def source_index_columns(url: str, table: str) -> set[str]:
+    """The column lists of `table`'s b-tree indexes that start with `source`."""
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "select pg_get_indexdef(indexrelid) from pg_index where indrelid = %s::regclass",
+            (table,),
+        ).fetchall()
+    columns = {str(row[0]).split(" USING btree ", 1)[-1] for row in rows}
+    return {listed for listed in columns if listed.startswith("(source")}
+
+
+async def test_the_source_level_indexes_reach_old_and_new_partitions(
+    empty_database_url: str,
+) -> None:
+    # A day partition made before 0013 (with an event in it), then 0013, then a new day.
+    migrate_before(empty_database_url, 13)
+    old_day, new_day = DayPartition(date(2026, 1, 1)), DayPartition(date(2026, 1, 2))
+    async with open_gateway(
+        empty_database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
+    ) as gateway:
+        await partition_store.create_partitions(gateway, "events", [old_day])
+        with psycopg.connect(empty_database_url, autocommit=True) as connection:
+            connection.execute(
+                "insert into events (id, time, received_at, type, level, source)"
+                " values (gen_random_uuid(), '2026-01-01T12:00Z', now(), 'job', 3, 'api-01')"
+            )
+        assert 13 in [m.version for m in apply_migrations(empty_database_url)]
+        await partition_store.create_partitions(gateway, "events", [new_day])
+
+    wanted = {'(source, level, "time" DESC)', '(source, "time" DESC, level)'}
+    assert source_index_columns(empty_database_url, "events") == wanted
+    for day in (old_day, new_day):
+        assert source_index_columns(empty_database_url, day.name("events")) == wanted

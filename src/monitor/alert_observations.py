@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import trio
+
 from monitor.domain.alert_rules import AlertRule, EventCount, MetricThreshold, Pairs
 from monitor.domain.alert_states import Failed, GroupKey, Observation, Sample
 from monitor.domain.events import EventFilter
@@ -136,15 +138,13 @@ def _failed_for(item: RuleToObserve, reason: str) -> Observations:
     return {group: Failed(reason) for group in groups}
 
 
-def observe_in(
+def _read_all(
     connection: Connection,
-    rules: Sequence[RuleToObserve],
-    now: datetime,
-    event_filter_of: EventFilterOf,
+    by_id: Mapping[int, RuleToObserve],
+    metric_reads: Sequence[_MetricRead],
+    event_reads: Sequence[_EventRead],
 ) -> dict[int, Observations]:
-    """Every rule's observations at `now`, read on `connection` (one transaction)."""
-    by_id = {item.rule_id: item for item in rules}
-    metric_reads, event_reads, found = _plan(rules, now, event_filter_of)
+    found: dict[int, Observations] = {}
     for metric in metric_reads:
         try:
             answers = read_selector(connection, metric.query)
@@ -164,6 +164,19 @@ def observe_in(
     return found
 
 
+def observe_in(
+    connection: Connection,
+    rules: Sequence[RuleToObserve],
+    now: datetime,
+    event_filter_of: EventFilterOf,
+) -> dict[int, Observations]:
+    """Every rule's observations at `now`, read on `connection` (one transaction)."""
+    metric_reads, event_reads, found = _plan(rules, now, event_filter_of)
+    by_id = {item.rule_id: item for item in rules}
+    found.update(_read_all(connection, by_id, metric_reads, event_reads))
+    return found
+
+
 def _values(answers: list[GroupValues], index: int, per_second: float | None) -> Observations:
     seen: Observations = {}
     for answer in answers:
@@ -179,8 +192,25 @@ async def observe(
     rules: Sequence[RuleToObserve],
     now: datetime,
     event_filter_of: EventFilterOf,
+    *,
+    concurrency: int = 1,
 ) -> dict[int, Observations]:
-    return await gateway.run(lambda connection: observe_in(connection, rules, now, event_filter_of))
+    """Every rule's observations at `now`, the reads shared out over `concurrency` pooled
+    connections that read at the same time (each share in one transaction)."""
+    metric_reads, event_reads, found = _plan(rules, now, event_filter_of)
+    by_id = {item.rule_id: item for item in rules}
+    shares = max(1, min(concurrency, len(metric_reads) + len(event_reads)))
+
+    async def read_share(number: int) -> None:
+        metrics, events = metric_reads[number::shares], event_reads[number::shares]
+        found.update(
+            await gateway.run(lambda connection: _read_all(connection, by_id, metrics, events))
+        )
+
+    async with trio.open_nursery() as nursery:
+        for number in range(shares):
+            nursery.start_soon(read_share, number)
+    return found
 
 
 def window_of(rule: AlertRule) -> timedelta | None:

@@ -477,7 +477,14 @@ def alerts_area(
         load_rules=functools.partial(alert_rule_store.list_rules, gateway),
         parse=lambda record: parse_rule(record.definition, check_template=template_problem),
         load_instances=load_instances,
-        observe=lambda rules, now: observe(gateway, rules, now, event_filter_of_pairs),
+        observe=lambda rules, now: observe(
+            gateway,
+            rules,
+            now,
+            event_filter_of_pairs,
+            # Reads on two connections at once, leaving the rest of the pool to requests.
+            concurrency=max(1, min(2, settings.db_pool_size // 4)),
+        ),
         record=record,
         publish=committed.publish,
         now=lambda: datetime.now(UTC),

@@ -263,3 +263,16 @@ async def slowest_keys(
         ]
 
     return await gateway.run(work)
+
+
+async def firing_alerts(gateway: Gateway) -> dict[str, int]:
+    """Firing alert instances now, per severity (an instance that fires is its slot's latest)."""
+
+    def work(connection: Connection) -> dict[str, int]:
+        rows = connection.execute(
+            "select labels ->> 'severity', count(*) from alert_instances "
+            "where state = 'firing' group by 1"
+        ).fetchall()
+        return {str(severity): int(count) for severity, count in rows}
+
+    return await gateway.run(work)

@@ -114,7 +114,7 @@ async def compute_overview(gateway: Gateway, asked: OverviewAsked) -> dict[str, 
     current, previous = periods.current, periods.previous
     # Independent reads, each on its own pooled connection, at once; the two
     # periods' event counts in one statement.
-    (now_totals, before_totals), groups, received, samples, series = await _together(
+    (now_totals, before_totals), groups, received, samples, series, firing = await _together(
         lambda: event_count_periods(
             gateway, EventFilter(), [(current.start, current.end), (previous.start, previous.end)]
         ),
@@ -130,6 +130,7 @@ async def compute_overview(gateway: Gateway, asked: OverviewAsked) -> dict[str, 
             ],
         ),
         lambda: metric_query.live_series_at(gateway, [current.end, current.start]),
+        lambda: dashboard_reads.firing_alerts(gateway),
     )
     return {
         "from": current.start,
@@ -158,7 +159,7 @@ async def compute_overview(gateway: Gateway, asked: OverviewAsked) -> dict[str, 
             {"source": source, "count": compared(count, before_totals.by_source.get(source, 0))}
             for source, count in busiest(now_totals.by_source, TOP_SOURCES)
         ],
-        "alerts": {"firing": 0, "by_severity": {}},
+        "alerts": {"firing": sum(firing.values()), "by_severity": firing},
     }
 
 
