@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
+from alert_helpers import add_instance
 from conftest import MakeKey
 
 ALERTS = "/api/v1/alerts"
@@ -392,49 +392,7 @@ async def test_the_openapi_document_describes_every_rule_field_with_the_issues_e
     assert every_field <= documented
 
 
-# Instances: written here as the evaluator would write them. Their rules are
-# disabled, so no evaluator running in the service touches them meanwhile.
-
-
-def add_instance(
-    database_url: str,
-    rule_id: int,
-    *,
-    state: str = "firing",
-    host: str = "a",
-    sequence: int = 1,
-    opened_at: datetime | None = None,
-    closed: bool = False,
-    severity: str = "warning",
-) -> int:
-    opened = opened_at or datetime.now(UTC) - timedelta(minutes=10)
-    labels = {"host": host, "rule": "r", "severity": severity, "team": "api"}
-    with psycopg.connect(database_url) as connection:
-        row = connection.execute(
-            "insert into alert_instances (rule_id, group_key, sequence, labels, annotations, "
-            "state, since, value, reason, opened_at, closed_at) "
-            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
-            (
-                rule_id,
-                json.dumps({"host": host}),
-                sequence,
-                Jsonb(labels),
-                Jsonb({"summary": f"p95 0.7 s on {host}"}),
-                state,
-                opened,
-                0.7,
-                "0.7 > 0.5",
-                opened,
-                opened + timedelta(minutes=5) if closed else None,
-            ),
-        ).fetchone()
-        assert row is not None
-        connection.execute(
-            "insert into alert_transitions (instance_id, rule_id, from_state, to_state, at, "
-            "value, reason, labels) values (%s, %s, 'inactive', %s, %s, 0.7, '0.7 > 0.5', %s)",
-            (row[0], rule_id, state, opened, Jsonb(labels)),
-        )
-    return int(row[0])
+# Instances: written as the evaluator would write them (alert_helpers.py).
 
 
 @pytest.fixture
