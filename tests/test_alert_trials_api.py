@@ -249,3 +249,23 @@ async def test_trials_are_admins(
             assert response.status_code == 403, (role, path)
             assert "needs the admin role" in response.json()["detail"]
             assert (await client.post(path, json=sent)).status_code == 401
+
+
+async def test_a_stored_rule_that_no_longer_parses_is_a_409_not_a_crash(
+    client: httpx.AsyncClient, admin: str, stored: Stored, database_url: str
+) -> None:
+    created = await client.post(ALERTS, headers=auth(admin), json=rule_on(stored, enabled=False))
+    rule_id = created.json()["id"]
+    with psycopg.connect(database_url) as connection:
+        # As if the checks had grown stricter since it was saved.
+        connection.execute(
+            'update alert_rules set definition = definition || \'{"window": "1s"}\' where id = %s',
+            (rule_id,),
+        )
+    tried = await client.post(f"{ALERTS}/{rule_id}/test", headers=auth(admin))
+    assert tried.status_code == 409 and "replace it" in tried.json()["detail"]
+    span = {"from": stored.minute(0).isoformat(), "to": stored.minute(30).isoformat()}
+    replayed = await client.post(
+        f"{ALERTS}/backtest", headers=auth(admin), json={"rule_id": rule_id, **span}
+    )
+    assert replayed.status_code == 409

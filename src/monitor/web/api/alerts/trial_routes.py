@@ -29,6 +29,7 @@ from monitor.domain.alert_rules import AlertRule, parse_rule
 from monitor.domain.alert_states import GroupKey, Instance
 from monitor.domain.keys import Role
 from monitor.domain.query_times import parse_query_time
+from monitor.domain.rule_fields import RuleProblems
 from monitor.storage import alert_instances as instance_store
 from monitor.storage import alert_rules as store
 from monitor.storage.gateway import Connection
@@ -70,7 +71,16 @@ async def _saved(rule_id: int) -> AlertRule:
     record = await store.get_rule(current_deps().gateway, existing_id("alert rule", rule_id))
     if record is None:
         raise not_found("alert rule", rule_id)
-    return parse_rule(record.definition, check_template=template_problem)
+    try:
+        return parse_rule(record.definition, check_template=template_problem)
+    except RuleProblems as refused:
+        # Stored under older checks than today's: it must be replaced to be tried.
+        raise ProblemError(
+            409,
+            f"the stored rule {rule_id} no longer passes the rule checks ({refused}); "
+            "replace it with PUT",
+            kind="rule-outdated",
+        ) from None
 
 
 async def _current(rule_id: int) -> dict[GroupKey, Instance]:
