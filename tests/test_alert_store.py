@@ -24,6 +24,7 @@ from monitor.domain.alert_states import (
 )
 from monitor.domain.audit import Actor, Attribution
 from monitor.domain.dashboards import Conflict, NotFound, StaleVersion, VersionCondition
+from monitor.storage import alert_history
 from monitor.storage import alert_instances as instances
 from monitor.storage import alert_rules as rules
 from monitor.storage.alert_instances import SlotChange, SlotChanged, StoredInstance
@@ -367,3 +368,29 @@ def test_what_is_recorded_reads_back_as_the_evaluator_holds_it(
             assert len(_transitions(alert_database, rule.id)) == made
 
     trio.run(main)
+
+
+async def test_history_retention_keeps_open_instances_and_recent_transitions(
+    gateway: Gateway, alert_database: str, epoch: int
+) -> None:
+    rule = await rules.create_rule(gateway, fields(f"old {uuid.uuid4().hex[:6]}"), by=BY)
+    long_ago = T0 - timedelta(days=200)
+    # a: fired and resolved long ago; b: fired long ago and still fires.
+    for minute, values in (
+        (0, {"a": 95.0, "b": 95.0}),
+        (2, {"a": 95.0, "b": 95.0}),
+        (4, {"a": 10.0, "b": 95.0}),
+    ):
+        slots = await _slots(gateway, rule.id)
+        seen: dict[GroupKey, Observation] = {
+            (("host", host),): Sample(value) for host, value in values.items()
+        }
+        changes = _evaluate(rule.id, slots, long_ago + timedelta(minutes=minute), seen)
+        await instances.record(gateway, changes, epoch=epoch)
+    assert len(_transitions(alert_database, rule.id)) == 5
+    deleted = await alert_history.prune(gateway, T0 - timedelta(days=90))
+    assert deleted == 6  # 5 transitions, then a's closed instance
+    slots = await _slots(gateway, rule.id)
+    assert set(slots) == {(("host", "b"),)}
+    assert slots[(("host", "b"),)].instance.state == State.FIRING
+    assert _transitions(alert_database, rule.id) == []

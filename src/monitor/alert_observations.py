@@ -15,9 +15,15 @@ By kind:
 - `event_count`: the count (or count per second) of matching events; a
   group without events counts 0 — for the groups the caller already knows
   (`known_groups`, its open instances) — since no events is a value here;
-- `error_group` and `absence` are not evaluated yet: their rules observe
-  `Failed("… not evaluated yet")` for the whole rule (group `()`), so that
-  nobody takes their silence for health.
+- `absence`: per group expected (seen during the lookback before the
+  window, or still open), the number of samples or events in the window;
+  0 fires (`< 1`). Metric groups are found with two index probes per series
+  (storage/alert_values.py `read_metric_presence`), not by reading a day
+  of samples;
+- `error_group`: per error group (labels `error_group`, `source`, `type`)
+  matching the rule's filters: `new` and `regression` 1 while the group,
+  first seen or reopened within `resolve_after`, is open and has events
+  within `resolve_after`, else 0; `frequency` its events in the window.
 
 A read the database refuses (`QueryRefused`, e.g. an overflow) is `Failed`
 for every group of the rules it served; an outage (`StorageUnavailable`)
@@ -32,22 +38,26 @@ from datetime import datetime, timedelta
 
 import trio
 
-from monitor.domain.alert_rules import AlertRule, EventCount, MetricThreshold, Pairs
+from monitor.domain.alert_rules import Absence, AlertRule, EventCount, MetricThreshold, Pairs
 from monitor.domain.alert_states import Failed, GroupKey, Observation, Sample
 from monitor.domain.events import EventFilter
 from monitor.storage.alert_values import (
+    ERROR_GROUP_LABEL,
+    ErrorGroupQuery,
     EventCountQuery,
     GroupValues,
+    PresenceQuery,
     SelectorQuery,
     WindowAggregate,
+    read_error_groups,
     read_event_counts,
+    read_metric_presence,
     read_selector,
 )
 from monitor.storage.errors import QueryRefused
 from monitor.storage.gateway import Connection, Gateway
 
 EventFilterOf = Callable[[Pairs], EventFilter]  # the events list's parser, for rule filters
-NOT_YET = "{kind} rules are not evaluated yet"
 
 
 @dataclass(frozen=True)
@@ -76,11 +86,80 @@ class _EventRead:
     readers: list[tuple[int, int, float | None]] = field(default_factory=list)  # per second?
 
 
+@dataclass
+class _PresenceRead:
+    query: PresenceQuery
+    rule_id: int
+
+
+@dataclass
+class _ErrorRead:
+    query: ErrorGroupQuery
+    rule_id: int
+
+
+@dataclass(frozen=True)
+class _Reads:
+    metrics: list[_MetricRead]
+    events: list[_EventRead]
+    presences: list[_PresenceRead]
+    errors: list[_ErrorRead]
+
+    def share(self, number: int, shares: int) -> _Reads:
+        return _Reads(
+            self.metrics[number::shares],
+            self.events[number::shares],
+            self.presences[number::shares],
+            self.errors[number::shares],
+        )
+
+    def __len__(self) -> int:
+        return len(self.metrics) + len(self.events) + len(self.presences) + len(self.errors)
+
+
+def _read_events(
+    event_reads: dict[tuple[object, ...], _EventRead],
+    unread: dict[int, Observations],
+    item: RuleToObserve,
+    event_filter_of: EventFilterOf,
+    end: datetime,
+    per_second: float | None,
+) -> None:
+    """Add an event rule's windows to the read of its filters, grouping and end.
+
+    An absence rule reads its window and, for the groups expected, the lookback
+    before it: a group seen only there answers a count of 0 for the window."""
+    spec = item.rule.spec
+    assert isinstance(spec, EventCount | Absence) and spec.filters is not None
+    key = (spec.filters, spec.group_by, end)
+    found = event_reads.get(key)
+    if found is None:
+        try:
+            event_filter = event_filter_of(spec.filters)
+        except ValueError as refused:
+            unread[item.rule_id] = _failed_for(item, f"filters: {refused}")
+            return
+        found = _EventRead(EventCountQuery(event_filter, spec.group_by, (), end))
+        event_reads[key] = found
+    wanted = [spec.window]
+    if isinstance(spec, Absence):
+        wanted.append(spec.window + spec.lookback)
+    for window in wanted:
+        if window not in found.query.windows:
+            query = found.query
+            found.query = EventCountQuery(
+                query.event_filter, query.group_by, (*query.windows, window), end
+            )
+    found.readers.append((item.rule_id, found.query.windows.index(spec.window), per_second))
+
+
 def _plan(
     rules: Sequence[RuleToObserve], now: datetime, event_filter_of: EventFilterOf
-) -> tuple[list[_MetricRead], list[_EventRead], dict[int, Observations]]:
+) -> tuple[_Reads, dict[int, Observations]]:
     metric_reads: dict[tuple[object, ...], _MetricRead] = {}
     event_reads: dict[tuple[object, ...], _EventRead] = {}
+    presence_reads: list[_PresenceRead] = []
+    error_reads: list[_ErrorRead] = []
     unread: dict[int, Observations] = {}
     for item in rules:
         rule, spec = item.rule, item.rule.spec
@@ -105,28 +184,39 @@ def _plan(
                 read.query = _with_ask(read.query, ask)
             read.readers.append((item.rule_id, read.query.asks.index(ask)))
         elif isinstance(spec, EventCount):
-            key = (spec.filters, spec.group_by, end)
-            found = event_reads.get(key)
-            if found is None:
-                try:
-                    event_filter = event_filter_of(spec.filters)
-                except ValueError as refused:
-                    unread[item.rule_id] = _failed_for(item, f"filters: {refused}")
-                    continue
-                found = _EventRead(EventCountQuery(event_filter, spec.group_by, (), end))
-                event_reads[key] = found
-            if spec.window not in found.query.windows:
-                found.query = EventCountQuery(
-                    found.query.event_filter,
-                    found.query.group_by,
-                    (*found.query.windows, spec.window),
-                    end,
-                )
             per_second = spec.window.total_seconds() if spec.aggregation == "rate" else None
-            found.readers.append((item.rule_id, found.query.windows.index(spec.window), per_second))
+            _read_events(event_reads, unread, item, event_filter_of, end, per_second)
+        elif isinstance(spec, Absence) and spec.selector is not None:
+            presence = PresenceQuery(
+                spec.selector.name,
+                spec.selector.matchers,
+                spec.group_by,
+                spec.window,
+                spec.lookback,
+                end,
+            )
+            presence_reads.append(_PresenceRead(presence, item.rule_id))
+        elif isinstance(spec, Absence):
+            _read_events(event_reads, unread, item, event_filter_of, end, None)
         else:
-            unread[item.rule_id] = {(): Failed(NOT_YET.format(kind=rule.kind))}
-    return list(metric_reads.values()), list(event_reads.values()), unread
+            try:
+                event_filter = event_filter_of(spec.filters)
+            except ValueError as refused:
+                unread[item.rule_id] = _failed_for(item, f"filters: {refused}")
+                continue
+            known = tuple(
+                int(dict(group)[ERROR_GROUP_LABEL])
+                for group in item.known_groups
+                if ERROR_GROUP_LABEL in dict(group)
+            )
+            error_query = ErrorGroupQuery(
+                spec.condition, event_filter, spec.resolve_after, spec.window, known, end
+            )
+            error_reads.append(_ErrorRead(error_query, item.rule_id))
+    reads = _Reads(
+        list(metric_reads.values()), list(event_reads.values()), presence_reads, error_reads
+    )
+    return reads, unread
 
 
 def _with_ask(query: SelectorQuery, ask: WindowAggregate) -> SelectorQuery:
@@ -139,13 +229,10 @@ def _failed_for(item: RuleToObserve, reason: str) -> Observations:
 
 
 def _read_all(
-    connection: Connection,
-    by_id: Mapping[int, RuleToObserve],
-    metric_reads: Sequence[_MetricRead],
-    event_reads: Sequence[_EventRead],
+    connection: Connection, by_id: Mapping[int, RuleToObserve], reads: _Reads
 ) -> dict[int, Observations]:
     found: dict[int, Observations] = {}
-    for metric in metric_reads:
+    for metric in reads.metrics:
         try:
             answers = read_selector(connection, metric.query)
         except QueryRefused as refused:
@@ -154,13 +241,28 @@ def _read_all(
             continue
         for rule_id, index in metric.readers:
             found[rule_id] = _values(answers, index, None)
-    for events in event_reads:
+    for events in reads.events:
         answers = read_event_counts(connection, events.query)
         for rule_id, index, per_second in events.readers:
             seen = _values(answers, index, per_second)
             # No event is a count of 0, not missing data, for the groups known.
             zero = {group: Sample(0.0) for group in by_id[rule_id].known_groups}
             found[rule_id] = {**zero, **seen}
+    for presence in reads.presences:
+        answers = read_metric_presence(connection, presence.query)
+        # A group no longer expected (unseen for the whole lookback) counts 0 while open.
+        zero = {group: Sample(0.0) for group in by_id[presence.rule_id].known_groups}
+        found[presence.rule_id] = {**zero, **_values(answers, 0, None)}
+    for errors in reads.errors:
+        item = by_id[errors.rule_id]
+        try:
+            answers = read_error_groups(connection, errors.query)
+        except ValueError as refused:
+            found[errors.rule_id] = _failed_for(item, str(refused))
+            continue
+        # A frequency rule's group with no event in the window counts 0 while open.
+        zero = {group: Sample(0.0) for group in item.known_groups}
+        found[errors.rule_id] = {**zero, **_values(answers, 0, None)}
     return found
 
 
@@ -171,9 +273,9 @@ def observe_in(
     event_filter_of: EventFilterOf,
 ) -> dict[int, Observations]:
     """Every rule's observations at `now`, read on `connection` (one transaction)."""
-    metric_reads, event_reads, found = _plan(rules, now, event_filter_of)
+    reads, found = _plan(rules, now, event_filter_of)
     by_id = {item.rule_id: item for item in rules}
-    found.update(_read_all(connection, by_id, metric_reads, event_reads))
+    found.update(_read_all(connection, by_id, reads))
     return found
 
 
@@ -197,15 +299,13 @@ async def observe(
 ) -> dict[int, Observations]:
     """Every rule's observations at `now`, the reads shared out over `concurrency` pooled
     connections that read at the same time (each share in one transaction)."""
-    metric_reads, event_reads, found = _plan(rules, now, event_filter_of)
+    reads, found = _plan(rules, now, event_filter_of)
     by_id = {item.rule_id: item for item in rules}
-    shares = max(1, min(concurrency, len(metric_reads) + len(event_reads)))
+    shares = max(1, min(concurrency, len(reads)))
 
     async def read_share(number: int) -> None:
-        metrics, events = metric_reads[number::shares], event_reads[number::shares]
-        found.update(
-            await gateway.run(lambda connection: _read_all(connection, by_id, metrics, events))
-        )
+        share = reads.share(number, shares)
+        found.update(await gateway.run(lambda connection: _read_all(connection, by_id, share)))
 
     async with trio.open_nursery() as nursery:
         for number in range(shares):
@@ -215,4 +315,4 @@ async def observe(
 
 def window_of(rule: AlertRule) -> timedelta | None:
     spec = rule.spec
-    return spec.window if isinstance(spec, MetricThreshold | EventCount) else None
+    return spec.window if isinstance(spec, MetricThreshold | EventCount | Absence) else None

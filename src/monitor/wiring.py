@@ -55,6 +55,7 @@ from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
 from monitor.redis.results import RedisResults
 from monitor.shared_results import SharedResults
+from monitor.storage import alert_history as alert_history_store
 from monitor.storage import alert_instances as alert_instance_store
 from monitor.storage import alert_rules as alert_rule_store
 from monitor.storage import audit as audit_store
@@ -212,8 +213,9 @@ def metrics_area(
 
 
 def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
-    """Partitions ahead and retention, for every partitioned table; audit log retention;
-    dashboard sessions that ended (their retention is nil: an ended session is of no use)."""
+    """Partitions ahead and retention, for every partitioned table; audit log and alert
+    history retention; dashboard sessions that ended (their retention is nil: an ended
+    session is of no use)."""
     tables = [
         _partitioned_table(gateway, "events", settings.events_retention),
         _partitioned_table(gateway, "samples", settings.metrics_retention),
@@ -221,6 +223,11 @@ def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
     pruned = [
         maintenance.PrunedTable(
             "audit_log", settings.audit_retention, functools.partial(audit_store.prune, gateway)
+        ),
+        maintenance.PrunedTable(
+            "alert_history",
+            settings.alert_history_retention,
+            functools.partial(alert_history_store.prune, gateway),
         ),
         maintenance.PrunedTable(
             "ui_sessions",

@@ -301,6 +301,13 @@ class Settings:
         RETENTION,
         "How long audit log rows are kept; maintenance deletes older ones." + IN_DAYS,
     )
+    alert_history_retention: timedelta = setting(
+        "MONITOR_ALERT_HISTORY_RETENTION",
+        "90d",
+        RETENTION,
+        "How long alert transitions and closed alert instances are kept; maintenance "
+        "deletes older ones (open instances stay)." + IN_DAYS,
+    )
     rollup_interval: timedelta = setting(
         "MONITOR_ROLLUP_INTERVAL",
         "10s",

@@ -95,14 +95,13 @@ def _aggregate(ask: WindowAggregate, number: int, params: dict[str, Any]) -> sql
     raise ValueError(f"unknown aggregation {ask.aggregation}")
 
 
-def _statement(query: SelectorQuery) -> tuple[sql.Composed, dict[str, Any]]:
-    params: dict[str, Any] = {
-        "name": query.name,
-        "end": query.end,
-        "longest": max(ask.window for ask in query.asks),
-    }
+def _series_sql(
+    matchers: tuple[LabelMatcher, ...], group_by: tuple[str, ...], params: dict[str, Any]
+) -> tuple[sql.Composable, sql.Composable]:
+    """A series' group key (jsonb of its `group_by` labels) and the matchers' conditions
+    on the series `s`, their values added to `params`."""
     group_parts: list[sql.Composable] = []
-    for number, label in enumerate(query.group_by):
+    for number, label in enumerate(group_by):
         params[f"group_{number}"] = label
         group_parts.append(
             sql.SQL("{0}::text, s.labels -> {0}::text").format(sql.Placeholder(f"group_{number}"))
@@ -112,16 +111,26 @@ def _statement(query: SelectorQuery) -> tuple[sql.Composed, dict[str, Any]]:
         if group_parts
         else sql.SQL("'{}'::jsonb")
     )
-    matchers: list[sql.Composable] = []
-    for number, matcher in enumerate(query.matchers):
+    conditions: list[sql.Composable] = []
+    for number, matcher in enumerate(matchers):
         params[f"label_{number}"] = matcher.name
         params[f"value_{number}"] = matcher.value
         operator = "=" if matcher.equal else "is distinct from"
-        matchers.append(
+        conditions.append(
             sql.SQL(" and s.labels ->> {} " + operator + " {}").format(
                 sql.Placeholder(f"label_{number}"), sql.Placeholder(f"value_{number}")
             )
         )
+    return group_key, sql.SQL("").join(conditions)
+
+
+def _statement(query: SelectorQuery) -> tuple[sql.Composed, dict[str, Any]]:
+    params: dict[str, Any] = {
+        "name": query.name,
+        "end": query.end,
+        "longest": max(ask.window for ask in query.asks),
+    }
+    group_key, matchers = _series_sql(query.matchers, query.group_by, params)
     columns: list[sql.Composable] = []
     for number, ask in enumerate(query.asks):
         # How many samples the window holds: none means no value, whatever the aggregation.
@@ -174,7 +183,7 @@ def _statement(query: SelectorQuery) -> tuple[sql.Composed, dict[str, Any]]:
         group_key=group_key,
         pairs=pairs,
         per_series=per_series,
-        matchers=sql.SQL("").join(matchers),
+        matchers=matchers,
     )
     return statement, params
 
@@ -253,3 +262,117 @@ def read_event_counts(connection: Connection, query: EventCountQuery) -> list[Gr
 async def event_counts(gateway: Gateway, query: EventCountQuery) -> list[GroupValues]:
     """Each group's count of matching events in every window of `query`, in one statement."""
     return await gateway.run(lambda connection: read_event_counts(connection, query))
+
+
+@dataclass(frozen=True)
+class PresenceQuery:
+    """For an absence rule on metrics: which groups were seen, and their samples lately."""
+
+    name: str
+    matchers: tuple[LabelMatcher, ...]
+    group_by: tuple[str, ...]
+    window: timedelta  # the samples counted: [end - window, end)
+    lookback: timedelta  # a group is expected if seen in [end - window - lookback, end)
+    end: datetime
+
+
+def read_metric_presence(connection: Connection, query: PresenceQuery) -> list[GroupValues]:
+    """Each expected group's count of samples in the window (0: absent), in one statement.
+
+    Per series, two index probes (its latest sample since the lookback began, and its
+    count in the window) instead of reading the lookback's samples, which may be a
+    day of them."""
+    params: dict[str, Any] = {
+        "name": query.name,
+        "end": query.end,
+        "window_start": query.end - query.window,
+        "seen_since": query.end - query.window - query.lookback,
+    }
+    group_key, matchers = _series_sql(query.matchers, query.group_by, params)
+    statement = sql.SQL(
+        """
+        with matched as materialized (
+            select s.id, {group_key} as grp from series s
+            where s.name = %(name)s and s.deleted_at is null{matchers}
+        ), seen as (
+            select m.grp,
+                   exists (select from samples p where p.series_id = m.id
+                           and p.time >= %(seen_since)s and p.time < %(end)s) as expected,
+                   (select count(*) from samples p where p.series_id = m.id
+                    and p.time >= %(window_start)s and p.time < %(end)s) as recent
+            from matched m
+        )
+        select grp::text, sum(recent)::float8 from seen
+        group by grp having bool_or(expected)
+        """
+    ).format(group_key=group_key, matchers=matchers)
+    found = [
+        GroupValues(msgspec.json.decode(key), (float(count),))
+        for key, count in connection.execute(statement, params).fetchall()
+    ]
+    found.sort(key=lambda group: sorted(group.labels.items()))
+    return found
+
+
+@dataclass(frozen=True)
+class ErrorGroupQuery:
+    """For an `error_group` rule: the error groups it watches and each one's value.
+
+    - `new`: groups first seen within `resolve_after` (and those already open
+      as instances, `known`): 1 while open and seen within `resolve_after`;
+    - `regression`: groups reopened within `resolve_after` (and `known`): 1
+      while open and seen within `resolve_after`;
+    - `frequency`: each group's count of events in `window` (groups with none
+      are absent: the caller counts 0 for the ones it knows).
+    """
+
+    condition: str
+    event_filter: EventFilter  # type, level, min_level, source, q (no attributes)
+    resolve_after: timedelta
+    window: timedelta | None
+    known: tuple[int, ...]  # group ids the rule has open instances for
+    end: datetime
+
+
+ERROR_GROUP_LABEL = "error_group"
+
+
+def read_error_groups(connection: Connection, query: ErrorGroupQuery) -> list[GroupValues]:
+    """Each watched error group's value, labelled by its id, source and type."""
+    if query.event_filter.attributes:
+        raise ValueError("attribute filters do not apply to error groups")
+    event_filter = replace(query.event_filter, time_from=None, time_to=None)
+    if query.condition == "frequency":
+        assert query.window is not None
+        clauses, params = filter_clauses(
+            replace(event_filter, time_from=query.end - query.window, time_to=query.end), "e"
+        )
+        statement = sql.SQL(
+            "select g.id, g.source, g.type, count(*)::float8 from events e "
+            "join event_groups g on g.id = e.group_id where e.group_id is not null and {} "
+            "group by g.id, g.source, g.type"
+        ).format(sql.SQL(" and ").join(clauses))
+        rows = connection.execute(statement, params).fetchall()
+    else:
+        clauses, params = filter_clauses(event_filter, "g")
+        since = query.end - query.resolve_after
+        moment = sql.SQL("g.first_seen" if query.condition == "new" else "g.regressed_at")
+        statement = sql.SQL(
+            "select g.id, g.source, g.type, "
+            "(g.status = 'open' and g.last_seen >= %s and {moment} is not null)::int::float8 "
+            "from event_groups g where ({moment} >= %s and {moment} < %s or g.id = any(%s)){more}"
+        ).format(
+            moment=moment,
+            more=sql.SQL("").join(sql.SQL(" and ") + clause for clause in clauses),
+        )
+        rows = connection.execute(
+            statement, [since, since, query.end, list(query.known), *params]
+        ).fetchall()
+    found = [
+        GroupValues(
+            {ERROR_GROUP_LABEL: str(group_id), "source": source, "type": kind}, (float(value),)
+        )
+        for group_id, source, kind, value in rows
+    ]
+    found.sort(key=lambda group: int(group.labels[ERROR_GROUP_LABEL]))
+    return found

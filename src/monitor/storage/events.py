@@ -203,7 +203,8 @@ def _count_into_groups(
             last_seen = greatest(g.last_seen, u.last_seen),
             count = g.count + u.count,
             -- a resolved group that happens again is open again (a regression)
-            status = case when g.status = 'resolved' then 'open' else g.status end
+            status = case when g.status = 'resolved' then 'open' else g.status end,
+            regressed_at = case when g.status = 'resolved' then now() else g.regressed_at end
         from unnest(%s::int8[], %s::int2[], %s::timestamptz[], %s::timestamptz[], %s::int8[])
             as u(id, level, first_seen, last_seen, count)
         where g.id = u.id
