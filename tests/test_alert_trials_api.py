@@ -269,3 +269,23 @@ async def test_a_stored_rule_that_no_longer_parses_is_a_409_not_a_crash(
         f"{ALERTS}/backtest", headers=auth(admin), json={"rule_id": rule_id, **span}
     )
     assert replayed.status_code == 409
+
+
+async def test_an_absence_rule_tests_each_group_gone_quiet(
+    client: httpx.AsyncClient, admin: str, stored: Stored
+) -> None:
+    # Both hosts sent samples until about 90 minutes ago, none in the last hour.
+    body = {
+        "name": f"quiet {uuid.uuid4().hex[:8]}",
+        "kind": "absence",
+        "selector": {"name": stored.name},
+        "window": "1h",
+        "group_by": ["host"],
+        "lookback": "1d",
+        "annotations": {"summary": "{{ labels.host }} is quiet"},
+    }
+    response = await client.post(f"{ALERTS}/test", headers=auth(admin), json=body)
+    assert response.status_code == 200, response.text
+    found = {g["group"]["host"]: (g["state"], g["value"]) for g in response.json()["groups"]}
+    assert found == {"a": ("firing", 0.0), "b": ("firing", 0.0)}
+    assert response.json()["groups"][0]["annotations"] == {"summary": "a is quiet"}
