@@ -21,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 
+from alert_helpers import add_instance
 from conftest import MakeKey, StartService, make_settings
 from monitor.config import Settings
 from monitor.domain.audit import Actor, Attribution, AuditEntry, Origin
@@ -394,6 +395,7 @@ class Setup:
     client: httpx.AsyncClient
     admin_token: str
     make_key: MakeKey
+    database_url: str
 
 
 async def _create_key(setup: Setup) -> Call:
@@ -495,6 +497,54 @@ async def _delete_widget(setup: Setup) -> Call:
     return Call(f"/api/v1/dashboard/widgets/{widget['id']}", "widget")
 
 
+ALERT_RULE = {
+    "name": "walked",
+    "kind": "metric_threshold",
+    "selector": {"name": "walked"},
+    "window": "5m",
+    "comparator": ">",
+    "threshold": 1,
+    "enabled": False,  # no evaluator touches its instances meanwhile
+}
+
+
+async def _new_alert_rule(setup: Setup) -> dict[str, Any]:
+    response = await setup.client.post(
+        "/api/v1/alerts", headers=auth(setup.admin_token), json={**ALERT_RULE, "name": tag()}
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def _create_alert_rule(setup: Setup) -> Call:
+    return Call("/api/v1/alerts", "alert_rule", {**ALERT_RULE, "name": tag()})
+
+
+async def _update_alert_rule(setup: Setup) -> Call:
+    created = await _new_alert_rule(setup)
+    return Call(
+        f"/api/v1/alerts/{created['id']}", "alert_rule", {**created["rule"], "threshold": 2}
+    )
+
+
+async def _delete_alert_rule(setup: Setup) -> Call:
+    created = await _new_alert_rule(setup)
+    return Call(f"/api/v1/alerts/{created['id']}", "alert_rule")
+
+
+async def _acknowledge_alert(setup: Setup) -> Call:
+    instance_id = add_instance(setup.database_url, (await _new_alert_rule(setup))["id"])
+    return Call(
+        f"/api/v1/alerts/instances/{instance_id}/acknowledge", "alert_instance", {"comment": "mine"}
+    )
+
+
+async def _resolve_alert(setup: Setup) -> Call:
+    instance_id = add_instance(setup.database_url, (await _new_alert_rule(setup))["id"])
+    return Call(f"/api/v1/alerts/instances/{instance_id}/resolve", "alert_instance")
+
+
 # How to make a successful call of each mutating route. A new route must add
 # its entry (or, if it is ingest, join INGEST_ROUTES): the walk fails without.
 HOW_TO_CHANGE: dict[tuple[str, str], Callable[[Setup], Awaitable[Call]]] = {
@@ -511,6 +561,34 @@ HOW_TO_CHANGE: dict[tuple[str, str], Callable[[Setup], Awaitable[Call]]] = {
     ("POST", "/api/v1/dashboard/widgets"): _create_widget,
     ("PUT", "/api/v1/dashboard/widgets/{widget_id}"): _update_widget,
     ("DELETE", "/api/v1/dashboard/widgets/{widget_id}"): _delete_widget,
+    ("POST", "/api/v1/alerts"): _create_alert_rule,
+    ("PUT", "/api/v1/alerts/{rule_id}"): _update_alert_rule,
+    ("DELETE", "/api/v1/alerts/{rule_id}"): _delete_alert_rule,
+    ("POST", "/api/v1/alerts/instances/{instance_id}/acknowledge"): _acknowledge_alert,
+    ("POST", "/api/v1/alerts/instances/{instance_id}/resolve"): _resolve_alert,
+}
+
+
+async def _test_saved_alert_rule(setup: Setup) -> Call:
+    created = await _new_alert_rule(setup)
+    return Call(f"/api/v1/alerts/{created['id']}/test", "")
+
+
+async def _test_alert_rule(setup: Setup) -> Call:
+    return Call("/api/v1/alerts/test", "", {**ALERT_RULE, "name": tag()})
+
+
+async def _backtest_alert_rule(setup: Setup) -> Call:
+    span = {"from": "2026-12-01T00:00:00Z", "to": "2026-12-01T01:00:00Z"}
+    return Call("/api/v1/alerts/backtest", "", {"rule": ALERT_RULE, **span})
+
+
+# POST routes that change nothing (they compute an answer from a body): they
+# must write no audit row.
+CHANGES_NOTHING: dict[tuple[str, str], Callable[[Setup], Awaitable[Call]]] = {
+    ("POST", "/api/v1/alerts/{rule_id}/test"): _test_saved_alert_rule,
+    ("POST", "/api/v1/alerts/test"): _test_alert_rule,
+    ("POST", "/api/v1/alerts/backtest"): _backtest_alert_rule,
 }
 
 
@@ -525,16 +603,25 @@ async def test_every_mutating_route_writes_exactly_one_audit_row(
         if method in ("post", "put", "patch", "delete")
     }
     assert mutating >= INGEST_ROUTES, "INGEST_ROUTES names a route that does not exist"
-    unknown = sorted(mutating - INGEST_ROUTES - HOW_TO_CHANGE.keys())
+    unknown = sorted(mutating - INGEST_ROUTES - HOW_TO_CHANGE.keys() - CHANGES_NOTHING.keys())
     assert not unknown, (
         f"mutating routes without an entry in HOW_TO_CHANGE: {unknown}. Each change must "
         "write an audit row (storage/audit.py record_change); add how to call it successfully."
     )
     assert not HOW_TO_CHANGE.keys() - mutating, "HOW_TO_CHANGE names a route that is gone"
+    assert not CHANGES_NOTHING.keys() - mutating, "CHANGES_NOTHING names a route that is gone"
 
     admin, admin_token = await make_key("admin")
-    setup = Setup(client, admin_token, make_key)
-    for method, route in sorted(mutating - INGEST_ROUTES):
+    setup = Setup(client, admin_token, make_key, database_url)
+    for method, route in sorted(CHANGES_NOTHING):
+        call = await CHANGES_NOTHING[(method, route)](setup)
+        before = last_audit_id(database_url)
+        response = await client.request(
+            method, call.path, headers=auth(admin_token), json=call.body
+        )
+        assert response.is_success, (method, route, response.status_code, response.text)
+        assert last_audit_id(database_url) == before, (method, route)
+    for method, route in sorted(mutating - INGEST_ROUTES - CHANGES_NOTHING.keys()):
         call = await HOW_TO_CHANGE[(method, route)](setup)
         before = last_audit_id(database_url)
         response = await client.request(

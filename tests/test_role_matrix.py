@@ -57,6 +57,10 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/dashboard/top/{kind}"): READ,
     ("GET", "/api/v1/dashboard/timeseries"): READ,
     ("GET", "/api/v1/dashboard/heatmap"): READ,
+    ("GET", "/api/v1/alerts"): READ,
+    ("GET", "/api/v1/alerts/{rule_id}"): READ,
+    ("GET", "/api/v1/alerts/{rule_id}/history"): READ,
+    ("GET", "/api/v1/alerts/instances"): READ,
     ("GET", "/stats"): READ,
     ("WS", "/ws"): READ,
     ("WS", "/ws/authenticated"): READ,
@@ -70,6 +74,8 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/dashboard/widgets"): WRITE,
     ("PUT", "/api/v1/dashboard/widgets/{widget_id}"): WRITE,
     ("DELETE", "/api/v1/dashboard/widgets/{widget_id}"): WRITE,
+    ("POST", "/api/v1/alerts/instances/{instance_id}/acknowledge"): WRITE,
+    ("POST", "/api/v1/alerts/instances/{instance_id}/resolve"): WRITE,
     # Administration: keys, deleting data.
     ("GET", "/api/v1/keys"): ADMIN,
     ("POST", "/api/v1/keys"): ADMIN,
@@ -78,6 +84,13 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/audit"): ADMIN,
     ("DELETE", "/api/v1/events/{event_id}"): ADMIN,
     ("DELETE", "/api/v1/metrics/{series_id}"): ADMIN,
+    # Alert rules are administration; acting on instances is day-to-day.
+    ("POST", "/api/v1/alerts"): ADMIN,
+    ("PUT", "/api/v1/alerts/{rule_id}"): ADMIN,
+    ("DELETE", "/api/v1/alerts/{rule_id}"): ADMIN,
+    ("POST", "/api/v1/alerts/{rule_id}/test"): ADMIN,
+    ("POST", "/api/v1/alerts/test"): ADMIN,
+    ("POST", "/api/v1/alerts/backtest"): ADMIN,
 }
 
 # Routes that need no key, and why. Nothing under /api/v1 belongs here.
@@ -158,6 +171,8 @@ PATH_VALUES = {
     "key_id": str(2**63 + 1),
     "dashboard_id": str(2**63 + 1),
     "widget_id": str(2**63 + 1),
+    "rule_id": str(2**63 + 1),
+    "instance_id": str(2**63 + 1),
     "name": "role_matrix_probe",
     "label": "role_matrix_probe",
     "kind": "errors",

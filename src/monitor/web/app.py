@@ -8,6 +8,9 @@ from quart_trio import QuartTrio
 from monitor import __version__
 from monitor.resources import templates_dir
 from monitor.web import api_docs, static_assets
+from monitor.web.api.alerts import instance_routes as alert_instances
+from monitor.web.api.alerts import routes as alert_rules
+from monitor.web.api.alerts import trial_routes as alert_trials
 from monitor.web.api.audit import routes as audit
 from monitor.web.api.dashboard import heatmap, overview, realtime, timeseries, top
 from monitor.web.api.dashboards import routes as dashboards
@@ -86,6 +89,9 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(realtime.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(dashboards.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(widgets.blueprint, url_prefix=f"{API_PREFIX}/dashboard")
+    app.register_blueprint(alert_rules.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(alert_instances.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(alert_trials.blueprint, url_prefix=API_PREFIX)
     for dashboard_read in (
         overview.blueprint,
         top.blueprint,
