@@ -48,6 +48,7 @@ from monitor.storage import alert_instances as instance_store
 from monitor.storage import alert_rules as rule_store
 from monitor.storage import partitions as partition_store
 from monitor.storage.alert_instances import SlotChange, StoredInstance
+from monitor.storage.alert_runs import RuleRun, record_runs
 from monitor.storage.gateway import Gateway, open_gateway
 from monitor.storage.leadership import LeaderConnection
 from monitor.storage.migrate import apply_migrations
@@ -191,8 +192,15 @@ async def evaluator_cycles(url: str, cycles: int) -> tuple[list[float], Evaluato
         async def load_instances(ids: Sequence[int]) -> dict[int, dict[Any, StoredInstance]]:
             return await gateway.run(lambda c: instance_store.current_instances(c, ids))
 
-        async def record(changes: Sequence[SlotChange], epoch: int) -> list[int]:
-            return await instance_store.record(gateway, changes, epoch=epoch)
+        async def record(
+            changes: Sequence[SlotChange], runs: Sequence[RuleRun], epoch: int
+        ) -> list[int]:
+            def work(connection: Any) -> list[int]:
+                made = instance_store.record_changes(connection, changes, epoch=epoch)
+                record_runs(connection, runs, epoch=epoch)
+                return made
+
+            return await gateway.run(work)
 
         deps = alert_evaluator.EvaluatorDeps(
             rules_fingerprint=functools.partial(rule_store.rules_fingerprint, gateway),

@@ -140,3 +140,13 @@ async def test_a_metric_crossing_its_threshold_goes_pending_firing_resolved(
     assert row is not None
     assert row[0].startswith("a at ")
     assert row[1] == {"host": "a", "rule": "cpu high", "severity": "warning"}
+    with psycopg.connect(alert_database) as connection:
+        run = connection.execute(
+            "select next_due_at - evaluated_at, groups, failed from alert_rule_runs "
+            "where rule_id = %s",
+            (rule_id,),
+        ).fetchone()
+    assert run is not None
+    # Due every 5 s from its first evaluation (not from each start); b is never selected.
+    assert timedelta(seconds=4) < run[0] <= timedelta(seconds=5)
+    assert run[1] <= 1 and run[2] is None

@@ -21,6 +21,7 @@ from monitor.leadership import Leadership
 from monitor.messages import AlertTransitions
 from monitor.storage.alert_instances import SlotChange, SlotChanged, StoredInstance
 from monitor.storage.alert_rules import RuleRecord
+from monitor.storage.alert_runs import RuleRun
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HOST_A: GroupKey = (("host", "a"),)
@@ -54,6 +55,7 @@ class Fake:
     recorded: list[list[SlotChange]] = field(default_factory=list)
     loads: int = 0
     published: list[AlertTransitions] = field(default_factory=list)
+    runs: list[RuleRun] = field(default_factory=list)
 
     def now(self) -> datetime:
         return T0 + timedelta(seconds=trio.current_time())
@@ -78,11 +80,14 @@ class Fake:
         self.observe_delay = 0.0
         return {1: dict(self.observations)}
 
-    async def record(self, changes: Sequence[SlotChange], epoch: int) -> list[int]:
+    async def record(
+        self, changes: Sequence[SlotChange], runs: Sequence[RuleRun], epoch: int
+    ) -> list[int]:
         if self.conflict_once:
             self.conflict_once = False
             raise SlotChanged("an operator resolved it")
         self.recorded.append(list(changes))
+        self.runs.extend(runs)
         return []
 
     def deps(self) -> alert_evaluator.EvaluatorDeps:
@@ -133,6 +138,9 @@ async def test_a_rule_is_evaluated_once_per_interval(
     seconds = [(at - T0).total_seconds() for at in fake.observed_at]
     assert seconds == [0, 10, 20, 30]
     assert figures.evaluations == 4 and figures.late_ticks == 0
+    assert [(run.evaluated_at - T0).total_seconds() for run in fake.runs] == [0, 10, 20, 30]
+    assert [(run.next_due_at - T0).total_seconds() for run in fake.runs] == [10, 20, 30, 40]
+    assert {run.groups for run in fake.runs} == {1}
     assert fake.published[0].items[0]["to"] == "firing"
 
 
@@ -177,6 +185,7 @@ async def test_an_operators_change_drops_the_cycle_and_reads_the_instances_again
     assert figures.write_conflicts == 1
     assert fake.loads >= 2, "read at the start and again after the conflict"
     assert fake.recorded, "the next cycle is recorded"
+    assert (fake.runs[0].evaluated_at - T0).total_seconds() == 1, "still due after the conflict"
 
 
 async def test_a_follower_evaluates_nothing(autojump_clock: trio.testing.MockClock) -> None:

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.alert_templates import MAX_OUTPUT, Rendered, render, render_all, template_problem
+from monitor.alert_templates import (
+    MAX_OUTPUT,
+    Rendered,
+    instance_labels,
+    render,
+    render_all,
+    template_problem,
+)
+from monitor.domain.alert_rules import parse_rule
 
 CONTEXT = {"value": 0.51234, "labels": {"host": "web-1"}, "threshold": 0.5, "rule": "latency"}
 
@@ -79,6 +87,7 @@ def test_unsafe_attributes_are_refused_at_render(source: str) -> None:
         "{{ value / 0 }}",
         "{{ labels.zone.deeper }}",
         "{{ labels.host + 1 }}",
+        "{{ rule.upper }}",
     ],
 )
 def test_a_render_that_fails_gives_a_reason(source: str) -> None:
@@ -113,3 +122,33 @@ def test_any_text_is_refused_or_renders_without_raising(source: str) -> None:
     if problem is not None:
         assert result.problem == problem
     assert len(result.text) <= MAX_OUTPUT
+
+
+def test_instance_labels_are_group_then_rule_then_name_and_severity() -> None:
+    rule = parse_rule(
+        {
+            "name": "disk",
+            "kind": "metric_threshold",
+            "selector": {"name": "disk_used"},
+            "window": "5m",
+            "comparator": ">",
+            "threshold": 90,
+            "severity": "critical",
+            "labels": {
+                "team": "ops",
+                "host": "fixed",
+                "shout": "{{ labels.host | upper }}",
+                "bad": "{{ 1 / 0 }}",
+            },
+        },
+        check_template=template_problem,
+    )
+    result = instance_labels(rule, {"host": "db-1", "rule": "spoofed"}, 95.0)
+    assert result.labels == {
+        "host": "fixed",  # the rule's label overwrites the group's, as in Prometheus
+        "shout": "DB-1",
+        "team": "ops",
+        "rule": "disk",
+        "severity": "critical",
+    }
+    assert list(result.problems) == ["bad"]

@@ -290,8 +290,13 @@ def test_a_bad_value_is_a_problem_naming_its_field(
             field == "kind" or any(name == "(body)" for name in named)
         ), (field, bad, named)
         return
-    # Some values are valid for some fields: an empty object of labels, false, ...
-    assert bad in (True, [], {}) or field in ("group_by", "filters"), (field, bad)
+    # The values that are valid for some fields.
+    assert (
+        (bad is True and field == "enabled")
+        or (bad == [] and field == "group_by")
+        or (bad == {} and field in ("labels", "annotations", "filters"))
+        or (bad == -1 and not isinstance(bad, bool) and field in ("threshold", "resolve_threshold"))
+    ), (field, bad)
 
 
 @given(rule_documents(), label_names)

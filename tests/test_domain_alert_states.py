@@ -285,6 +285,7 @@ class InstanceMachine(RuleBasedStateMachine):
         self.made: list[tuple[int, str, str, datetime]] = []
         self.disabled = False
         self.deleted = False
+        self.observed = 0  # delete and disable wait for some history, or runs end early
 
     @initialize(condition=conditions)
     def start(self, condition: Condition) -> None:
@@ -298,26 +299,37 @@ class InstanceMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: not self.disabled and not self.deleted)
     @rule(
-        gap=st.integers(1, 90),
-        kind=st.sampled_from(("value", "value", "value", "missing", "error")),
-        value=st.integers(0, 10),
-    )
-    def observe(self, gap: int, kind: str, value: int) -> None:
-        self.now += timedelta(seconds=gap)
-        observation: Observation = (
-            Sample(float(value))
-            if kind == "value"
-            else Missing()
-            if kind == "missing"
-            else Failed("boom")
+        run=st.lists(
+            st.tuples(
+                st.integers(1, 90),
+                st.sampled_from(("value", "value", "value", "missing", "error")),
+                st.integers(0, 10),
+            ),
+            min_size=1,
+            max_size=8,
         )
-        result = step(self.instance, observation, self.now, self.condition)
-        self.instance = result.instance
-        self.record(result.transitions)
-        self.model.observe(self.now, kind, float(value))
+    )
+    def observe(self, run: list[tuple[int, str, int]]) -> None:
+        """A run of evaluations: stateful runs are short, and timing needs several in a row."""
+        for gap, kind, value in run:
+            self.now += timedelta(seconds=gap)
+            self.observed += 1
+            observation: Observation = (
+                Sample(float(value))
+                if kind == "value"
+                else Missing()
+                if kind == "missing"
+                else Failed("boom")
+            )
+            result = step(self.instance, observation, self.now, self.condition)
+            self.instance = result.instance
+            self.record(result.transitions)
+            self.model.observe(self.now, kind, float(value))
+            assert self.made == self.model.log
+            assert (self.instance.acknowledgement is not None) == self.model.acked
 
     @precondition(lambda self: not self.deleted)
-    @rule(until=st.none() | st.integers(1, 300))
+    @rule(until=st.none() | st.integers(1, 60))
     def acknowledge(self, until: int | None) -> None:
         expires = None if until is None else self.now + timedelta(seconds=until)
         allowed = self.model.state in ("firing", "no_data", "error")
@@ -343,7 +355,7 @@ class InstanceMachine(RuleBasedStateMachine):
         self.record(result.transitions)
         self.model.close(self.now)
 
-    @precondition(lambda self: not self.deleted)
+    @precondition(lambda self: not self.deleted and self.observed >= 5)
     @rule()
     def disable(self) -> None:
         result = rule_disabled(self.instance, self.now)
@@ -357,7 +369,7 @@ class InstanceMachine(RuleBasedStateMachine):
     def enable(self) -> None:
         self.disabled = False
 
-    @precondition(lambda self: not self.deleted)
+    @precondition(lambda self: not self.deleted and self.observed >= 15)
     @rule()
     def delete(self) -> None:
         result = rule_deleted(self.instance, self.now)

@@ -14,6 +14,8 @@ of the context) and are kept small enough that rendering stays cheap:
   results are at most MAX_OUTPUT characters/items (else the render fails),
   `**` is done in floats, and the output is cut at MAX_OUTPUT characters.
   A render that fails returns a `Rendered` with the reason, never raises.
+
+`instance_labels` puts an instance's labels together (issue 17's order).
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Template, TemplateError, nodes
+from jinja2 import Template, TemplateError, Undefined, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from monitor.domain.alert_rules import MAX_TEMPLATE
+from monitor.domain.alert_rules import MAX_TEMPLATE, AlertRule
+from monitor.domain.metrics import MAX_LABEL_VALUE_LENGTH
 
 MAX_OUTPUT = 4000
 VARIABLES = frozenset({"value", "labels", "threshold", "rule"})
@@ -130,8 +133,14 @@ class _AlertSandbox(ImmutableSandboxedEnvironment):
         return _capped(left + right)
 
 
+def _printable(value: Any) -> Any:
+    if callable(value) and not isinstance(value, Undefined):  # Undefined is callable too
+        raise SecurityError("a method or function cannot be printed; calls are not allowed")
+    return value
+
+
 def _environment() -> _AlertSandbox:
-    environment = _AlertSandbox(autoescape=False)
+    environment = _AlertSandbox(autoescape=False, finalize=_printable)
     environment.filters = {name: _capped_filter(JINJA_FILTERS[name]) for name in _PLAIN_FILTERS}
     environment.filters["join"] = _join
     environment.globals = {}
@@ -225,3 +234,28 @@ def render_all(
         name: render(source, value=value, labels=labels, threshold=threshold, rule=rule)
         for name, source in templates
     }
+
+
+@dataclass(frozen=True)
+class InstanceLabels:
+    labels: dict[str, str]
+    problems: dict[str, str]  # label name → why its template did not render (label left out)
+
+
+def instance_labels(
+    rule: AlertRule, group: Mapping[str, str], value: float | None
+) -> InstanceLabels:
+    """An instance's labels (issue 17): the group's, then the rule's (rendered; they
+    overwrite a group label of the same name, as alerting rules' labels do in
+    Prometheus), then `rule` (the rule's name) and `severity`, which nothing overrides."""
+    labels: dict[str, str] = dict(group)
+    problems: dict[str, str] = {}
+    threshold = rule.condition().threshold
+    for name, source in rule.labels:
+        result = render(source, value=value, labels=group, threshold=threshold, rule=rule.name)
+        if result.problem is None:
+            labels[name] = result.text[:MAX_LABEL_VALUE_LENGTH]
+        else:
+            problems[name] = result.problem
+    labels |= {"rule": rule.name, "severity": rule.severity}
+    return InstanceLabels(labels, problems)

@@ -67,7 +67,8 @@ from monitor.storage import partitions as partition_store
 from monitor.storage import rollups as rollup_store
 from monitor.storage import sessions as session_store
 from monitor.storage.alert_instances import SlotChange, StoredInstance
-from monitor.storage.gateway import Gateway
+from monitor.storage.alert_runs import RuleRun, record_runs
+from monitor.storage.gateway import Connection, Gateway
 from monitor.storage.leadership import LeaderConnection
 from monitor.supervisor import ActorSpec, Supervisor
 from monitor.web.api.events.query import event_filter_of_pairs
@@ -476,8 +477,15 @@ def alerts_area(
             lambda connection: alert_instance_store.current_instances(connection, rule_ids)
         )
 
-    async def record(changes: Sequence[SlotChange], epoch: int) -> list[int]:
-        return await alert_instance_store.record(gateway, changes, epoch=epoch)
+    async def record(
+        changes: Sequence[SlotChange], runs: Sequence[RuleRun], epoch: int
+    ) -> list[int]:
+        def work(connection: Connection) -> list[int]:
+            made = alert_instance_store.record_changes(connection, changes, epoch=epoch)
+            record_runs(connection, runs, epoch=epoch)
+            return made
+
+        return await gateway.run(work)
 
     deps = alert_evaluator.EvaluatorDeps(
         rules_fingerprint=functools.partial(alert_rule_store.rules_fingerprint, gateway),

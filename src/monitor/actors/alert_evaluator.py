@@ -41,14 +41,22 @@ from typing import Any
 import trio
 
 from monitor.alert_observations import Observations, RuleToObserve, window_of
-from monitor.alert_templates import render_all
+from monitor.alert_templates import instance_labels, render_all
 from monitor.domain.alert_rules import AlertRule, EventCount, MetricThreshold
-from monitor.domain.alert_states import GroupKey, Instance, Sample, Transition, evaluate
+from monitor.domain.alert_states import (
+    Failed,
+    GroupKey,
+    Instance,
+    Sample,
+    Transition,
+    evaluate,
+)
 from monitor.evaluator_figures import EvaluatorFigures
 from monitor.leadership import Leadership
 from monitor.messages import AlertTransitions
 from monitor.storage.alert_instances import SlotChange, SlotChanged, StoredInstance
 from monitor.storage.alert_rules import RuleRecord
+from monitor.storage.alert_runs import RuleRun
 from monitor.storage.errors import StorageUnavailable
 from monitor.storage.leadership import LostLeadership
 
@@ -62,7 +70,7 @@ class EvaluatorDeps:
     parse: Callable[[RuleRecord], AlertRule]
     load_instances: Callable[[Sequence[int]], Awaitable[dict[int, dict[GroupKey, StoredInstance]]]]
     observe: Callable[[Sequence[RuleToObserve], datetime], Awaitable[dict[int, Observations]]]
-    record: Callable[[Sequence[SlotChange], int], Awaitable[list[int]]]
+    record: Callable[[Sequence[SlotChange], Sequence[RuleRun], int], Awaitable[list[int]]]
     publish: Callable[[AlertTransitions], None]
     now: Callable[[], datetime]
 
@@ -184,10 +192,14 @@ async def _cycle(term: _Term, deps: EvaluatorDeps, figures: EvaluatorFigures) ->
     changes: list[SlotChange] = []
     for rule in due:
         changes.extend(_evaluate(term, rule, observed.get(rule.id, {}), now))
-    await deps.record(changes, term.epoch)
-    published = _apply(term, changes)
+    next_due = {rule.id: _next_due(rule, now) for rule in due}
+    runs = [_run_of(rule, observed.get(rule.id, {}), now, next_due[rule.id]) for rule in due]
+    await deps.record(changes, runs, term.epoch)
+    # Only once recorded: a cycle that failed leaves its rules due.
     for rule in due:
-        _schedule(rule, now, figures)
+        figures.late_ticks += _missed_ticks(rule, now)
+        rule.due = next_due[rule.id]
+    published = _apply(term, changes)
     figures.cycles += 1
     figures.evaluations += len(due)
     figures.transitions += len(published)
@@ -202,14 +214,23 @@ async def _cycle(term: _Term, deps: EvaluatorDeps, figures: EvaluatorFigures) ->
         deps.publish(AlertTransitions(published))
 
 
-def _schedule(rule: _Rule, now: datetime, figures: EvaluatorFigures) -> None:
-    interval = rule.rule.interval
+def _run_of(rule: _Rule, observations: Observations, now: datetime, next_due: datetime) -> RuleRun:
+    failures = {seen.reason for seen in observations.values() if isinstance(seen, Failed)}
+    failed = "; ".join(sorted(failures)) if failures else None
+    return RuleRun(rule.id, now, next_due, len(observations), failed)
+
+
+def _missed_ticks(rule: _Rule, now: datetime) -> int:
+    """How many of the rule's ticks passed unevaluated (not made up for)."""
     late = now - rule.due
-    if late >= interval:
-        figures.late_ticks += int(late / interval)
-        rule.due = now + interval
-    else:
-        rule.due += interval
+    return int(late / rule.rule.interval) if late >= rule.rule.interval else 0
+
+
+def _next_due(rule: _Rule, now: datetime) -> datetime:
+    """One interval on; from now when the rule was found an interval late or more."""
+    if now - rule.due >= rule.rule.interval:
+        return now + rule.rule.interval
+    return rule.due + rule.rule.interval
 
 
 def _in_warm_up(term: _Term, rule: AlertRule, now: datetime) -> bool:
@@ -250,7 +271,7 @@ def _evaluate(
         stored = slots.get(group)
         if stored is not None and stored.instance == after and not transitions:
             continue
-        labels = _labels(rule.rule, group)
+        labels = instance_labels(rule.rule, dict(group), after.value).labels
         rendered = render_all(
             rule.rule.annotations,
             value=after.value,
@@ -263,11 +284,6 @@ def _evaluate(
         }
         changes.append(SlotChange(rule.id, group, labels, annotations, stored, after, transitions))
     return changes
-
-
-def _labels(rule: AlertRule, group: GroupKey) -> dict[str, str]:
-    """The instance's labels: the rule's, the group's, then `rule` and `severity` (issue 17)."""
-    return {**dict(rule.labels), **dict(group), "rule": rule.name, "severity": rule.severity}
 
 
 def _threshold(rule: AlertRule) -> float | None:
