@@ -14,8 +14,11 @@ import pytest
 import trio
 
 from conftest import StartService, make_settings
+from monitor.alert_templates import template_problem
+from monitor.domain.alert_rules import parse_rule, rule_document
 from monitor.domain.audit import Actor, Attribution
 from monitor.domain.keys import Role
+from monitor.storage import alert_rules as rule_store
 from monitor.storage import keys as key_store
 from monitor.storage.gateway import open_gateway
 from monitor.storage.leadership import LeaderConnection, LostLeadership, check_epoch
@@ -175,7 +178,9 @@ def _terminate_leader_sessions(url: str) -> None:
 async def test_when_the_leader_is_killed_the_other_process_takes_over(
     empty_database_url: str,
 ) -> None:
+    """... and goes on evaluating the rules: their runs are recorded under its epoch."""
     apply_migrations(empty_database_url)
+    rule_id = await _store_rule(empty_database_url)
     env = clean_environment(
         MONITOR_DATABASE_URL=empty_database_url, MONITOR_ALERT_LEADER_POLL=str(POLL)
     )
@@ -194,6 +199,41 @@ async def test_when_the_leader_is_killed_the_other_process_takes_over(
         assert _pid_of(new_holder) == follower.process.pid
         assert new_epoch == epoch + 1
         assert took < 2 * POLL + 1.0, f"takeover took {took:.2f} s"
+        with trio.fail_after(20):
+            while await trio.to_thread.run_sync(_run_epoch, empty_database_url, rule_id) != (
+                new_epoch
+            ):
+                await trio.sleep(POLL)
+
+
+async def _store_rule(url: str) -> int:
+    rule = parse_rule(
+        {
+            "name": "up",
+            "kind": "absence",
+            "filters": {"type": "heartbeat"},
+            "window": "10s",
+            "interval": "5s",
+        },
+        check_template=template_problem,
+    )
+    async with open_gateway(
+        url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
+    ) as gateway:
+        created = await rule_store.create_rule(
+            gateway,
+            rule_store.RuleFields(rule.name, rule.kind, rule.enabled, rule_document(rule)),
+            by=Attribution(Actor.system("tests")),
+        )
+    return created.id
+
+
+def _run_epoch(url: str, rule_id: int) -> int | None:
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "select epoch from alert_rule_runs where rule_id = %s", (rule_id,)
+        ).fetchone()
+    return None if row is None else int(row[0])
 
 
 async def _wait_for_leader(url: str, done: object) -> tuple[int, str]:

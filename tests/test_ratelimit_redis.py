@@ -83,7 +83,11 @@ async def test_concurrent_requests_share_redis_round_trips(
     assert codes == [200] * 400
     decisions = after["redis_decisions"] - before["redis_decisions"]
     round_trips = after["redis_round_trips"] - before["redis_round_trips"]
-    assert decisions >= 800  # the address and the key, for each of the 400 requests
+    # The address and the key, for each of the 400 requests; on a machine so busy
+    # that Redis answers too late, some are decided in memory instead (counted).
+    fallbacks = after["fallback_decisions"] - before["fallback_decisions"]
+    assert decisions + fallbacks >= 800
+    assert decisions >= 400, "most decisions were Redis's"
     # How many decisions share a round trip depends on how the 40 clients
     # interleave (about 2 on a quiet machine, 6 on a busy one); without
     # pipelining there would be one round trip per decision.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.alert_observations import EventFilterOf, RuleToObserve, observe, observe_in
-from monitor.alert_templates import Rendered, render_all
+from monitor.alert_templates import Rendered, instance_labels, render_all
 from monitor.domain.alert_rules import AlertRule, EventCount, MetricThreshold
 from monitor.domain.alert_states import (
     GroupKey,
@@ -35,12 +35,6 @@ from monitor.storage.gateway import Connection, Gateway
 MAX_TICKS = 2000
 MAX_TRANSITIONS = 10_000
 TRIAL_RULE_ID = 0  # an unsaved rule's id while it is observed (rule ids start at 1)
-
-
-def instance_labels(rule: AlertRule, group: GroupKey) -> dict[str, str]:
-    """An instance's labels: the rule's, the group's, then `rule` and `severity` (issue 17).
-    The same as the evaluator's (actors/alert_evaluator.py)."""
-    return {**dict(rule.labels), **dict(group), "rule": rule.name, "severity": rule.severity}
 
 
 def threshold_of(rule: AlertRule) -> float | None:
@@ -73,7 +67,7 @@ async def try_now(
     trials = []
     for group in sorted({*observations, *(g for g in current if current[g].is_open)}):
         instance = result.instances[group]
-        labels = instance_labels(rule, group)
+        labels = instance_labels(rule, dict(group), instance.value).labels
         rendered = render_all(
             rule.annotations,
             value=instance.value,

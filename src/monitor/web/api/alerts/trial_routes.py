@@ -14,14 +14,13 @@ from typing import Any
 from quart import Blueprint, Response
 from quart_schema import document_request, document_response, tag
 
-from monitor.alert_templates import template_problem
+from monitor.alert_templates import instance_labels, template_problem
 from monitor.alert_trials import (
     MAX_TICKS,
     TRIAL_RULE_ID,
     Backtest,
     GroupTrial,
     backtest,
-    instance_labels,
     ticks_between,
     try_now,
 )
@@ -180,7 +179,7 @@ def _backtest_json(
         "evaluations": result.ticks,
         "transitions": [
             {
-                "labels": instance_labels(rule, item.group),
+                "labels": instance_labels(rule, dict(item.group), item.transition.value).labels,
                 "from_state": item.transition.from_state.value,
                 "to_state": item.transition.to_state.value,
                 "at": item.transition.at,
@@ -191,7 +190,10 @@ def _backtest_json(
         ],
         "transitions_truncated": result.truncated,
         "firing": [
-            {"labels": instance_labels(rule, group), "seconds": spent.total_seconds()}
+            {
+                "labels": instance_labels(rule, dict(group), None).labels,
+                "seconds": spent.total_seconds(),
+            }
             for group, spent in sorted(result.firing.items())
         ],
         "firing_seconds": sum(spent.total_seconds() for spent in result.firing.values()),
