@@ -14,13 +14,17 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 import pytest
+import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alert_helpers import add_instance
-from conftest import StartService
+from conftest import StartService, set_connections_allowed
 from monitor.web.ui.alerts_page import return_to
 from ui_site import BROWSER_ACCEPT, FOREIGN, SITE, UiSite, own_site
 
@@ -474,6 +478,14 @@ def test_an_action_returns_only_to_an_alerts_page(raw: str | None, expected: str
     assert return_to(raw, "acknowledged", 7) == expected
 
 
+@given(st.text(max_size=80), st.integers(min_value=1, max_value=2**63 - 1))
+def test_an_action_never_sends_the_browser_elsewhere(raw: str, instance_id: int) -> None:
+    location = urlsplit(return_to(raw, "resolved", instance_id))
+    assert not location.scheme and not location.netloc
+    assert location.path == "/ui/alerts" or re.fullmatch(r"/ui/alerts/rules/\d+", location.path)
+    assert location.query.endswith(f"resolved={instance_id}")
+
+
 async def test_an_action_page_links_back_only_to_this_site(site: Site) -> None:
     rule_id = await site.rule("latency")
     instance_id = add_instance(site.database_url, rule_id)
@@ -590,3 +602,41 @@ async def test_a_deleted_rules_history_stays_and_unknown_rules_are_404(site: Sit
     for params in ({"cursor": "nope"}, {"limit": "5"}):
         refused = await site.http.get(f"/ui/alerts/rules/{rule_id}", params=params)
         assert refused.status_code == 400
+
+
+async def test_during_a_database_outage_the_pages_and_forms_answer_503(site: Site) -> None:
+    rule_id = await site.rule("latency")
+    instance_id = add_instance(site.database_url, rule_id)
+    csrf = await site.sign_in("write")
+    set_connections_allowed(site.database_url, False)
+    try:
+        answers = [
+            await site.http.get(path, headers={"Accept": BROWSER_ACCEPT})
+            for path in (
+                "/ui/alerts",
+                "/ui/alerts/rules",
+                f"/ui/alerts/rules/{rule_id}",
+                f"/ui/alerts/instances/{instance_id}/resolve",
+            )
+        ]
+        for action in ("acknowledge", "resolve"):
+            answers.append(
+                await site.post(
+                    f"/ui/alerts/instances/{instance_id}/{action}",
+                    {"csrf_token": csrf, "comment": "on it"},
+                )
+            )
+    finally:
+        set_connections_allowed(site.database_url, True)
+    for down in answers:
+        assert down.status_code == 503, down.text
+        assert down.headers["content-type"].startswith("text/html")
+        assert int(down.headers["retry-after"]) > 0
+        assert "database cannot be reached" in down.text
+    with trio.fail_after(10):
+        while (back := await site.http.get("/ui/alerts")).status_code == 503:
+            await trio.sleep(0.2)  # the gateway probes the database about once a second
+    assert listed(back.text, "open") == [instance_id]
+    stored = instance_row(site.database_url, instance_id)
+    assert (stored["state"], stored["acknowledged_by"]) == ("firing", None)
+    assert audit_rows(site.database_url, instance_id) == []
