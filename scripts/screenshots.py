@@ -21,12 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from playwright.sync_api import Page  # noqa: E402
 
+from alert_helpers import add_instance  # noqa: E402
 from browser_harness import chromium, create_key, sign_in, ui_service  # noqa: E402
 from conftest import ThreadedService, create_database, drop_database  # noqa: E402
 from monitor.storage.migrate import apply_migrations  # noqa: E402
@@ -253,6 +255,82 @@ def seed_metrics(site: ThreadedService) -> None:
     response.raise_for_status()
 
 
+ALERT_RULES = (
+    ("api latency high", "warning", {"service": "api"}),
+    ("checkout errors", "critical", {"service": "checkout"}),
+    ("disk almost full", "critical", {"service": "storage"}),
+)
+
+
+def seed_alerts(site: ThreadedService, database_url: str) -> int:
+    """Three rules (disabled, so the evaluator leaves these made-up instances alone) with
+    firing, pending, acknowledged, no-data and resolved instances and a latest run each."""
+    rule_ids = []
+    for name, severity, labels in ALERT_RULES:
+        response = httpx.post(
+            f"{site.base_url}/api/v1/alerts",
+            json={
+                "name": name,
+                "kind": "metric_threshold",
+                "enabled": False,
+                "selector": {"name": "http_request_seconds", "labels": labels},
+                "aggregation": "p95",
+                "window": "5m",
+                "group_by": ["host"],
+                "comparator": ">",
+                "threshold": 0.5,
+                "for": "2m",
+                "severity": severity,
+                "labels": {"team": "platform"},
+                "annotations": {"summary": "p95 {{ value | round(2) }} s on {{ labels.host }}"},
+            },
+            headers={"X-API-Key": site.admin_token},
+            timeout=30,
+        )
+        response.raise_for_status()
+        rule_ids.append(int(response.json()["id"]))
+    latency, checkout, disk = rule_ids
+    now = datetime.now(UTC)
+    ago = now - timedelta(minutes=40)
+    add_instance(database_url, latency, host="web-1", opened_at=ago)
+    add_instance(database_url, latency, host="web-2", opened_at=now - timedelta(minutes=12))
+    add_instance(database_url, latency, state="pending", host="web-3", opened_at=now)
+    acknowledged = add_instance(database_url, checkout, host="shop-1", severity="critical")
+    add_instance(database_url, disk, state="no_data", host="db-1", severity="critical")
+    for hours in (3, 9):
+        add_instance(
+            database_url,
+            latency,
+            state="resolved",
+            host=f"batch-{hours}",
+            closed=True,
+            opened_at=now - timedelta(hours=hours),
+        )
+    with psycopg.connect(database_url) as connection:
+        connection.execute(
+            "update alert_instances set acknowledged_by = 'on-call', acknowledged_at = now(), "
+            "acknowledged_note = 'rolling back release 2026.12.3' where id = %s",
+            (acknowledged,),
+        )
+        for rule_id, failed in ((latency, None), (checkout, None), (disk, "the read timed out")):
+            connection.execute(
+                "insert into alert_rule_runs (rule_id, evaluated_at, next_due_at, groups, "
+                "failed, epoch) values (%s, %s, %s, 3, %s, 1)",
+                (rule_id, now - timedelta(seconds=20), now + timedelta(seconds=40), failed),
+            )
+    return latency
+
+
+def alert_pages(page: Page, base_url: str, out: Path, scheme: str, rule_id: int) -> None:
+    """The rules list and one rule's page (the instances page is one of PAGES)."""
+    page.goto(base_url + "/ui/alerts/rules")
+    page.locator("table.rules").wait_for()
+    page.screenshot(path=out / f"alert-rules-{scheme}.png", full_page=True)
+    page.goto(f"{base_url}/ui/alerts/rules/{rule_id}")
+    page.get_by_role("heading", name="History").wait_for()
+    page.screenshot(path=out / f"alert-rule-{scheme}.png", full_page=True)
+
+
 def metrics_page(page: Page, base_url: str, out: Path, scheme: str) -> None:
     """A grouped query, drawn (the bare page is only the form)."""
     page.goto(
@@ -281,6 +359,7 @@ def main() -> None:
             event_id = seed_event(site)
             seed_metrics(site)
             seed_dashboard(site)
+            alert_rule_id = seed_alerts(site, database_url)
             for scheme in SCHEMES:
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
                 page = context.new_page()
@@ -300,6 +379,7 @@ def main() -> None:
                 page.screenshot(path=out / f"event-{scheme}.png", full_page=True)
                 error_group_page(page, site.base_url, out, scheme)
                 metrics_page(page, site.base_url, out, scheme)
+                alert_pages(page, site.base_url, out, scheme, alert_rule_id)
                 dashboard_page(page, site.base_url, out, scheme)
                 arrange_page(page, site.base_url, out, scheme)
                 dashboard_forms(page, site.base_url, out, scheme)

@@ -433,6 +433,7 @@ async def test_acknowledging_marks_a_firing_instance_owned_by_the_keys_name(
         ({}, "comment"),
         ({"comment": ""}, "comment"),
         ({"comment": "   "}, "comment"),
+        ({"comment": "a\u0000b"}, "comment"),  # PostgreSQL text holds no NUL: a 400, not a 500
         ({"comment": 3}, "comment"),
         ({"comment": "x" * 2001}, "comment"),
         ({"comment": "ok", "until": "tomorrow"}, "until"),

@@ -10,26 +10,22 @@ does not allow (domain/alert_states.py `ActionRefused`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from quart import Blueprint, Response
 from quart_schema import document_querystring, document_request, document_response, tag
 
 from monitor.domain.alert_states import ActionRefused
 from monitor.domain.cursors import encode_numbered_cursor
-from monitor.domain.dashboards import NotFound
 from monitor.domain.keys import Role
-from monitor.storage import alert_instances as store
 from monitor.storage import alert_reads as reads
 from monitor.web.api.alerts.answers import instance_json, refused_action
+from monitor.web.api.alerts.instance_actions import acknowledge_instance, resolve_instance
 from monitor.web.api.alerts.paging import parse_instance_query
 from monitor.web.api.alerts.schemas import AcknowledgeIn, InstanceOut, InstancePage, InstanceQuery
 from monitor.web.api.bulk_json import json_response
 from monitor.web.api.dashboards.answers import existing_id, not_found
-from monitor.web.api.dashboards.bodies import invalid, read_model
+from monitor.web.api.dashboards.bodies import read_model
 from monitor.web.deps import current_deps
-from monitor.web.edge.attribution import request_attribution
-from monitor.web.edge.auth import current_principal, require_role
+from monitor.web.edge.auth import require_role
 
 blueprint = Blueprint("alert_instances", __name__)
 blueprint.register_error_handler(ActionRefused, refused_action)
@@ -62,15 +58,6 @@ async def _answer(instance_id: int) -> Response:
     return json_response(instance_json(row))
 
 
-async def _not_current(instance_id: int) -> Exception:
-    """Why an action found no current instance `instance_id`: unknown (404) or superseded."""
-    if await reads.get_instance(current_deps().gateway, instance_id) is None:
-        return not_found("alert instance", instance_id)
-    return ActionRefused(
-        "a newer instance of its rule and group has opened since; this one is closed"
-    )
-
-
 @blueprint.post("/alerts/instances/<int:instance_id>/acknowledge")
 @require_role(Role.WRITE)
 @tag(["alerts"])
@@ -81,21 +68,7 @@ async def acknowledge(instance_id: int) -> Response:
     time; 409 in any other state. Acknowledging again replaces the acknowledgement."""
     existing_id("alert instance", instance_id)
     data = await read_model(AcknowledgeIn, ACKNOWLEDGE_BODY_BYTES)
-    now = datetime.now(UTC)
-    if data.until is not None and data.until <= now:
-        raise invalid([{"field": "until", "message": "must be in the future"}])
-    try:
-        await store.acknowledge(
-            current_deps().gateway,
-            instance_id,
-            comment=data.comment,
-            until=data.until,
-            now=now,
-            by=request_attribution(),
-            by_label=current_principal().name,
-        )
-    except NotFound:
-        raise await _not_current(instance_id) from None
+    await acknowledge_instance(instance_id, data)
     return await _answer(instance_id)
 
 
@@ -106,15 +79,5 @@ async def acknowledge(instance_id: int) -> Response:
 async def resolve(instance_id: int) -> Response:
     """Close an open instance now (no body). If the condition still holds at the next
     evaluation, a new instance opens. 409 when it is closed already."""
-    existing_id("alert instance", instance_id)
-    try:
-        await store.resolve_by_hand(
-            current_deps().gateway,
-            instance_id,
-            now=datetime.now(UTC),
-            by=request_attribution(),
-            by_label=current_principal().name,
-        )
-    except NotFound:
-        raise await _not_current(instance_id) from None
+    await resolve_instance(instance_id)
     return await _answer(instance_id)

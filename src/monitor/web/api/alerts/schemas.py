@@ -261,7 +261,7 @@ class AcknowledgeIn(BaseModel):
 
     model_config = _STRICT
 
-    comment: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*\S[^\x00]*$")
+    comment: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
     until: AwareDatetime | None = Field(
         None, description="RFC 3339 with an offset, in the future; omitted: until it closes."
     )
