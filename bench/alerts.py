@@ -28,7 +28,6 @@ import functools
 import io
 import statistics
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,22 +36,20 @@ import trio
 
 from common import CpuMeter, on_throwaway_database, say
 from monitor.actors import alert_evaluator
-from monitor.alert_observations import RuleToObserve, observe, observe_in
+from monitor.alert_observations import RuleToObserve, observe_in
 from monitor.alert_templates import template_problem
 from monitor.domain.alert_rules import parse_rule, rule_document
 from monitor.domain.audit import Actor, Attribution
 from monitor.domain.partitions import partitions_spanning
 from monitor.evaluator_figures import EvaluatorFigures
 from monitor.leadership import Leadership
-from monitor.storage import alert_instances as instance_store
 from monitor.storage import alert_rules as rule_store
 from monitor.storage import partitions as partition_store
-from monitor.storage.alert_instances import SlotChange, StoredInstance
-from monitor.storage.alert_runs import RuleRun, record_runs
 from monitor.storage.gateway import Gateway, open_gateway
 from monitor.storage.leadership import LeaderConnection
 from monitor.storage.migrate import apply_migrations
 from monitor.web.api.events.query import event_filter_of_pairs
+from monitor.wiring import evaluator_deps
 
 METRICS = 100
 HOSTS = 100
@@ -188,32 +185,7 @@ async def evaluator_cycles(url: str, cycles: int) -> tuple[list[float], Evaluato
     async with open_gateway(
         url, pool_size=8, statement_timeout=60, acquire_timeout=30, connect_timeout=10
     ) as gateway:
-
-        async def load_instances(ids: Sequence[int]) -> dict[int, dict[Any, StoredInstance]]:
-            return await gateway.run(lambda c: instance_store.current_instances(c, ids))
-
-        async def record(
-            changes: Sequence[SlotChange], runs: Sequence[RuleRun], epoch: int
-        ) -> list[int]:
-            def work(connection: Any) -> list[int]:
-                made = instance_store.record_changes(connection, changes, epoch=epoch)
-                record_runs(connection, runs, epoch=epoch)
-                return made
-
-            return await gateway.run(work)
-
-        deps = alert_evaluator.EvaluatorDeps(
-            rules_fingerprint=functools.partial(rule_store.rules_fingerprint, gateway),
-            load_rules=functools.partial(rule_store.list_rules, gateway),
-            parse=lambda record: parse_rule(record.definition, check_template=template_problem),
-            load_instances=load_instances,
-            observe=lambda rules, now: observe(
-                gateway, rules, now, event_filter_of_pairs, concurrency=2
-            ),
-            record=record,
-            publish=lambda _: None,
-            now=lambda: datetime.now(UTC),
-        )
+        deps = evaluator_deps(gateway, lambda _: None, concurrency=2)
         with trio.move_on_after(cycles * INTERVAL_S * 3 + 60):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from monitor.evaluator_figures import EvaluatorFigures
 from monitor.leadership import Leadership
 from monitor.live_connections import CLOSE_GRACE, LiveConnections
 from monitor.messages import (
+    AlertTransitions,
     FanoutMessage,
     IncrementCounter,
     IngestEvents,
@@ -445,6 +446,42 @@ class AlertsArea:
     evaluator: EvaluatorFigures
 
 
+def evaluator_deps(
+    gateway: Gateway, publish: Callable[[AlertTransitions], None], *, concurrency: int
+) -> alert_evaluator.EvaluatorDeps:
+    """The evaluator's storage, reads and clock (also what bench/alerts.py drives)."""
+
+    async def load_instances(
+        rule_ids: Sequence[int],
+    ) -> dict[int, dict[GroupKey, StoredInstance]]:
+        return await gateway.run(
+            lambda connection: alert_instance_store.current_instances(connection, rule_ids)
+        )
+
+    async def record(
+        changes: Sequence[SlotChange], runs: Sequence[RuleRun], epoch: int
+    ) -> list[int]:
+        def work(connection: Connection) -> list[int]:
+            made = alert_instance_store.record_changes(connection, changes, epoch=epoch)
+            record_runs(connection, runs, epoch=epoch)
+            return made
+
+        return await gateway.run(work)
+
+    return alert_evaluator.EvaluatorDeps(
+        rules_fingerprint=functools.partial(alert_rule_store.rules_fingerprint, gateway),
+        load_rules=functools.partial(alert_rule_store.list_rules, gateway),
+        parse=lambda record: parse_rule(record.definition, check_template=template_problem),
+        load_instances=load_instances,
+        observe=lambda rules, now: observe(
+            gateway, rules, now, event_filter_of_pairs, concurrency=concurrency
+        ),
+        record=record,
+        publish=publish,
+        now=lambda: datetime.now(UTC),
+    )
+
+
 def alerts_area(
     settings: Settings,
     gateway: Gateway,
@@ -470,39 +507,11 @@ def alerts_area(
         drains=False,
     )
 
-    async def load_instances(
-        rule_ids: Sequence[int],
-    ) -> dict[int, dict[GroupKey, StoredInstance]]:
-        return await gateway.run(
-            lambda connection: alert_instance_store.current_instances(connection, rule_ids)
-        )
-
-    async def record(
-        changes: Sequence[SlotChange], runs: Sequence[RuleRun], epoch: int
-    ) -> list[int]:
-        def work(connection: Connection) -> list[int]:
-            made = alert_instance_store.record_changes(connection, changes, epoch=epoch)
-            record_runs(connection, runs, epoch=epoch)
-            return made
-
-        return await gateway.run(work)
-
-    deps = alert_evaluator.EvaluatorDeps(
-        rules_fingerprint=functools.partial(alert_rule_store.rules_fingerprint, gateway),
-        load_rules=functools.partial(alert_rule_store.list_rules, gateway),
-        parse=lambda record: parse_rule(record.definition, check_template=template_problem),
-        load_instances=load_instances,
-        observe=lambda rules, now: observe(
-            gateway,
-            rules,
-            now,
-            event_filter_of_pairs,
-            # Reads on two connections at once, leaving the rest of the pool to requests.
-            concurrency=max(1, min(2, settings.db_pool_size // 4)),
-        ),
-        record=record,
-        publish=committed.publish,
-        now=lambda: datetime.now(UTC),
+    deps = evaluator_deps(
+        gateway,
+        committed.publish,
+        # Reads on two connections at once, leaving the rest of the pool to requests.
+        concurrency=max(1, min(2, settings.db_pool_size // 4)),
     )
     figures = EvaluatorFigures()
     evaluator = ActorSpec(

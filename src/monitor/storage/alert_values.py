@@ -34,6 +34,7 @@ from monitor.domain.metrics import PERCENTILES, LabelMatcher
 from monitor.storage.errors import QueryRefused
 from monitor.storage.events import filter_clauses
 from monitor.storage.gateway import Connection, Gateway
+from monitor.storage.metric_query import group_key_sql, matchers_sql
 
 
 @dataclass(frozen=True)
@@ -98,30 +99,9 @@ def _aggregate(ask: WindowAggregate, number: int, params: dict[str, Any]) -> sql
 def _series_sql(
     matchers: tuple[LabelMatcher, ...], group_by: tuple[str, ...], params: dict[str, Any]
 ) -> tuple[sql.Composable, sql.Composable]:
-    """A series' group key (jsonb of its `group_by` labels) and the matchers' conditions
-    on the series `s`, their values added to `params`."""
-    group_parts: list[sql.Composable] = []
-    for number, label in enumerate(group_by):
-        params[f"group_{number}"] = label
-        group_parts.append(
-            sql.SQL("{0}::text, s.labels -> {0}::text").format(sql.Placeholder(f"group_{number}"))
-        )
-    group_key = (
-        sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(group_parts))
-        if group_parts
-        else sql.SQL("'{}'::jsonb")
-    )
-    conditions: list[sql.Composable] = []
-    for number, matcher in enumerate(matchers):
-        params[f"label_{number}"] = matcher.name
-        params[f"value_{number}"] = matcher.value
-        operator = "=" if matcher.equal else "is distinct from"
-        conditions.append(
-            sql.SQL(" and s.labels ->> {} " + operator + " {}").format(
-                sql.Placeholder(f"label_{number}"), sql.Placeholder(f"value_{number}")
-            )
-        )
-    return group_key, sql.SQL("").join(conditions)
+    """A series' group key and the matchers' conditions on the series `s`, as the
+    metrics query spells them (storage/metric_query.py)."""
+    return group_key_sql(group_by, params), matchers_sql(matchers, params)
 
 
 def _statement(query: SelectorQuery) -> tuple[sql.Composed, dict[str, Any]]:

@@ -61,11 +61,12 @@ _SIMPLE_AGGREGATES = {
 }
 
 
-def _group_key(query: SeriesQuery, params: dict[str, Any]) -> sql.Composable:
-    if not query.group_by:
+def group_key_sql(group_by: tuple[str, ...], params: dict[str, Any]) -> sql.Composable:
+    """A series `s`'s group: the jsonb of its `group_by` labels (absent ones left out)."""
+    if not group_by:
         return sql.SQL("'{}'::jsonb")
     parts = []
-    for number, label in enumerate(query.group_by):
+    for number, label in enumerate(group_by):
         params[f"group_{number}"] = label
         parts.append(
             sql.SQL("{0}::text, s.labels -> {0}::text").format(sql.Placeholder(f"group_{number}"))
@@ -73,9 +74,10 @@ def _group_key(query: SeriesQuery, params: dict[str, Any]) -> sql.Composable:
     return sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(parts))
 
 
-def _matchers(query: SeriesQuery | MetricSelector, params: dict[str, Any]) -> sql.Composable:
+def matchers_sql(matchers: tuple[LabelMatcher, ...], params: dict[str, Any]) -> sql.Composable:
+    """` and <condition>` on a series `s`'s labels for each matcher."""
     parts: list[sql.Composable] = []
-    for number, matcher in enumerate(query.matchers):
+    for number, matcher in enumerate(matchers):
         params[f"label_{number}"] = matcher.name
         params[f"value_{number}"] = matcher.value
         operator = "=" if matcher.equal else "is distinct from"
@@ -85,6 +87,14 @@ def _matchers(query: SeriesQuery | MetricSelector, params: dict[str, Any]) -> sq
             )
         )
     return sql.SQL("").join(parts)
+
+
+def _group_key(query: SeriesQuery, params: dict[str, Any]) -> sql.Composable:
+    return group_key_sql(query.group_by, params)
+
+
+def _matchers(query: SeriesQuery | MetricSelector, params: dict[str, Any]) -> sql.Composable:
+    return matchers_sql(query.matchers, params)
 
 
 def _base_params(query: SeriesQuery, time_from: datetime, time_to: datetime) -> dict[str, Any]:
