@@ -48,6 +48,7 @@ class Fake:
     """The actor's storage and clock, scripted."""
 
     observations: Observations = field(default_factory=dict)
+    rule: dict[str, Any] = field(default_factory=lambda: dict(RULE))
     slots: dict[GroupKey, StoredInstance] = field(default_factory=dict)
     observe_delay: float = 0.0
     conflict_once: bool = False
@@ -64,7 +65,7 @@ class Fake:
         return 1
 
     async def load_rules(self) -> list[RuleRecord]:
-        return [_record(RULE)]
+        return [_record(self.rule)]
 
     async def load_instances(
         self, rule_ids: Sequence[int]
@@ -192,3 +193,17 @@ async def test_a_follower_evaluates_nothing(autojump_clock: trio.testing.MockClo
     fake = Fake(observations={HOST_A: Sample(95.0)})
     figures = await _run_for(fake, 30, Leadership())
     assert fake.observed_at == [] and figures.cycles == 0
+
+
+async def test_a_rule_label_that_fails_to_render_is_left_out_and_shown_on_the_rules_run(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = Fake(
+        observations={HOST_A: Sample(95.0)},
+        rule={**RULE, "labels": {"team": "api", "owner": "{{ value + 'x' }}"}},
+    )
+    await _run_for(fake, 0.5, _leading())
+    [change] = fake.recorded[0]
+    assert change.labels == {"host": "a", "team": "api", "rule": "cpu", "severity": "warning"}
+    [run] = fake.runs
+    assert run.failed is not None and run.failed.startswith("label owner not rendered: ")

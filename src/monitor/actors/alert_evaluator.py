@@ -190,10 +190,16 @@ async def _cycle(term: _Term, deps: EvaluatorDeps, figures: EvaluatorFigures) ->
     ]
     observed = await deps.observe(asked, now)
     changes: list[SlotChange] = []
+    label_problems: dict[int, set[str]] = {}
     for rule in due:
-        changes.extend(_evaluate(term, rule, observed.get(rule.id, {}), now))
+        made, problems = _evaluate(term, rule, observed.get(rule.id, {}), now)
+        changes.extend(made)
+        label_problems[rule.id] = problems
     next_due = {rule.id: _next_due(rule, now) for rule in due}
-    runs = [_run_of(rule, observed.get(rule.id, {}), now, next_due[rule.id]) for rule in due]
+    runs = [
+        _run_of(rule, observed.get(rule.id, {}), label_problems[rule.id], now, next_due[rule.id])
+        for rule in due
+    ]
     await deps.record(changes, runs, term.epoch)
     # Only once recorded: a cycle that failed leaves its rules due.
     for rule in due:
@@ -214,8 +220,15 @@ async def _cycle(term: _Term, deps: EvaluatorDeps, figures: EvaluatorFigures) ->
         deps.publish(AlertTransitions(published))
 
 
-def _run_of(rule: _Rule, observations: Observations, now: datetime, next_due: datetime) -> RuleRun:
+def _run_of(
+    rule: _Rule,
+    observations: Observations,
+    label_problems: set[str],
+    now: datetime,
+    next_due: datetime,
+) -> RuleRun:
     failures = {seen.reason for seen in observations.values() if isinstance(seen, Failed)}
+    failures |= label_problems
     failed = "; ".join(sorted(failures)) if failures else None
     return RuleRun(rule.id, now, next_due, len(observations), failed)
 
@@ -240,7 +253,9 @@ def _in_warm_up(term: _Term, rule: AlertRule, now: datetime) -> bool:
 
 def _evaluate(
     term: _Term, rule: _Rule, observations: Observations, now: datetime
-) -> list[SlotChange]:
+) -> tuple[list[SlotChange], set[str]]:
+    """What to write for the rule's groups, and why rule labels failed to render (the
+    instance is kept without such a label; the rule's run shows the reason)."""
     slots = term.slots.get(rule.id, {})
     current: dict[GroupKey, Instance] = {group: s.instance for group, s in slots.items()}
     if _in_warm_up(term, rule.rule, now):
@@ -266,12 +281,17 @@ def _evaluate(
         made.setdefault(item.group, []).append(item.transition)
     open_now = {group for group, after in result.instances.items() if after.is_open}
     changes = []
+    label_problems: set[str] = set()
     for group in sorted(open_now | made.keys()):
         after, transitions = result.instances[group], tuple(made.get(group, ()))
         stored = slots.get(group)
         if stored is not None and stored.instance == after and not transitions:
             continue
-        labels = instance_labels(rule.rule, dict(group), after.value).labels
+        labelled = instance_labels(rule.rule, dict(group), after.value)
+        labels = labelled.labels
+        label_problems.update(
+            f"label {name} not rendered: {problem}" for name, problem in labelled.problems.items()
+        )
         rendered = render_all(
             rule.rule.annotations,
             value=after.value,
@@ -283,7 +303,7 @@ def _evaluate(
             name: r.text if r.problem is None else f"({r.problem})" for name, r in rendered.items()
         }
         changes.append(SlotChange(rule.id, group, labels, annotations, stored, after, transitions))
-    return changes
+    return changes, label_problems
 
 
 def _threshold(rule: AlertRule) -> float | None:
