@@ -1,8 +1,9 @@
 // The overview page's charts and live updates. The page reads without this
 // script (numbers and tables are server-rendered); with it, the charts are
 // drawn with uPlot (times in the browser's time zone), and the websocket's
-// news of new events makes the page refetch its live part, at most once a
-// second and not before the server's answer can have changed (its tick).
+// news of new events or alert transitions makes the page refetch its live
+// part, at most once a second and not before the server's answer can have
+// changed (its tick).
 "use strict";
 
 (function () {
@@ -81,6 +82,8 @@
     socket.onopen = function () {
       self.backoff = 1000;
       socket.send(JSON.stringify({ type: "subscribe", channel: "events:realtime" }));
+      // Alert transitions change the firing count.
+      socket.send(JSON.stringify({ type: "subscribe", channel: "alerts" }));
       self.say("live");
     };
     socket.onmessage = function (message) {

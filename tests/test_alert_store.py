@@ -229,7 +229,7 @@ async def test_resolve_by_hand_closes_and_a_stale_evaluation_is_refused(
     assert owned.instance.acknowledged(T0)
     later = T0 + timedelta(minutes=1)
     resolved = await instances.resolve_by_hand(gateway, stored.id, now=later, by=BY, by_label="ops")
-    assert resolved.instance.state == State.RESOLVED
+    assert resolved.after.state == State.RESOLVED
     with pytest.raises(states.ActionRefused):
         await instances.resolve_by_hand(gateway, stored.id, now=later, by=BY, by_label="ops")
     # The evaluator still holds the firing instance: its write is refused, not merged.

@@ -433,7 +433,12 @@ def live_area(
         ),
     ]
     web = LiveDeps(
-        settings=settings, connections=connections, fanout=inbox, bus=bus.state, figures=figures
+        settings=settings,
+        connections=connections,
+        fanout=inbox,
+        bus=bus.state,
+        figures=figures,
+        publish=committed.publish,
     )
     return LiveArea(actors, [inbox], web, connections)
 

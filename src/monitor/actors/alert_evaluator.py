@@ -42,6 +42,7 @@ import trio
 
 from monitor.alert_observations import Observations, RuleToObserve, window_of
 from monitor.alert_templates import instance_labels, render_all
+from monitor.domain.alert_live import transition_item
 from monitor.domain.alert_rules import AlertRule, EventCount, MetricThreshold
 from monitor.domain.alert_states import (
     Failed,
@@ -205,10 +206,10 @@ async def _cycle(term: _Term, deps: EvaluatorDeps, figures: EvaluatorFigures) ->
     for rule in due:
         figures.late_ticks += _missed_ticks(rule, now)
         rule.due = next_due[rule.id]
-    published = _apply(term, changes)
+    _apply(term, changes)
     figures.cycles += 1
     figures.evaluations += len(due)
-    figures.transitions += len(published)
+    figures.transitions += sum(len(change.transitions) for change in changes)
     elapsed = (time.perf_counter() - began) * 1000
     figures.last_cycle_ms = round(elapsed, 1)
     figures.max_cycle_ms = max(figures.max_cycle_ms, figures.last_cycle_ms)
@@ -216,6 +217,7 @@ async def _cycle(term: _Term, deps: EvaluatorDeps, figures: EvaluatorFigures) ->
     if any(change.transitions and _new_row(change) for change in changes):
         # Rows inserted this cycle: their ids are needed for the next compare-and-set.
         term.slots.update(await _load(deps, [c.rule_id for c in changes if _new_row(c)]))
+    published = _published(term, changes)
     if published:
         deps.publish(AlertTransitions(published))
 
@@ -317,26 +319,44 @@ def _new_row(change: SlotChange) -> bool:
     return change.before is None or change.before.instance.sequence != change.after.sequence
 
 
-def _apply(term: _Term, changes: Sequence[SlotChange]) -> list[Mapping[str, Any]]:
-    """The recorded changes kept in memory; the transitions as the live channel shows them."""
-    published: list[Mapping[str, Any]] = []
+def _apply(term: _Term, changes: Sequence[SlotChange]) -> None:
+    """The recorded changes kept in memory (new rows are read back by the caller)."""
     for change in changes:
         slots = term.slots.setdefault(change.rule_id, {})
         if change.before is not None and not _new_row(change):
             slots[change.group] = replace(
                 change.before, instance=change.after, annotations=change.annotations
             )
-        for transition in change.transitions:
-            published.append(
-                {
-                    "rule_id": change.rule_id,
-                    "labels": change.labels,
-                    "annotations": change.annotations,
-                    "from": transition.from_state.value,
-                    "to": transition.to_state.value,
-                    "at": transition.at.isoformat(),
-                    "value": transition.value,
-                    "reason": transition.reason,
-                }
+
+
+def _published(term: _Term, changes: Sequence[SlotChange]) -> list[Mapping[str, Any]]:
+    """The transitions as the live channel shows them, once recorded and read back.
+
+    A change's transitions belong to the row it wrote (as storage records
+    them): the instance it had, or the one it opened, whose id the slots hold
+    once read back.
+    """
+    published: list[Mapping[str, Any]] = []
+    for change in changes:
+        if not change.transitions:
+            continue
+        if change.before is not None and not _new_row(change):
+            instance_id: int | None = change.before.id
+        elif change.after.sequence == 0:
+            continue  # the slot never opened an instance: nothing was recorded
+        else:
+            stored = term.slots.get(change.rule_id, {}).get(change.group)
+            same = stored is not None and stored.instance.sequence == change.after.sequence
+            instance_id = stored.id if same and stored is not None else None
+        published.extend(
+            transition_item(
+                instance_id=instance_id,
+                rule_id=change.rule_id,
+                labels=change.labels,
+                annotations=change.annotations,
+                transition=transition,
+                actor=None,
             )
+            for transition in change.transitions
+        )
     return published

@@ -268,10 +268,10 @@ async def record(gateway: Gateway, changes: Sequence[SlotChange], *, epoch: int)
 
 def close_rule_instances(
     connection: Connection, rule_id: int, now: datetime, reason: str, *, actor: str
-) -> list[int]:
-    """Close every open instance of a rule (disabled, deleted): the transition ids."""
+) -> list[SlotChange]:
+    """Close every open instance of a rule (disabled, deleted): the changes written."""
     slots = current_instances(connection, [rule_id]).get(rule_id, {})
-    ids: list[int] = []
+    written: list[SlotChange] = []
     for stored in slots.values():
         if not stored.instance.is_open:
             continue
@@ -285,8 +285,9 @@ def close_rule_instances(
             step.instance,
             step.transitions,
         )
-        ids.extend(_write(connection, change, epoch=None, actor=actor))
-    return ids
+        _write(connection, change, epoch=None, actor=actor)
+        written.append(change)
+    return written
 
 
 def _latest_locked(connection: Connection, instance_id: int) -> StoredInstance:
@@ -343,10 +344,11 @@ async def acknowledge(
 
 async def resolve_by_hand(
     gateway: Gateway, instance_id: int, *, now: datetime, by: Attribution, by_label: str
-) -> StoredInstance:
-    """Close an open instance now; `states.ActionRefused` when it is closed already."""
+) -> SlotChange:
+    """Close an open instance now; `states.ActionRefused` when it is closed already.
+    The change as written (`before` the instance as it was, its transition)."""
 
-    def work(connection: Connection) -> StoredInstance:
+    def work(connection: Connection) -> SlotChange:
         stored = _latest_locked(connection, instance_id)
         step = states.resolve_by_hand(stored.instance, by_label, now)
         change = SlotChange(
@@ -370,6 +372,6 @@ async def resolve_by_hand(
                 after={"state": step.instance.state.value},
             ),
         )
-        return replace(stored, instance=step.instance, closed_at=now)
+        return change
 
     return await gateway.run(work)

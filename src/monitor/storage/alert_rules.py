@@ -36,7 +36,7 @@ from monitor.domain.dashboards import (
     VersionCondition,
     actor_label,
 )
-from monitor.storage.alert_instances import close_rule_instances
+from monitor.storage.alert_instances import SlotChange, close_rule_instances
 from monitor.storage.audit import record_change
 from monitor.storage.gateway import Connection, Gateway
 
@@ -161,8 +161,10 @@ async def replace_rule(
     condition: VersionCondition,
     now: datetime,
     by: Attribution,
+    closed: list[SlotChange] | None = None,
 ) -> RuleRecord:
-    """The rule's new document; disabling it closes its open instances at `now`."""
+    """The rule's new document; disabling it closes its open instances at `now` (the
+    changes appended to `closed`, for the caller to publish once this returns)."""
     label = actor_label(by.actor)
 
     def work(connection: Connection) -> RuleRecord:
@@ -201,7 +203,9 @@ async def replace_rule(
             ),
         )
         if before.enabled and not after.enabled:
-            close_rule_instances(connection, rule_id, now, "rule disabled", actor=label)
+            shut = close_rule_instances(connection, rule_id, now, "rule disabled", actor=label)
+            if closed is not None:
+                closed.extend(shut)
         return after
 
     return await gateway.run(work)
@@ -214,8 +218,10 @@ async def delete_rule(
     condition: VersionCondition,
     now: datetime,
     by: Attribution,
+    closed: list[SlotChange] | None = None,
 ) -> None:
-    """Mark the rule deleted and close its open instances at `now`, in one transaction."""
+    """Mark the rule deleted and close its open instances at `now`, in one transaction
+    (the changes appended to `closed`, for the caller to publish once this returns)."""
     label = actor_label(by.actor)
 
     def work(connection: Connection) -> None:
@@ -230,7 +236,9 @@ async def delete_rule(
             connection,
             AuditEntry(by, "alert_rule", str(rule_id), "delete", before=before.snapshot()),
         )
-        close_rule_instances(connection, rule_id, now, "rule deleted", actor=label)
+        shut = close_rule_instances(connection, rule_id, now, "rule deleted", actor=label)
+        if closed is not None:
+            closed.extend(shut)
 
     await gateway.run(work)
 

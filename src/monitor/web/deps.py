@@ -17,7 +17,13 @@ from monitor.domain.signing import SecretKeys
 from monitor.evaluator_figures import EvaluatorFigures
 from monitor.leadership import Leadership
 from monitor.live_connections import LiveConnections
-from monitor.messages import FanoutMessage, IncrementCounter, IngestEvents, IngestSamples
+from monitor.messages import (
+    AlertTransitions,
+    FanoutMessage,
+    IncrementCounter,
+    IngestEvents,
+    IngestSamples,
+)
 from monitor.realtime import RealtimeCounters
 from monitor.shared_results import SharedResults
 from monitor.storage.gateway import Gateway
@@ -65,13 +71,15 @@ class RequestCounters:
 
 @dataclass(frozen=True)
 class LiveDeps:
-    """What the websocket routes need: the open connections and the fan-out actor's inbox."""
+    """What the websocket routes need: the open connections and the fan-out actor's inbox;
+    and what the alert actions publish through (`publish`, never waits: see bus/hook.py)."""
 
     settings: Settings
     connections: LiveConnections
     fanout: trio.MemorySendChannel[FanoutMessage]
     bus: BusState
     figures: Callable[[], dict[str, Any]]  # connections, subscriptions, counters (for /stats)
+    publish: Callable[[AlertTransitions], None]  # onto the `alerts` channel, after the commit
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def tiles(numbers: dict[str, Any]) -> list[Tile]:
         Tile(
             "Firing alerts",
             _number(numbers["alerts"]["firing"]),
-            "alert rules are not built yet",
+            "instances firing now",
             "flat",
             bad_when_up=True,
         ),

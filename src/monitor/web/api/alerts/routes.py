@@ -22,12 +22,14 @@ from quart_schema import (
 )
 
 from monitor.domain.cursors import encode_numbered_cursor
-from monitor.domain.dashboards import DashboardRefused, VersionCondition
+from monitor.domain.dashboards import DashboardRefused, VersionCondition, actor_label
 from monitor.domain.keys import Role
 from monitor.storage import alert_reads as reads
 from monitor.storage import alert_rules as store
+from monitor.storage.alert_instances import SlotChange
 from monitor.web.api.alerts.answers import rule_json, rule_response, transition_json
 from monitor.web.api.alerts.bodies import read_rule, rule_fields
+from monitor.web.api.alerts.instance_actions import publish_changes
 from monitor.web.api.alerts.paging import parse_history_query
 from monitor.web.api.alerts.schemas import (
     HistoryPage,
@@ -101,14 +103,18 @@ async def replace_rule(rule_id: int) -> Response:
     condition = if_match() or ANY_VERSION
     existing_id("alert rule", rule_id)
     rule = await read_rule()
+    by = request_attribution()
+    closed: list[SlotChange] = []
     updated = await store.replace_rule(
         current_deps().gateway,
         rule_id,
         rule_fields(rule),
         condition=condition,
         now=datetime.now(UTC),
-        by=request_attribution(),
+        by=by,
+        closed=closed,
     )
+    publish_changes(closed, actor_label(by.actor))
     return rule_response(updated)
 
 
@@ -119,13 +125,17 @@ async def replace_rule(rule_id: int) -> Response:
 async def delete_rule(rule_id: int) -> Response:
     """Delete a rule (If-Match honoured); its open instances are resolved, its history kept."""
     condition = if_match() or ANY_VERSION
+    by = request_attribution()
+    closed: list[SlotChange] = []
     await store.delete_rule(
         current_deps().gateway,
         existing_id("alert rule", rule_id),
         condition=condition,
         now=datetime.now(UTC),
-        by=request_attribution(),
+        by=by,
+        closed=closed,
     )
+    publish_changes(closed, actor_label(by.actor))
     return Response(b"", status=204)
 
 
