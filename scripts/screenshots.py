@@ -374,6 +374,8 @@ def main() -> None:
                     page.goto(site.base_url + shown.path)
                     if shown.path == "/":  # the charts are drawn by script: wait for them
                         page.locator("#overview-live .uplot").nth(2).wait_for()
+                    if shown.path == "/ui/alerts":  # its live list says so once subscribed
+                        page.locator("p.live-state", has_text="live").wait_for()
                     page.screenshot(path=out / f"{shown.slug}-{scheme}.png", full_page=True)
                 page.goto(f"{site.base_url}/ui/events/{event_id}")
                 page.screenshot(path=out / f"event-{scheme}.png", full_page=True)

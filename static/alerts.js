@@ -139,10 +139,11 @@
   };
 
   Live.prototype.swap = function (html) {
-    var holder = document.createElement("div");
-    holder.innerHTML = html;
-    var fresh = holder.querySelector("#" + CSS.escape(this.container.id));
-    if (!fresh || !this.container.isConnected) return;
+    // Parsed inert (nothing in it loads or runs), then only the list is taken.
+    var parsed = new DOMParser().parseFromString(html, "text/html");
+    var found = parsed.getElementById(this.container.id);
+    if (!found || !this.container.isConnected) return;
+    var fresh = document.adoptNode(found);
     var focused = focusKey(document.activeElement, this.container);
     var hadFocus = this.container.contains(document.activeElement);
     this.container.replaceWith(fresh);

@@ -12,6 +12,11 @@ without JavaScript: its POST answers 303 back to the page it came from, with
 a notice saying what changed. A form with a bad field comes back with the
 reason and nothing stored; a state that forbids the action (a resolved
 instance, a pending one acknowledged) is the API's 409 reason, as a page.
+
+Live updates need nothing of their own here: the lists sit in an element
+naming the page's own address (templates/alerts.html `data-alerts-live`,
+`data-live-url`), which static/alerts.js fetches again as a fragment when
+the `alerts` websocket channel reports a change (decision 0065).
 """
 
 from __future__ import annotations

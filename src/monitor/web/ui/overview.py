@@ -3,7 +3,7 @@
 `GET /` is the whole page (or its main part, for htmx); `GET
 /ui/overview/live` is only the part that changes (tiles, charts' data,
 tables), which static/overview.js fetches again after the websocket reports
-new events, at most once a second. Both take the overview's parameters
+new events or alert changes, at most once a second. Both take the overview's parameters
 (`range`, or `from` and `to`) and refuse others with a 400 page, as the API
 would. While the database cannot be reached the page says so with 503 and
 `Retry-After`, like the API.
