@@ -13,6 +13,7 @@
 (function () {
   var MIN_GAP_MS = 1000; // at most one refetch a second
   var MAX_BACKOFF_MS = 30000;
+  var LIVE = "Live: changes show as they happen";
   var live = null;
 
   function localise(root) {
@@ -65,7 +66,7 @@
       var parsed;
       try { parsed = JSON.parse(message.data); } catch (ignored) { return; }
       if (parsed.type === "subscribed") {
-        self.say("live");
+        self.say(LIVE);
         // After a reconnect, whatever changed while the socket was down.
         if (self.connected) self.news();
         self.connected = true;
@@ -78,7 +79,7 @@
       // 1008: the session ended or was refused. The page's answer says where to
       // go (the sign-in page) if so; reconnecting alone would never learn it.
       if (event.code === 1008 && !self.fetching) self.refresh();
-      self.say("reconnecting");
+      self.say("Reconnecting to show changes…");
       var wait = self.backoff + Math.random() * 500;
       self.backoff = Math.min(self.backoff * 2, MAX_BACKOFF_MS);
       setTimeout(function () { if (!self.stopped) self.connect(); }, wait);
@@ -96,7 +97,7 @@
   // The connection's state, said beside the list (outside it, so that a swap
   // does not make screen readers announce it again).
   Live.prototype.say = function (words) {
-    this.status.textContent = words;
+    if (this.status.textContent !== words) this.status.textContent = words;  // said once
   };
 
   Live.prototype.news = function () {
@@ -123,17 +124,17 @@
         if (away) { window.location.assign(away); return null; }
         if (response.ok) return response.text();
         // An outage (503) or a refusal: say so; the next news tries again.
-        self.say("not updated (" + response.status + ")");
+        self.say("Not updated (" + response.status + "); a reload shows changes");
         return null;
       })
       .then(function (html) {
         self.fetching = false;
         if (html === null || self.stopped) return;
         self.swap(html);
-        if (self.socket && self.socket.readyState === WebSocket.OPEN) self.say("live");
+        if (self.socket && self.socket.readyState === WebSocket.OPEN) self.say(LIVE);
       }, function () {
         self.fetching = false;
-        self.say("not updated");
+        self.say("Not updated; a reload shows changes");
       })
       .then(function () { if (self.pending) self.schedule(); });
   };
