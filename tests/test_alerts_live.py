@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from alert_helpers import add_instance
-from conftest import RunningService, StartService, make_settings
+from conftest import RUN_ID, RunningService, StartService, make_settings
+from monitor.config import Settings
 from monitor.domain.audit import Actor, Attribution
 from monitor.domain.keys import Role
 from monitor.storage import keys as key_store
@@ -54,26 +56,36 @@ class Site:
         )
 
 
-@pytest.fixture
-async def site(start_service: StartService, empty_database_url: str, tmp_path: Path) -> Site:
-    """A service on a database of its own, whose evaluator leads and ticks every 0.1 s,
-    with an admin, a read and a write key."""
-    apply_migrations(empty_database_url)
+async def _keys(database_url: str) -> dict[str, str]:
+    """An admin, a read and a write key (named admin, watcher, on call), by role."""
     tokens = {}
     async with open_gateway(
-        empty_database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
+        database_url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
     ) as gateway:
         for role, name in (("admin", "admin"), ("read", "watcher"), ("write", "on call")):
             _, tokens[role] = await key_store.create_key(
                 gateway, name=name, role=Role.parse(role), rate_limit=None, expires_at=None, by=BY
             )
-    settings = make_settings(
-        empty_database_url,
-        tmp_path,
+    return tokens
+
+
+def _settings(database_url: str, data_dir: Path, **changes: Any) -> Settings:
+    """The evaluator leads and ticks every 0.1 s."""
+    return make_settings(
+        database_url,
+        data_dir,
         alert_leader_poll=timedelta(seconds=0.1),
         alert_evaluator_tick=timedelta(seconds=0.1),
+        **changes,
     )
-    running = await start_service(settings)
+
+
+@pytest.fixture
+async def site(start_service: StartService, empty_database_url: str, tmp_path: Path) -> Site:
+    """A service on a database of its own, with an admin, a read and a write key."""
+    apply_migrations(empty_database_url)
+    tokens = await _keys(empty_database_url)
+    running = await start_service(_settings(empty_database_url, tmp_path))
     return Site(running, empty_database_url, tokens["admin"], tokens["read"], tokens["write"])
 
 
@@ -235,3 +247,65 @@ async def test_the_alerts_channel_takes_no_filter_and_needs_a_reading_key(site: 
         with trio.fail_after(10), pytest.raises(ConnectionClosed) as closed:
             await ws.get_message()
     assert closed.value.reason.code == 1008
+
+
+def _rule_runs(database_url: str, rule_id: int) -> int:
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "select count(*) from alert_rule_runs where rule_id = %s", (rule_id,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_disabling_a_rule_publishes_the_instances_it_closes(site: Site) -> None:
+    # Enabled, due once a day: after its first evaluation the evaluator leaves it alone,
+    # so the instance written next is closed by the disabling, not by the evaluator.
+    rule = {**DISABLED_RULE, "name": "switched off", "enabled": True, "interval": "1d"}
+    rule_id = await _rule(site, rule)
+    with trio.fail_after(30):
+        while not await trio.to_thread.run_sync(_rule_runs, site.database_url, rule_id):
+            await trio.sleep(0.1)
+    instance = add_instance(site.database_url, rule_id, host="a")
+    async with connect(site.running.base_url, site.reader) as ws:
+        await subscribe(ws, "alerts")
+        async with site.client(site.admin) as client:
+            changed = await client.put(f"/api/v1/alerts/{rule_id}", json={**rule, "enabled": False})
+            assert changed.status_code == 200, changed.text
+            item = await Feed(ws).next()
+            # Changing it again (still disabled) closes nothing more: nothing is published.
+            again = await client.put(
+                f"/api/v1/alerts/{rule_id}", json={**rule, "enabled": False, "threshold": 0.6}
+            )
+            assert again.status_code == 200, again.text
+        await send(ws, {"type": "ping", "id": "after"})
+        assert await receive(ws) == {"type": "pong", "id": "after"}
+    assert (item["instance_id"], item["rule_id"]) == (instance, rule_id)
+    assert (item["from"], item["to"], item["reason"]) == ("firing", "resolved", "rule disabled")
+    assert item["actor"].startswith("admin (")  # as the rule's history names it: the key
+
+
+async def test_a_resolve_through_one_instance_reaches_a_subscriber_of_another(
+    start_service: StartService, empty_database_url: str, tmp_path: Path, redis_url: str
+) -> None:
+    """Two instances sharing the database and Redis: the action crosses the bus."""
+    apply_migrations(empty_database_url)
+    tokens = await _keys(empty_database_url)
+    shared = _settings(
+        empty_database_url,
+        tmp_path,
+        redis_url=redis_url,
+        redis_prefix=f"test:{RUN_ID}:{uuid.uuid4().hex[:8]}:",
+    )
+    first = await start_service(shared)
+    second = await start_service(shared.replace(data_dir=tmp_path / "second"))
+    one = Site(first, empty_database_url, tokens["admin"], tokens["read"], tokens["write"])
+    rule_id = await _rule(one, {**DISABLED_RULE, "name": "shared"})
+    instance = add_instance(empty_database_url, rule_id, host="a")
+    async with connect(second.base_url, tokens["read"]) as ws:
+        await subscribe(ws, "alerts")
+        async with one.client(tokens["write"]) as client:
+            resolved = await client.post(f"/api/v1/alerts/instances/{instance}/resolve")
+            assert resolved.status_code == 200, resolved.text
+        item = await Feed(ws).next()
+    assert (item["instance_id"], item["to"], item["actor"]) == (instance, "resolved", "on call")
