@@ -9,6 +9,8 @@ page's open instances follow too; axe finds nothing serious after the updates.
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
+from alert_helpers import add_instance
 from browser_harness import Console, api, axe_violations, create_key, free_port, sign_in
 from conftest import RUN_ID, ThreadedService, create_database, drop_database, make_settings
 from conftest import threaded as threaded_service
@@ -31,6 +34,7 @@ WAIT_MS = 30_000  # an evaluation every 5 s (the shortest interval), on a busy m
 class Site:
     service: ThreadedService
     writer: str
+    database_url: str  # where add_instance writes
 
     @property
     def base_url(self) -> str:
@@ -70,7 +74,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             alert_evaluator_tick=timedelta(seconds=0.1),
         )
         with threaded_service(settings) as running:
-            yield Site(running, create_key(running, "on call", "write"))
+            yield Site(running, create_key(running, "on call", "write"), url)
     finally:
         drop_database(name)
 
@@ -206,4 +210,50 @@ def test_the_overviews_firing_count_follows_without_a_reload(
         timeout=45_000,  # the overview's 10 s tick, the refetch, a busy machine
     )
     assert still_marked(page)
+    assert console.errors == []
+
+
+def test_a_burst_of_changes_costs_at_most_one_refetch_a_second(
+    page: Page, site: Site, console: Console
+) -> None:
+    body = {
+        "name": f"burst {uuid.uuid4().hex[:8]}",
+        "kind": "metric_threshold",
+        "enabled": False,  # nobody but this test changes its instances
+        "selector": {"name": "unused"},
+        "aggregation": "max",
+        "window": "1m",
+        "comparator": ">",
+        "threshold": 1,
+        "group_by": ["host"],
+    }
+    rule_id = int(api(site.service, "POST", "/api/v1/alerts", json=body)["id"])
+    instances = [add_instance(site.database_url, rule_id, host=f"b{n}") for n in range(10)]
+    sign_in(page, site.base_url, site.writer)
+    page.goto(f"{site.base_url}/ui/alerts?rule_id={rule_id}")
+    page.locator("p.live-state", has_text="live").wait_for()
+    refetches: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            refetches.append(request.url)
+            if request.headers.get("hx-request") == "true" and "/ui/alerts" in request.url
+            else None
+        ),
+    )
+    began = time.monotonic()
+    with httpx.Client(
+        base_url=site.base_url, headers={"X-API-Key": site.writer}, timeout=10
+    ) as client:
+        for instance in instances:
+            answer = client.post(f"/api/v1/alerts/instances/{instance}/resolve")
+            assert answer.status_code == 200, answer.text
+    took = time.monotonic() - began
+    resolved = page.locator("section[aria-labelledby=resolved-heading] tbody tr")
+    resolved.nth(9).wait_for(timeout=WAIT_MS)
+    assert page.locator("section[aria-labelledby=open-heading] tbody tr").count() == 0
+    # Ten changes; one refetch at the first, then at most one a second, and one more
+    # for news that arrived during the last.
+    assert 1 <= len(refetches) <= math.ceil(took) + 2, (len(refetches), took)
+    assert set(refetches) == {f"{site.base_url}/ui/alerts?rule_id={rule_id}"}
     assert console.errors == []
