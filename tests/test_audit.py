@@ -545,6 +545,74 @@ async def _resolve_alert(setup: Setup) -> Call:
     return Call(f"/api/v1/alerts/instances/{instance_id}/resolve", "alert_instance")
 
 
+POLICY = {"name": "walked", "position": 5, "matchers": [{"name": "team", "value": "walk"}]}
+INHIBITION = {
+    "name": "walked",
+    "source_matchers": [{"name": "severity", "value": "critical"}],
+    "target_matchers": [{"name": "severity", "value": "warning"}],
+    "equal": ["host"],
+}
+
+
+async def _new(setup: Setup, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await setup.client.post(path, headers=auth(setup.admin_token), json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def _create_policy(setup: Setup) -> Call:
+    return Call("/api/v1/notification-policies", "notification_policy", POLICY)
+
+
+async def _update_policy(setup: Setup) -> Call:
+    created = await _new(setup, "/api/v1/notification-policies", POLICY)
+    return Call(
+        f"/api/v1/notification-policies/{created['id']}",
+        "notification_policy",
+        {**POLICY, "name": tag()},
+    )
+
+
+async def _update_default_policy(setup: Setup) -> Call:
+    return Call("/api/v1/notification-policies/default", "notification_policy", {"name": tag()})
+
+
+async def _delete_policy(setup: Setup) -> Call:
+    created = await _new(setup, "/api/v1/notification-policies", POLICY)
+    return Call(f"/api/v1/notification-policies/{created['id']}", "notification_policy")
+
+
+SILENCE = {"matchers": [{"name": "host", "value": "walked"}], "duration": "1h", "comment": "walk"}
+
+
+async def _create_silence(setup: Setup) -> Call:
+    return Call("/api/v1/silences", "silence", SILENCE)
+
+
+async def _expire_silence(setup: Setup) -> Call:
+    created = await _new(setup, "/api/v1/silences", SILENCE)
+    return Call(f"/api/v1/silences/{created['id']}", "silence")
+
+
+async def _create_inhibition(setup: Setup) -> Call:
+    return Call("/api/v1/inhibition-rules", "inhibition_rule", INHIBITION)
+
+
+async def _update_inhibition(setup: Setup) -> Call:
+    created = await _new(setup, "/api/v1/inhibition-rules", INHIBITION)
+    return Call(
+        f"/api/v1/inhibition-rules/{created['id']}",
+        "inhibition_rule",
+        {**INHIBITION, "name": tag()},
+    )
+
+
+async def _delete_inhibition(setup: Setup) -> Call:
+    created = await _new(setup, "/api/v1/inhibition-rules", INHIBITION)
+    return Call(f"/api/v1/inhibition-rules/{created['id']}", "inhibition_rule")
+
+
 # How to make a successful call of each mutating route. A new route must add
 # its entry (or, if it is ingest, join INGEST_ROUTES): the walk fails without.
 HOW_TO_CHANGE: dict[tuple[str, str], Callable[[Setup], Awaitable[Call]]] = {
@@ -566,6 +634,15 @@ HOW_TO_CHANGE: dict[tuple[str, str], Callable[[Setup], Awaitable[Call]]] = {
     ("DELETE", "/api/v1/alerts/{rule_id}"): _delete_alert_rule,
     ("POST", "/api/v1/alerts/instances/{instance_id}/acknowledge"): _acknowledge_alert,
     ("POST", "/api/v1/alerts/instances/{instance_id}/resolve"): _resolve_alert,
+    ("POST", "/api/v1/notification-policies"): _create_policy,
+    ("PUT", "/api/v1/notification-policies/{policy_id}"): _update_policy,
+    ("PUT", "/api/v1/notification-policies/default"): _update_default_policy,
+    ("DELETE", "/api/v1/notification-policies/{policy_id}"): _delete_policy,
+    ("POST", "/api/v1/silences"): _create_silence,
+    ("DELETE", "/api/v1/silences/{silence_id}"): _expire_silence,
+    ("POST", "/api/v1/inhibition-rules"): _create_inhibition,
+    ("PUT", "/api/v1/inhibition-rules/{rule_id}"): _update_inhibition,
+    ("DELETE", "/api/v1/inhibition-rules/{rule_id}"): _delete_inhibition,
 }
 
 

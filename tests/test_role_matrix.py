@@ -91,6 +91,23 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/alerts/{rule_id}/test"): ADMIN,
     ("POST", "/api/v1/alerts/test"): ADMIN,
     ("POST", "/api/v1/alerts/backtest"): ADMIN,
+    # Where notifications go and what mutes them: administration (issue 18).
+    ("GET", "/api/v1/notification-policies"): READ,
+    ("GET", "/api/v1/notification-policies/default"): READ,
+    ("GET", "/api/v1/notification-policies/{policy_id}"): READ,
+    ("POST", "/api/v1/notification-policies"): ADMIN,
+    ("PUT", "/api/v1/notification-policies/default"): ADMIN,
+    ("PUT", "/api/v1/notification-policies/{policy_id}"): ADMIN,
+    ("DELETE", "/api/v1/notification-policies/{policy_id}"): ADMIN,
+    ("GET", "/api/v1/silences"): READ,
+    ("GET", "/api/v1/silences/{silence_id}"): READ,
+    ("POST", "/api/v1/silences"): ADMIN,
+    ("DELETE", "/api/v1/silences/{silence_id}"): ADMIN,
+    ("GET", "/api/v1/inhibition-rules"): READ,
+    ("GET", "/api/v1/inhibition-rules/{rule_id}"): READ,
+    ("POST", "/api/v1/inhibition-rules"): ADMIN,
+    ("PUT", "/api/v1/inhibition-rules/{rule_id}"): ADMIN,
+    ("DELETE", "/api/v1/inhibition-rules/{rule_id}"): ADMIN,
 }
 
 # Routes that need no key, and why. Nothing under /api/v1 belongs here.
@@ -179,6 +196,8 @@ PATH_VALUES = {
     "widget_id": str(2**63 + 1),
     "rule_id": str(2**63 + 1),
     "instance_id": str(2**63 + 1),
+    "policy_id": str(2**63 + 1),
+    "silence_id": str(2**63 + 1),
     "name": "role_matrix_probe",
     "label": "role_matrix_probe",
     "kind": "errors",

@@ -10,9 +10,12 @@ does not allow (domain/alert_states.py `ActionRefused`).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from quart import Blueprint, Response
 from quart_schema import document_querystring, document_request, document_response, tag
 
+from monitor.alert_muting import muting_json, muting_of
 from monitor.domain.alert_states import ActionRefused
 from monitor.domain.cursors import encode_numbered_cursor
 from monitor.domain.keys import Role
@@ -39,15 +42,27 @@ ACKNOWLEDGE_BODY_BYTES = 8 * 1024
 @document_querystring(InstanceQuery)
 @document_response(InstancePage, 200)
 async def list_instances() -> Response:
-    """Instances newest opened first, filtered, a page at a time."""
+    """Instances newest opened first, filtered, a page at a time; each open one names the
+    silences and inhibition rules that mute its notifications now."""
     found, limit, before = parse_instance_query()
     rows = await reads.list_instances(current_deps().gateway, found, limit=limit + 1, before=before)
     page = rows[:limit]
     next_cursor = (
         encode_numbered_cursor(page[-1].opened_at, page[-1].id) if len(rows) > limit else None
     )
+    mutings = await muting_of(
+        current_deps().gateway,
+        [(row.labels, row.closed_at is None) for row in page],
+        datetime.now(UTC),
+    )
     return json_response(
-        {"instances": [instance_json(row) for row in page], "next_cursor": next_cursor}
+        {
+            "instances": [
+                instance_json(row) | muting_json(muting)
+                for row, muting in zip(page, mutings, strict=True)
+            ],
+            "next_cursor": next_cursor,
+        }
     )
 
 

@@ -22,13 +22,17 @@ INSTANCE_PARAMETERS = PAGE_PARAMETERS | {"state", "rule_id", "severity", "from",
 STATES = tuple(state.value for state in State)
 
 
-def _unknown(args: QueryArgs, known: frozenset[str], errors: list[dict[str, Any]]) -> None:
+def unknown_parameters(
+    args: QueryArgs, known: frozenset[str], errors: list[dict[str, Any]]
+) -> None:
     errors.extend(
         {"field": name, "message": "is not a known parameter"} for name in args if name not in known
     )
 
 
-def _page(args: QueryArgs, errors: list[dict[str, Any]]) -> tuple[int, tuple[datetime, int] | None]:
+def page_of(
+    args: QueryArgs, errors: list[dict[str, Any]]
+) -> tuple[int, tuple[datetime, int] | None]:
     limit = DEFAULT_LIMIT
     raw_limit = args.get("limit")
     if raw_limit:
@@ -46,7 +50,7 @@ def _page(args: QueryArgs, errors: list[dict[str, Any]]) -> tuple[int, tuple[dat
     return limit, before
 
 
-def _choices(
+def choices_of(
     args: QueryArgs, name: str, allowed: tuple[str, ...], errors: list[dict[str, Any]]
 ) -> tuple[str, ...]:
     try:
@@ -75,19 +79,19 @@ def parse_instance_query(
     """(filter, page size, position after which the page starts) or a 400 naming each problem."""
     args = request.args if args is None else args
     errors: list[dict[str, Any]] = []
-    _unknown(args, INSTANCE_PARAMETERS, errors)
+    unknown_parameters(args, INSTANCE_PARAMETERS, errors)
     time_from = query_time(args, "from", errors)
     time_to = query_time(args, "to", errors)
     if time_from and time_to and time_from >= time_to:
         errors.append({"field": "to", "message": "must be after from"})
     found = InstanceFilter(
-        states=_choices(args, "state", STATES, errors),
+        states=choices_of(args, "state", STATES, errors),
         rule_ids=_ids(args, "rule_id", errors),
-        severities=_choices(args, "severity", SEVERITIES, errors),
+        severities=choices_of(args, "severity", SEVERITIES, errors),
         time_from=time_from,
         time_to=time_to,
     )
-    limit, before = _page(args, errors)
+    limit, before = page_of(args, errors)
     if errors:
         raise invalid_query(errors)
     return found, limit, before
@@ -97,8 +101,8 @@ def parse_history_query(args: QueryArgs | None = None) -> tuple[int, int | None]
     """(page size, the id after which the page starts) or a 400 naming each problem."""
     args = request.args if args is None else args
     errors: list[dict[str, Any]] = []
-    _unknown(args, PAGE_PARAMETERS, errors)
-    limit, before = _page(args, errors)
+    unknown_parameters(args, PAGE_PARAMETERS, errors)
+    limit, before = page_of(args, errors)
     if errors:
         raise invalid_query(errors)
     return limit, None if before is None else before[1]

@@ -203,8 +203,17 @@ class InstanceOut(BaseModel):
     closed_at: datetime | None = Field(description="null while open.")
 
 
+class ListedInstance(InstanceOut):
+    silenced_by: list[int] = Field(
+        description="The silences muting its notifications now (open instances only)."
+    )
+    inhibited_by: list[int] = Field(
+        description="The inhibition rules muting its notifications now (open instances only)."
+    )
+
+
 class InstancePage(BaseModel):
-    instances: list[InstanceOut] = Field(description="Newest opened first.")
+    instances: list[ListedInstance] = Field(description="Newest opened first.")
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next (older) page; null on the last page."
     )
