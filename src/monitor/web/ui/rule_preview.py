@@ -51,9 +51,8 @@ DEFAULT_BACKTEST = timedelta(hours=24)
 
 
 def step_for(start: datetime, end: datetime, interval: timedelta) -> timedelta:
-    """The rule's interval, or a whole number of seconds coarse enough for MAX_POINTS steps."""
-    needed = math.ceil((end - start).total_seconds() / MAX_POINTS)
-    return max(interval, timedelta(seconds=needed))
+    """The rule's interval, or the smallest multiple of it that keeps MAX_POINTS steps."""
+    return interval * max(1, math.ceil((end - start) / (interval * MAX_POINTS)))
 
 
 def group_label(group: GroupKey) -> str:
