@@ -26,6 +26,7 @@ from conftest import StartService
 from monitor.alert_templates import template_problem
 from monitor.domain.alert_rules import parse_rule, rule_document
 from monitor.web.ui.rule_form import form_values, rule_body
+from rule_editor_helpers import hour_of_samples
 from test_domain_alert_rules import rule_documents
 from ui_site import BROWSER_ACCEPT, FOREIGN, SITE, UiSite, own_site
 
@@ -49,17 +50,7 @@ class Site(UiSite):
         """A metric of this test's own: host a above 5 from 40 to 20 minutes ago, b never."""
         name = f"editor_{uuid.uuid4().hex[:10]}"
         now = datetime.now(UTC).replace(second=0, microsecond=0)
-        rows = [
-            {
-                "name": name,
-                "type": "gauge",
-                "labels": {"host": host},
-                "value": 10.0 if host == "a" and 20 < minute <= 40 else 1.0,
-                "time": (now - timedelta(minutes=minute)).isoformat(),
-            }
-            for host in ("a", "b")
-            for minute in range(1, 61)
-        ]
+        rows = hour_of_samples(name, now)
         answer = await self.http.post("/api/v1/metrics/bulk", json=rows, headers=self.api())
         assert answer.status_code == 201, answer.text
         return name

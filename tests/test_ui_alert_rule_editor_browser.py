@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Locator, Page
 
 from browser_harness import Console, api, axe_violations, own_ui_service, sign_in
 from conftest import ThreadedService
+from rule_editor_helpers import hour_of_samples
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +32,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedService]:
 def metric(site: ThreadedService) -> str:
     name = f"editor_{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    rows = [
-        {
-            "name": name,
-            "type": "gauge",
-            "labels": {"host": host},
-            "value": 10.0 if host == "a" and 20 < minute <= 40 else 1.0,
-            "time": (now - timedelta(minutes=minute)).isoformat(),
-        }
-        for host in ("a", "b")
-        for minute in range(1, 61)
-    ]
+    rows = hour_of_samples(name, now)
     api(site, "POST", "/api/v1/metrics/bulk", json=rows)
     return name
 
