@@ -641,6 +641,40 @@ async def test_the_live_preview_charts_the_rules_series_with_its_thresholds_and_
     assert rule_count(site.database_url) == 0
 
 
+async def test_the_preview_draws_the_ten_groups_nearest_to_firing_and_counts_the_rest(
+    site: Site,
+) -> None:
+    csrf = await site.sign_in("admin")
+    name = f"many_{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    rows = [
+        {
+            "name": name,
+            "labels": {"host": f"h{host:02d}"},
+            "value": float(host),
+            "time": (now - timedelta(minutes=minute)).isoformat(),
+        }
+        for host in range(12)
+        for minute in range(1, 30)
+    ]
+    stored = await site.http.post("/api/v1/metrics/bulk", json=rows, headers=site.api())
+    assert stored.status_code == 201, stored.text
+    for comparator, shown in ((">", range(11, 1, -1)), ("<", range(10))):
+        answer = await site.http.post(
+            NEW + "/preview",
+            data={
+                "csrf_token": csrf,
+                **rule_form(name, window="5m", comparator=comparator, resolve_threshold=""),
+            },
+            headers={"Origin": SITE, "HX-Request": "true"},
+        )
+        found = re.search(r'id="preview-chart-data">(.*?)</script>', answer.text)
+        assert found, answer.text[:2000]
+        labels = [series["label"] for series in json.loads(found[1])["series"]]
+        assert labels == [f"host=h{host:02d}" for host in shown], comparator
+        assert "2 more groups not drawn: the 10 nearest to firing are." in answer.text
+
+
 @pytest.mark.parametrize(
     "fields",
     [

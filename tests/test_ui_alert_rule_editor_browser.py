@@ -172,3 +172,23 @@ def test_axe_finds_nothing_serious_on_the_editor_with_problems_or_results(
     assert axe_violations(page) == []
     # The refused form's 400 is the only failed load the browser reports.
     assert [e for e in console.errors if "status of 400" not in e] == []
+
+
+def test_on_a_phone_the_editor_fits_the_screen_and_passes_axe(
+    browser: Browser, site: ThreadedService, metric: str
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        sign_in(page, site.base_url, site.admin_token)
+        page.goto(site.base_url + "/ui/alerts/rules/new")
+        page.locator("#rule-form.kind-switched").wait_for()
+        fill_rule(page, "phone", metric)
+        page.locator("#rule-preview .u-legend").wait_for()
+        page.get_by_role("button", name="Backtest").click()
+        page.locator("#backtest-result table.transitions").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert axe_violations(page) == []
+    finally:
+        context.close()
