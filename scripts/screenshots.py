@@ -331,6 +331,49 @@ def alert_pages(page: Page, base_url: str, out: Path, scheme: str, rule_id: int)
     page.screenshot(path=out / f"alert-rule-{scheme}.png", full_page=True)
 
 
+def seed_editor_rule(site: ThreadedService) -> int:
+    """An enabled rule over the seeded latency metric, so the editor's preview and backtest
+    show a real series crossing its thresholds."""
+    response = httpx.post(
+        f"{site.base_url}/api/v1/alerts",
+        json={
+            "name": "web latency over 0.34 s",
+            "kind": "metric_threshold",
+            "selector": {"name": "http_request_seconds", "labels": {"region!": "ap"}},
+            "aggregation": "max",
+            "window": "5m",
+            "group_by": ["host"],
+            "comparator": ">",
+            "threshold": 0.34,
+            "resolve_threshold": 0.32,
+            "interval": "1m",
+            "for": "2m",
+            "severity": "warning",
+            "labels": {"team": "web"},
+            "annotations": {"summary": "max {{ value | round(3) }} s on {{ labels.host }}"},
+        },
+        headers={"X-API-Key": site.admin_token},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return int(response.json()["id"])
+
+
+def rule_editor(page: Page, base_url: str, out: Path, scheme: str, rule_id: int) -> None:
+    """The rule editor with its preview chart and a backtest over the seeded six hours."""
+    page.goto(f"{base_url}/ui/alerts/rules/{rule_id}/edit")
+    page.locator("#rule-preview .u-legend").wait_for()
+    page.locator("#rule-preview_range").select_option("6h")
+    page.locator("#rule-preview .u-legend").wait_for()
+    start = datetime.now(UTC) - timedelta(hours=6)
+    page.locator("#rule-from").fill(start.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Backtest").click()
+    page.locator("#backtest-result .u-legend").wait_for()
+    page.wait_for_timeout(600)  # the preview's own redraw after the range changed
+    page.locator("#rule-preview .u-legend").wait_for()
+    page.screenshot(path=out / f"alert-rule-editor-{scheme}.png", full_page=True)
+
+
 def metrics_page(page: Page, base_url: str, out: Path, scheme: str) -> None:
     """A grouped query, drawn (the bare page is only the form)."""
     page.goto(
@@ -360,6 +403,7 @@ def main() -> None:
             seed_metrics(site)
             seed_dashboard(site)
             alert_rule_id = seed_alerts(site, database_url)
+            editor_rule_id = seed_editor_rule(site)
             for scheme in SCHEMES:
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
                 page = context.new_page()
@@ -382,6 +426,7 @@ def main() -> None:
                 error_group_page(page, site.base_url, out, scheme)
                 metrics_page(page, site.base_url, out, scheme)
                 alert_pages(page, site.base_url, out, scheme, alert_rule_id)
+                rule_editor(page, site.base_url, out, scheme, editor_rule_id)
                 dashboard_page(page, site.base_url, out, scheme)
                 arrange_page(page, site.base_url, out, scheme)
                 dashboard_forms(page, site.base_url, out, scheme)

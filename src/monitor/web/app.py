@@ -32,6 +32,7 @@ from monitor.web.edge.request_log import count_in_flight, register_request_log
 from monitor.web.edge.response_end import hold_disconnect_after_response
 from monitor.web.edge.role_docs import RoleDocumentingProvider
 from monitor.web.edge.security_headers import security_headers
+from monitor.web.ui import alert_rule_editor_page as ui_alert_rule_editor
 from monitor.web.ui import alert_rules_page as ui_alert_rules
 from monitor.web.ui import alerts_page as ui_alerts
 from monitor.web.ui import audit_page as ui_audit
@@ -121,6 +122,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(ui_dashboard_manage.blueprint)
     app.register_blueprint(ui_alerts.blueprint)
     app.register_blueprint(ui_alert_rules.blueprint)
+    app.register_blueprint(ui_alert_rule_editor.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]

@@ -42,19 +42,21 @@ from monitor.web.ui.alerts_page import (
 )
 from monitor.web.ui.pages import session_page
 from monitor.web.ui.rendering import render_page
+from monitor.web.ui.rule_notices import editor_notice
 
 blueprint = Blueprint("ui_alert_rules", __name__)
 
 HISTORY_PAGE = 50
 OPEN_SHOWN = 200  # a rule's open instances on its page; more are on the Alerts page
 OPEN_STATES = tuple(state.value for state in State if state not in CLOSED)
-RULE_PARAMETERS = frozenset({"cursor", *DONE})
+RULE_PARAMETERS = frozenset({"cursor", "saved", *DONE})
+LIST_PARAMETERS = frozenset({"saved"})  # the notice after a change in the editor
 
 
 @blueprint.get(RULES_PATH)
 @session_page(ALERTS.role)
 async def alert_rules() -> Response:
-    errors = unknown_parameters(request.args, ())
+    errors = unknown_parameters(request.args, LIST_PARAMETERS)
     if errors:
         raise invalid_query(errors)
     gateway = current_deps().gateway
@@ -69,6 +71,7 @@ async def alert_rules() -> Response:
         rules=rules,
         counts=counts,
         runs=runs,
+        notice=editor_notice(request.args),
         **instance_context(),
     )
 
@@ -97,7 +100,7 @@ async def alert_rule(rule_id: int) -> Response:
         )
         rows = await reads.rule_history(gateway, rule_id, limit=limit + 1, before_id=before_id)
         run = (await rule_runs(gateway, [rule_id])).get(rule_id)
-        notice = await notice_for(args)
+        notice = await notice_for(args) or editor_notice(args)
     history = list(rows[:limit])
     next_cursor = (
         encode_numbered_cursor(history[-1].at, history[-1].id) if len(rows) > limit else None
