@@ -30,7 +30,7 @@ CHANNEL_EXAMPLE: dict[str, Any] = {
     "headers": {"X-Team": "ops"},
     "secret_headers": {"Authorization": "Bearer abc123"},
 }
-SECRET_NOTE = (
+KEEP_NOTE = (
     'Secret: text sets it; `{"set": true}` (what GET shows) keeps the stored value; '
     "left out, it is not set. Never returned."
 )
@@ -59,12 +59,12 @@ class ChannelDocument(BaseModel):
         None,
         description="webhook: where the JSON is posted; alertmanager: the base URL "
         "(`/api/v2/alerts` is added); slack and discord: the incoming webhook URL, which "
-        "embeds its token and is therefore a secret. " + SECRET_NOTE,
+        "embeds its token and is therefore a secret. " + KEEP_NOTE,
     )
     secret: SecretField | None = Field(
         None,
         description=f"webhook (required): the HMAC-SHA256 key, {MIN_HMAC_SECRET} characters "
-        "or more. " + SECRET_NOTE,
+        "or more. " + KEEP_NOTE,
     )
     headers: dict[str, str] | None = Field(
         None, description=f"webhook, alertmanager: extra headers (at most {MAX_HEADERS})."
@@ -72,7 +72,7 @@ class ChannelDocument(BaseModel):
     secret_headers: dict[str, SecretField] | None = Field(
         None,
         description="webhook, alertmanager: extra headers whose values are secrets "
-        "(Authorization). " + SECRET_NOTE,
+        "(Authorization). " + KEEP_NOTE,
     )
     host: str | None = Field(None, description="email: the SMTP server.")
     port: int | None = Field(
@@ -82,13 +82,13 @@ class ChannelDocument(BaseModel):
         None, description="email: TLS from the start, STARTTLS, or none (default starttls)."
     )
     username: str | None = Field(None, description="email: SMTP user name, if the server asks.")
-    password: SecretField | None = Field(None, description="email: SMTP password. " + SECRET_NOTE)
+    password: SecretField | None = Field(None, description="email: SMTP password. " + KEEP_NOTE)
     from_: str | None = Field(None, alias="from", description="email: the sender address.")
     to: list[str] | None = Field(
         None, description=f"email: 1 to {MAX_RECIPIENTS} recipient addresses."
     )
     routing_key: SecretField | None = Field(
-        None, description="pagerduty (required): the integration's routing key. " + SECRET_NOTE
+        None, description="pagerduty (required): the integration's routing key. " + KEEP_NOTE
     )
     events_url: str | None = Field(
         None, description=f"pagerduty: the Events API v2 URL (default {PAGERDUTY_EVENTS_URL})."
