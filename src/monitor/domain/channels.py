@@ -101,26 +101,6 @@ class ChannelDraft:
     # `secret_headers` flattened as `header:<name>`; never in a repr (logs, tracebacks).
     secrets: dict[str, SecretValue] = field(repr=False)
 
-    def document(self) -> dict[str, Any]:
-        """The canonical channel as the API shows it: secrets as `{"set": true}`."""
-        shown_secrets: dict[str, Any] = {}
-        headers: dict[str, Any] = {}
-        for key in self.secrets:
-            if key.startswith("header:"):
-                headers[key.removeprefix("header:")] = SET
-            else:
-                shown_secrets[key] = SET
-        document: dict[str, Any] = {
-            "name": self.name,
-            "kind": self.kind,
-            "enabled": self.enabled,
-            **self.settings,
-            **shown_secrets,
-        }
-        if self.kind in HEADER_KINDS:
-            document["secret_headers"] = dict(sorted(headers.items()))
-        return document
-
 
 HEADER_KINDS = ("webhook", "alertmanager")
 REQUIRED_SECRETS: dict[str, tuple[str, ...]] = {
