@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -445,3 +446,22 @@ async def test_secrets_sealed_under_another_key_are_unreadable_not_a_500(
     assert mended.status_code == 200 and mended.json()["secrets"] == "readable"
     outcome = (await client.post(f"{CHANNELS}/{created['id']}/test", headers=auth(admin))).json()
     assert outcome["delivered"] is True and len(receiver.requests) == 1
+
+
+async def test_no_secret_reaches_the_log(
+    client: httpx.AsyncClient,
+    admin: str,
+    nursery: trio.Nursery,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    receiver = await start_receiver(nursery)
+    created = await create(client, admin, webhook(url=receiver.url))
+    path = f"{CHANNELS}/{created['id']}"
+    await client.post(f"{path}/test", headers=auth(admin))
+    await client.put(path, headers=auth(admin), json={**created["channel"], "secret": "x"})
+    await client.put(path, headers=auth(admin), json=created["channel"])
+    await client.delete(path, headers=auth(admin))
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    assert logged, "nothing was logged: the check would be empty"
+    assert HMAC_SECRET not in logged and "hidden-token" not in logged
