@@ -17,7 +17,8 @@ import psycopg
 import pytest
 import trio
 
-from conftest import MakeKey
+from conftest import MakeKey, StartService
+from monitor.config import Settings
 from monitor.domain.signing import SecretKeys
 from monitor.secret_box import SecretBox
 from receivers import Received, Reply, start_receiver
@@ -465,3 +466,19 @@ async def test_no_secret_reaches_the_log(
     logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
     assert logged, "nothing was logged: the check would be empty"
     assert HMAC_SECRET not in logged and "hidden-token" not in logged
+
+
+async def test_the_refusal_setting_reaches_a_channels_test(
+    start_service: StartService, settings: Settings, make_key: MakeKey, nursery: trio.Nursery
+) -> None:
+    """With MONITOR_OUTBOUND_REFUSE_PRIVATE on, a receiver on loopback (by name: it is
+    the resolved address that is judged) is refused and sent nothing."""
+    receiver = await start_receiver(nursery)
+    refusing = await start_service(settings.replace(outbound_refuse_private=True))
+    _, token = await make_key("admin")
+    async with httpx.AsyncClient(base_url=refusing.base_url) as client:
+        created = await create(client, token, webhook(url=f"http://localhost:{receiver.port}/hook"))
+        response = await client.post(f"{CHANNELS}/{created['id']}/test", headers=auth(token))
+    outcome = response.json()
+    assert outcome["delivered"] is False and outcome["failure"]["kind"] == "refused_address"
+    assert receiver.requests == []
