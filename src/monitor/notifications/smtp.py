@@ -21,7 +21,14 @@ from typing import Any
 
 import trio
 
-from monitor.outbound import AddressCheck, Failure, OutboundLimits, OutboundResult, address_refused
+from monitor.outbound import (
+    AddressCheck,
+    Failure,
+    OutboundLimits,
+    OutboundResult,
+    address_refused,
+    tls_context,
+)
 
 SMTP_FAILURE = "smtp_error"
 
@@ -118,7 +125,7 @@ async def send_email(
     refused: AddressCheck = address_refused,
 ) -> OutboundResult:
     """Send `message` through the channel's SMTP server; failures are results."""
-    tls = context or ssl.create_default_context()
+    tls = context or tls_context()
     with trio.move_on_after(limits.total_timeout):
         return await trio.to_thread.run_sync(
             lambda: _send_blocking(settings, password, message, limits, tls, refused),
