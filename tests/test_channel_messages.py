@@ -8,26 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import re
-import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,6 +29,7 @@ from monitor.notifications.messages import (
 )
 from monitor.outbound import OutboundLimits
 from receivers import Received, Reply, start_receiver
+from smtp_server import LOGIN, Mailbox, plain_smtp_server, starttls_smtp_server
 
 NOW = dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.UTC)
 LIMITS = OutboundLimits(connect_timeout=2, read_timeout=5, total_timeout=10)
@@ -263,103 +252,16 @@ def test_chat_and_pager_messages_stay_within_the_services_limits(
 # ---- email against aiosmtpd ---------------------------------------------------------
 
 
-@dataclass
-class Mailbox:
-    messages: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        parsed = message_from_bytes(envelope.original_content or b"", policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        with self.lock:
-            self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), parsed))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 def plain_smtp() -> Iterator[tuple[int, Mailbox]]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller.port, mailbox
-    finally:
-        controller.stop()
+    with plain_smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
 def starttls_smtp(tmp_path: Path) -> Iterator[tuple[int, Mailbox, ssl.SSLContext]]:
-    cert, key = self_signed(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert, key)
-    client_context = ssl.create_default_context(cafile=str(cert))
-    mailbox = Mailbox()
-
-    def authenticate(
-        server: Any, session: Session, envelope: Envelope, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            b"monitor",
-            b"pa55word",
-        )
-        if ok:
-            mailbox.logins.append(data.login.decode())
-        return AuthResult(success=ok)
-
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=free_port(),
-        server_hostname="localhost",
-        tls_context=server_context,
-        require_starttls=True,
-        authenticator=authenticate,
-        auth_require_tls=True,
-    )
-    controller.start()
-    try:
-        yield controller.port, mailbox, client_context
-    finally:
-        controller.stop()
+    with starttls_smtp_server(tmp_path) as server:
+        yield server
 
 
 def email_settings(port: int, **changes: Any) -> dict[str, Any]:
@@ -395,12 +297,12 @@ async def test_email_over_starttls_with_a_login(
     starttls_smtp: tuple[int, Mailbox, ssl.SSLContext],
 ) -> None:
     port, mailbox, trusted = starttls_smtp
-    settings = email_settings(port, host="localhost", security="starttls", username="monitor")
+    settings = email_settings(port, host="localhost", security="starttls", username=LOGIN[0])
     result = await deliver(
-        "email", settings, {"password": "pa55word"}, group(alert("a")), LIMITS, tls_context=trusted
+        "email", settings, {"password": LOGIN[1]}, group(alert("a")), LIMITS, tls_context=trusted
     )
     assert result.delivered, result
-    assert mailbox.logins == ["monitor"] and len(mailbox.messages) == 1
+    assert mailbox.logins == [LOGIN[0]] and len(mailbox.messages) == 1
 
     # aiosmtpd answers a wrong password by leaving smtplib waiting: a failure all the same.
     impatient = OutboundLimits(connect_timeout=2, read_timeout=1, total_timeout=5)
@@ -409,9 +311,7 @@ async def test_email_over_starttls_with_a_login(
     )
     assert not wrong.delivered and wrong.failure is not None
 
-    untrusted = await deliver(
-        "email", settings, {"password": "pa55word"}, group(alert("a")), LIMITS
-    )
+    untrusted = await deliver("email", settings, {"password": LOGIN[1]}, group(alert("a")), LIMITS)
     assert untrusted.failure is not None and untrusted.failure.kind == "tls_error"
     plain = await deliver("email", email_settings(port), {}, group(alert("a")), LIMITS)
     assert plain.failure is not None and plain.failure.kind == "smtp_error"  # STARTTLS required

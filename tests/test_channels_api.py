@@ -22,6 +22,7 @@ from monitor.config import Settings
 from monitor.domain.signing import SecretKeys
 from monitor.secret_box import SecretBox
 from receivers import Received, Reply, start_receiver
+from smtp_server import plain_smtp_server
 
 CHANNELS = "/api/v1/channels"
 HMAC_SECRET = "s3cret-webhook-key-0123456789"
@@ -482,3 +483,30 @@ async def test_the_refusal_setting_reaches_a_channels_test(
     outcome = response.json()
     assert outcome["delivered"] is False and outcome["failure"]["kind"] == "refused_address"
     assert receiver.requests == []
+
+
+async def test_an_email_channels_test_reaches_the_smtp_server_even_when_disabled(
+    client: httpx.AsyncClient, admin: str, database_url: str
+) -> None:
+    with plain_smtp_server() as (port, mailbox):
+        created = await create(
+            client,
+            admin,
+            {
+                "name": unique(),
+                "kind": "email",
+                "enabled": False,  # tested all the same
+                "host": "127.0.0.1",
+                "port": port,
+                "security": "none",
+                "from": "monitor@example.com",
+                "to": ["ops@example.com"],
+            },
+        )
+        response = await client.post(f"{CHANNELS}/{created['id']}/test", headers=auth(admin))
+        outcome = response.json()
+        assert (outcome["delivered"], outcome["status"], outcome["failure"]) == (True, 250, None)
+        [(sender, recipients, message)] = mailbox.messages
+    assert (sender, recipients) == ("monitor@example.com", ["ops@example.com"])
+    assert message["Subject"].startswith("[TEST] [FIRING:1] monitor test")
+    assert message["Message-ID"] == f"<{outcome['idempotency_key']}@monitor>"
