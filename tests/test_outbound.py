@@ -198,3 +198,18 @@ def test_well_known_addresses() -> None:
         assert address_refused(ipaddress.ip_address(refused)), refused
     for allowed in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "::ffff:8.8.8.8"):
         assert not address_refused(ipaddress.ip_address(allowed)), allowed
+
+
+async def test_a_slow_name_resolution_is_a_connect_timeout() -> None:
+    async def stalls(host: str, port: int) -> list[str]:
+        await trio.sleep(30)
+        return ["93.184.216.34"]
+
+    limits = OutboundLimits(
+        connect_timeout=0.2, read_timeout=5, total_timeout=10, refuse_private=True
+    )
+    started = trio.current_time()
+    result = await send(limits, "POST", "http://hooks.example.com/", resolver=stalls)
+    assert result.failure is not None and result.failure.kind == "timeout"
+    assert result.failure.message == "timed out connecting"
+    assert trio.current_time() - started < 5

@@ -170,11 +170,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         if not self._refuse_private:
             return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        with trio.fail_after(float("inf") if timeout is None else timeout):
-            try:
+        try:
+            with trio.fail_after(float("inf") if timeout is None else timeout):
                 addresses = await checked_addresses(host, port, self._resolver, self._refused)
-            except trio.TooSlowError:
-                raise httpcore.ConnectTimeout(f"resolving {host} took too long") from None
+        except trio.TooSlowError:
+            raise httpcore.ConnectTimeout(f"resolving {host} took too long") from None
         last: Exception | None = None
         for address in addresses:  # the ones checked, so the name is not resolved again
             try:
