@@ -213,3 +213,53 @@ async def test_a_slow_name_resolution_is_a_connect_timeout() -> None:
     assert result.failure is not None and result.failure.kind == "timeout"
     assert result.failure.message == "timed out connecting"
     assert trio.current_time() - started < 5
+
+
+async def test_a_redirect_to_another_origin_does_not_carry_private_headers(
+    nursery: trio.Nursery,
+) -> None:
+    elsewhere = await start_receiver(nursery)
+
+    async def away(request: Received) -> Reply:
+        if request.path == "/same":
+            return Reply(307, b"", (("location", f"{elsewhere.url}/other"),))
+        return Reply(307, b"", (("location", "/same"),))
+
+    origin = await start_receiver(nursery, away)
+    headers = {"X-Api-Key": "private", "Authorization": "Bearer t", "X-Team": "ops"}
+    result = await send(
+        FAST,
+        "POST",
+        origin.url + "/first",
+        content=b"{}",
+        headers=headers,
+        private_headers=frozenset({"x-api-key"}),
+    )
+    assert result.delivered
+    _, same = origin.requests
+    assert same.path == "/same" and same.headers["x-api-key"] == "private"  # same origin
+    [other] = elsewhere.requests
+    assert other.body == b"{}" and other.headers["x-team"] == "ops"
+    assert "x-api-key" not in other.headers and "authorization" not in other.headers
+
+
+async def test_a_303_becomes_a_get_without_body(nursery: trio.Nursery) -> None:
+    async def see_other(request: Received) -> Reply:
+        if request.path == "/done":
+            return Reply(200, request.method.encode())
+        return Reply(303, b"", (("location", "/done"),))
+
+    receiver = await start_receiver(nursery, see_other)
+    result = await send(FAST, "POST", receiver.url, content=b'{"a": 1}')
+    assert result.delivered and result.body == "GET"
+    assert receiver.requests[-1].body == b""
+    assert "content-type" not in receiver.requests[-1].headers
+
+
+async def test_a_redirect_to_another_scheme_is_a_failure(nursery: trio.Nursery) -> None:
+    async def to_ftp(_: Received) -> Reply:
+        return Reply(302, b"", (("location", "ftp://example.com/x"),))
+
+    receiver = await start_receiver(nursery, to_ftp)
+    result = await send(FAST, "POST", receiver.url)
+    assert result.failure is not None and result.failure.kind == "invalid_url"

@@ -4,7 +4,8 @@ httpx on Trio, with every wait bounded: connecting (name resolution
 included), each read and write, and the whole request (redirects and the
 answer's body included). The answer is read as a stream and reading stops
 at `max_response_bytes`, so a receiver cannot make the service hold a huge
-body. At most `max_redirects` redirects are followed.
+body. At most `max_redirects` redirects are followed, here rather than by
+httpx, so that a channel's secret headers are not carried to another origin.
 
 With `refuse_private`, every address a receiver's name resolves to must be
 public (`ipaddress`'s `is_global`): the check is made on the resolved
@@ -221,42 +222,90 @@ def _client(limits: OutboundLimits, resolver: Resolver, refused: AddressCheck) -
             write=limits.read_timeout,
             pool=limits.connect_timeout,
         ),
-        follow_redirects=limits.max_redirects > 0,
-        max_redirects=limits.max_redirects,
+        follow_redirects=False,  # followed by _exchange, which knows which headers are private
         trust_env=False,
     )
 
 
-def _shown(body: bytes) -> tuple[str, bool]:
-    return body[:SHOWN_BODY_BYTES].decode("utf-8", "replace"), len(body) > SHOWN_BODY_BYTES
+def _shown(body: bytes, total: int) -> tuple[str, bool]:
+    return body[:SHOWN_BODY_BYTES].decode("utf-8", "replace"), total > SHOWN_BODY_BYTES
+
+
+async def _read(response: httpx.Response, limits: OutboundLimits) -> OutboundResult:
+    """The answer's status, headers and the start of its body, reading at most the cap."""
+    kept = bytearray()  # only what is shown; the rest is counted, not held
+    total = 0
+    too_large = False
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if len(kept) <= SHOWN_BODY_BYTES:
+            kept.extend(chunk[: SHOWN_BODY_BYTES + 1 - len(kept)])
+        if total > limits.max_response_bytes:
+            too_large = True  # stop reading: the rest is never fetched
+            break
+    body, truncated = _shown(bytes(kept), total)
+    failure = (
+        Failure(
+            "too_large",
+            f"the answer's body passed {limits.max_response_bytes} bytes; reading stopped there",
+        )
+        if too_large
+        else None
+    )
+    headers = dict(response.headers.items())
+    return OutboundResult(response.status_code, headers, body, truncated or too_large, failure)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def redirected(
+    request: httpx.Request, response: httpx.Response, private_headers: frozenset[str]
+) -> httpx.Request:
+    """The request a redirect asks for, as browsers (and httpx) make it: 303, and 301/302
+    after a POST, become a GET without body; 307/308 repeat the method and body. To
+    another origin, `Authorization`, `Cookie` and the caller's `private_headers` (a
+    channel's secret headers) are not sent."""
+    url = request.url.join(response.headers["location"])
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise httpx.UnsupportedProtocol(f"redirected to {url.scheme or 'a relative'} URL")
+    method = request.method
+    if response.status_code == 303 and method != "HEAD":
+        method = "GET"
+    if response.status_code in (301, 302) and method == "POST":
+        method = "GET"
+    headers = httpx.Headers(request.headers)
+    headers.pop("Host", None)
+    content = request.content if method == request.method else b""
+    if method != request.method:
+        for name in ("Content-Length", "Content-Type", "Transfer-Encoding"):
+            headers.pop(name, None)
+    if _origin(url) != _origin(request.url):
+        dropped = {"authorization", "cookie", *(name.lower() for name in private_headers)}
+        headers = httpx.Headers([(k, v) for k, v in headers.items() if k.lower() not in dropped])
+    return httpx.Request(method, url, headers=headers, content=content)
 
 
 async def _exchange(
-    client: httpx.AsyncClient, limits: OutboundLimits, request: httpx.Request
+    client: httpx.AsyncClient,
+    limits: OutboundLimits,
+    request: httpx.Request,
+    private_headers: frozenset[str],
 ) -> OutboundResult:
-    response = await client.send(request, stream=True)
-    try:
-        received = bytearray()
-        too_large = False
-        async for chunk in response.aiter_bytes():
-            received.extend(chunk)
-            if len(received) > limits.max_response_bytes:
-                too_large = True  # stop reading: the rest is never fetched
-                break
-        body, truncated = _shown(bytes(received))
-        headers = dict(response.headers.items())
-        failure = (
-            Failure(
-                "too_large",
-                f"the answer's body passed {limits.max_response_bytes} bytes; "
-                "reading stopped there",
-            )
-            if too_large
-            else None
-        )
-        return OutboundResult(response.status_code, headers, body, truncated or too_large, failure)
-    finally:
-        await response.aclose()
+    """Send `request`, following at most `max_redirects` redirects (each hop's connection
+    checked by the backend like the first)."""
+    for hop in range(limits.max_redirects + 1):
+        response = await client.send(request, stream=True)
+        try:
+            if not response.has_redirect_location or limits.max_redirects == 0:
+                return await _read(response, limits)
+            if hop == limits.max_redirects:
+                raise httpx.TooManyRedirects("too many redirects", request=request)
+            request = redirected(request, response, private_headers)
+        finally:
+            await response.aclose()
+    raise AssertionError("unreachable: the last hop returns or raises")
 
 
 async def send(
@@ -266,11 +315,13 @@ async def send(
     *,
     content: bytes = b"",
     headers: Mapping[str, str] | None = None,
+    private_headers: frozenset[str] = frozenset(),
     resolver: Resolver = resolve,
     refused: AddressCheck = address_refused,
 ) -> OutboundResult:
     """Send one request and read its answer, within `limits`; never raises for the
-    receiver's doing (timeouts, refusals, bad answers are `failure`s)."""
+    receiver's doing (timeouts, refusals, bad answers are `failure`s). `private_headers`
+    are not sent on to a redirect's other origin."""
     try:
         request = httpx.Request(
             method, url, content=content, headers={"User-Agent": USER_AGENT, **(headers or {})}
@@ -282,7 +333,7 @@ async def send(
     try:
         async with _client(limits, resolver, refused) as client:
             with trio.fail_after(limits.total_timeout):
-                return await _exchange(client, limits, request)
+                return await _exchange(client, limits, request, private_headers)
     except trio.TooSlowError:
         return failed("timeout", f"no complete answer within {limits.total_timeout:g} s")
     except AddressRefused as refusal:

@@ -39,5 +39,10 @@ async def deliver(
             settings, secrets.get("password"), message, limits, context=tls_context
         )
     return await outbound.send(
-        limits, message.method, message.url, content=message.body, headers=message.headers
+        limits,
+        message.method,
+        message.url,
+        content=message.body,
+        headers=message.headers,
+        private_headers=message.private_headers,
     )

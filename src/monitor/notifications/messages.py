@@ -24,7 +24,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -53,6 +53,8 @@ class HttpMessage:
     url: str
     headers: dict[str, str] = field(repr=False)  # may carry secret headers
     body: bytes
+    # Names of the headers that are secrets: not sent on to another origin by a redirect.
+    private_headers: frozenset[str] = frozenset()
 
 
 def rfc3339(moment: datetime) -> str:
@@ -404,14 +406,19 @@ def build_message(
         if key.startswith("header:")
     }
     headers = {**settings.get("headers", {}), **secret_headers}
+    private = frozenset(secret_headers)
     if kind == "webhook":
-        return build_webhook(group, url=settings["url"], secret=secrets["secret"], headers=headers)
+        message = build_webhook(
+            group, url=settings["url"], secret=secrets["secret"], headers=headers
+        )
+        return replace(message, private_headers=private)
     if kind == "slack":
         return build_slack(group, url=secrets["url"])
     if kind == "discord":
         return build_discord(group, url=secrets["url"])
     if kind == "alertmanager":
-        return build_alertmanager(group, url=settings["url"], headers=headers)
+        message = build_alertmanager(group, url=settings["url"], headers=headers)
+        return replace(message, private_headers=private)
     if kind == "pagerduty":
         return build_pagerduty(
             group, events_url=settings["events_url"], routing_key=secrets["routing_key"]
