@@ -74,7 +74,7 @@ RESERVED_HEADERS = frozenset(
 )
 RESERVED_PREFIX = "x-monitor-"
 _DOCUMENT_LIMITS = JsonLimits(max_bytes=MAX_CHANNEL_BYTES, max_depth=4)
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+HEADER_NAME = re.compile(r"^[0-9A-Za-z-]{1,100}$")
 # One address, as SMTP takes it: no display name, no spaces or angle brackets.
 ADDRESS = re.compile(r"^[^\s@<>(),;:\"\[\]\\]+@[^\s@<>(),;:\"\[\]\\]+\.[^\s@<>(),;:\"\[\]\\]+$")
 HOST = re.compile(r"^[A-Za-z0-9.:\-\[\]]{1,253}$")

@@ -91,9 +91,9 @@ class ChannelRecord:
         headers: dict[str, Any] = {}
         for name in self.secret_names:
             if name.startswith("header:"):
-                headers[name.removeprefix("header:")] = SET
+                headers[name.removeprefix("header:")] = dict(SET)
             else:
-                shown[name] = SET
+                shown[name] = dict(SET)
         if "headers" in self.settings:
             shown["secret_headers"] = dict(sorted(headers.items()))
         return shown
