@@ -135,6 +135,9 @@ def make_settings(database_url: str, data_dir: Path, **changes: Any) -> Settings
             "MONITOR_REDIS_PREFIX": f"monitor-test-{RUN_ID}:",
             # Instances sharing Redis need one; the generated key has its own tests.
             "MONITOR_SECRET_KEY": TEST_SECRET_KEY,
+            # A channel's test waits on its receiver: keep a fuzzed one's wait short.
+            "MONITOR_OUTBOUND_CONNECT_TIMEOUT": "2s",
+            "MONITOR_OUTBOUND_TIMEOUT": "4s",
         }
     )
     return base.replace(**changes)

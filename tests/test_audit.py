@@ -561,6 +561,24 @@ async def _new(setup: Setup, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return created
 
 
+CHANNEL = {
+    "name": "walked",
+    "kind": "webhook",
+    # Nothing listens on port 9 here: a test of it fails fast, and answers 200 saying so.
+    "url": "http://127.0.0.1:9/hook",
+    "secret": "walked-channel-secret",
+}
+
+
+async def _new_channel(setup: Setup) -> dict[str, Any]:
+    response = await setup.client.post(
+        "/api/v1/channels", headers=auth(setup.admin_token), json={**CHANNEL, "name": tag()}
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
 async def _create_policy(setup: Setup) -> Call:
     return Call("/api/v1/notification-policies", "notification_policy", POLICY)
 
@@ -613,6 +631,29 @@ async def _delete_inhibition(setup: Setup) -> Call:
     return Call(f"/api/v1/inhibition-rules/{created['id']}", "inhibition_rule")
 
 
+async def _create_channel(setup: Setup) -> Call:
+    return Call("/api/v1/channels", "notification_channel", {**CHANNEL, "name": tag()})
+
+
+async def _update_channel(setup: Setup) -> Call:
+    created = await _new_channel(setup)
+    return Call(
+        f"/api/v1/channels/{created['id']}",
+        "notification_channel",
+        {**created["channel"], "enabled": False},
+    )
+
+
+async def _delete_channel(setup: Setup) -> Call:
+    created = await _new_channel(setup)
+    return Call(f"/api/v1/channels/{created['id']}", "notification_channel")
+
+
+async def _test_channel(setup: Setup) -> Call:
+    created = await _new_channel(setup)
+    return Call(f"/api/v1/channels/{created['id']}/test", "notification_channel")
+
+
 # How to make a successful call of each mutating route. A new route must add
 # its entry (or, if it is ingest, join INGEST_ROUTES): the walk fails without.
 HOW_TO_CHANGE: dict[tuple[str, str], Callable[[Setup], Awaitable[Call]]] = {
@@ -643,6 +684,11 @@ HOW_TO_CHANGE: dict[tuple[str, str], Callable[[Setup], Awaitable[Call]]] = {
     ("POST", "/api/v1/inhibition-rules"): _create_inhibition,
     ("PUT", "/api/v1/inhibition-rules/{rule_id}"): _update_inhibition,
     ("DELETE", "/api/v1/inhibition-rules/{rule_id}"): _delete_inhibition,
+    ("POST", "/api/v1/channels"): _create_channel,
+    ("PUT", "/api/v1/channels/{channel_id}"): _update_channel,
+    ("DELETE", "/api/v1/channels/{channel_id}"): _delete_channel,
+    # A test sends a message out: its audit row says who sent what, and the outcome.
+    ("POST", "/api/v1/channels/{channel_id}/test"): _test_channel,
 }
 
 

@@ -60,6 +60,8 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/alerts"): READ,
     ("GET", "/api/v1/alerts/{rule_id}"): READ,
     ("GET", "/api/v1/alerts/{rule_id}/history"): READ,
+    ("GET", "/api/v1/channels"): READ,
+    ("GET", "/api/v1/channels/{channel_id}"): READ,
     ("GET", "/api/v1/alerts/instances"): READ,
     ("GET", "/stats"): READ,
     ("WS", "/ws"): READ,
@@ -108,6 +110,11 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/inhibition-rules"): ADMIN,
     ("PUT", "/api/v1/inhibition-rules/{rule_id}"): ADMIN,
     ("DELETE", "/api/v1/inhibition-rules/{rule_id}"): ADMIN,
+    # Notification channels hold credentials and make the service send requests out.
+    ("POST", "/api/v1/channels"): ADMIN,
+    ("PUT", "/api/v1/channels/{channel_id}"): ADMIN,
+    ("DELETE", "/api/v1/channels/{channel_id}"): ADMIN,
+    ("POST", "/api/v1/channels/{channel_id}/test"): ADMIN,
 }
 
 # Routes that need no key, and why. Nothing under /api/v1 belongs here.
@@ -209,6 +216,7 @@ PATH_VALUES = {
     "instance_id": str(2**63 + 1),
     "policy_id": str(2**63 + 1),
     "silence_id": str(2**63 + 1),
+    "channel_id": str(2**63 + 1),
     "name": "role_matrix_probe",
     "label": "role_matrix_probe",
     "kind": "errors",

@@ -42,6 +42,16 @@ def number(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def boolean(raw: str) -> bool:
+    """`true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), whatever the case."""
+    text = raw.strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off"}:
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
 def duration(low: str, high: str, *, bare_unit: timedelta = SECOND) -> Callable[[str], timedelta]:
     """A duration between `low` and `high` (written like `30s`); a plain number counts
     `bare_unit`s, the unit the setting has always been documented in."""

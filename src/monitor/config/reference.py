@@ -70,6 +70,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Maintenance", ("MAINTENANCE_",)),
     ("Audit log", ("AUDIT_",)),
     ("Dashboard results", ("DASHBOARD_",)),
+    ("Notifications (outbound requests)", ("OUTBOUND_",)),
 )
 OTHER = "Other"
 # The order of the page: the server first, as a reader meets the settings.
@@ -86,6 +87,7 @@ ORDER = (
     "Maintenance",
     "Audit log",
     "Dashboard results",
+    "Notifications (outbound requests)",
     OTHER,
 )
 
@@ -112,6 +114,7 @@ SEE_ALSO = {
     "Maintenance": "[operations](operations.md#retention-and-maintenance)",
     "Audit log": "[audit log](audit.md)",
     "Dashboard results": "[dashboard API](dashboard-api.md)",
+    "Notifications (outbound requests)": "[notifications](notifications.md#outbound-requests)",
 }
 
 

@@ -331,6 +331,48 @@ class Settings:
         "evaluated at its own interval, so this only bounds how late a due rule starts."
         + IN_SECONDS,
     )
+    outbound_connect_timeout: timedelta = setting(
+        "MONITOR_OUTBOUND_CONNECT_TIMEOUT",
+        "5s",
+        parsers.duration("100ms", "1m"),
+        "How long a notification (or a channel's test) may take to connect to its receiver, "
+        "name resolution included." + IN_SECONDS,
+    )
+    outbound_read_timeout: timedelta = setting(
+        "MONITOR_OUTBOUND_READ_TIMEOUT",
+        "10s",
+        parsers.duration("100ms", "5m"),
+        "How long a receiver may keep a notification waiting between two reads or writes."
+        + IN_SECONDS,
+    )
+    outbound_timeout: timedelta = setting(
+        "MONITOR_OUTBOUND_TIMEOUT",
+        "30s",
+        parsers.duration("100ms", "10m"),
+        "How long one outbound request may take in all, redirects and the answer's body "
+        "included (SMTP: the whole conversation)." + IN_SECONDS,
+    )
+    outbound_max_response_bytes: int = setting(
+        "MONITOR_OUTBOUND_MAX_RESPONSE_BYTES",
+        str(256 * 1024),
+        parsers.whole_number(1024, 64 * 1024 * 1024),
+        "Most bytes of a receiver's answer read (decompressed); past it reading stops and "
+        "the request fails as too large.",
+    )
+    outbound_max_redirects: int = setting(
+        "MONITOR_OUTBOUND_MAX_REDIRECTS",
+        "3",
+        parsers.whole_number(0, 20),
+        "Redirects an outbound request follows; one more fails it (0: none are followed).",
+    )
+    outbound_refuse_private: bool = setting(
+        "MONITOR_OUTBOUND_REFUSE_PRIVATE",
+        "false",
+        parsers.boolean,
+        "true: notifications and channel tests refuse receivers whose address (as resolved, "
+        "for every address a name resolves to, and after each redirect) is not public: "
+        "private, loopback, link-local, shared, multicast or reserved.",
+    )
     max_series: int = setting(
         "MONITOR_MAX_SERIES",
         "100000",

@@ -12,6 +12,7 @@ from monitor.web.api.alerts import instance_routes as alert_instances
 from monitor.web.api.alerts import routes as alert_rules
 from monitor.web.api.alerts import trial_routes as alert_trials
 from monitor.web.api.audit import routes as audit
+from monitor.web.api.channels import routes as channels
 from monitor.web.api.dashboard import heatmap, overview, realtime, timeseries, top
 from monitor.web.api.dashboards import routes as dashboards
 from monitor.web.api.dashboards import widget_routes as widgets
@@ -99,6 +100,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(policy_routes.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(silence_routes.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(inhibition_routes.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(channels.blueprint, url_prefix=API_PREFIX)
     for dashboard_read in (
         overview.blueprint,
         top.blueprint,

@@ -1,0 +1,1 @@
+"""Notifications: what is sent for alert instances, to which channels, and how."""
