@@ -17,7 +17,7 @@ StaleVersion, Conflict), which the API answers as 404, 412 and 409.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -249,12 +249,28 @@ async def replace_channel(
 async def delete_channel(
     gateway: Gateway, channel_id: int, *, condition: VersionCondition, by: Attribution
 ) -> None:
-    """Mark the channel deleted and erase its secrets."""
+    """Mark the channel deleted and erase its secrets; a Conflict while a notification
+    policy sends to it (its instances would go nowhere)."""
     label = actor_label(by.actor)
 
     def work(connection: Connection) -> None:
         _lock_channel_set(connection)
         before = _locked(connection, channel_id, condition)
+        users = [
+            row[0]
+            for row in connection.execute(
+                "select id from notification_policies "
+                "where definition -> 'channel_ids' @> to_jsonb(array[%s::bigint]) order by id",
+                (channel_id,),
+            )
+        ]
+        if users:
+            named = ", ".join(str(user) for user in users[:10])
+            raise Conflict(
+                f"channel {channel_id} is used by notification policies {named}; "
+                "remove it from them first",
+                "channel_in_use",
+            )
         connection.execute(
             "update notification_channels set deleted_at = now(), updated_at = now(), "
             "updated_by = %s, version = version + 1, secrets = null, secret_names = '{}' "
@@ -267,6 +283,22 @@ async def delete_channel(
         )
 
     await gateway.run(work)
+
+
+def missing_channels(connection: Connection, channel_ids: Sequence[int]) -> list[int]:
+    """Those of `channel_ids` that name no channel (none, or a deleted one). Holds the
+    channel set's lock to the end of the transaction, so none is deleted meanwhile."""
+    if not channel_ids:
+        return []
+    _lock_channel_set(connection)
+    found = {
+        row[0]
+        for row in connection.execute(
+            "select id from notification_channels where id = any(%s) and deleted_at is null",
+            (list(channel_ids),),
+        )
+    }
+    return [channel_id for channel_id in channel_ids if channel_id not in found]
 
 
 async def record_test(

@@ -13,6 +13,7 @@ StaleVersion, Conflict), which the API answers as 404, 412 and 409.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,13 @@ class DocumentTable:
     max_rows: int
     order: str  # SQL after ORDER BY (trusted: written here, never from a request)
     scope: str = "true"  # SQL condition on the rows this store manages
+
+
+Check = Callable[[Connection, dict[str, Any]], None]  # raises to refuse a document
+
+
+def _no_check(connection: Connection, definition: dict[str, Any]) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -92,12 +100,19 @@ def _lock(connection: Connection, table: DocumentTable) -> None:
 
 
 async def create(
-    gateway: Gateway, table: DocumentTable, definition: dict[str, Any], *, by: Attribution
+    gateway: Gateway,
+    table: DocumentTable,
+    definition: dict[str, Any],
+    *,
+    by: Attribution,
+    check: Check = _no_check,
 ) -> DocumentRecord:
+    """A new row; `check` runs first in the same transaction (what it references exists)."""
     label = actor_label(by.actor)
 
     def work(connection: Connection) -> DocumentRecord:
         _lock(connection, table)
+        check(connection, definition)
         count = connection.execute(
             sql.SQL("select count(*) from {} where {}").format(
                 sql.Identifier(table.table),
@@ -151,6 +166,7 @@ async def replace(
     *,
     condition: VersionCondition,
     by: Attribution,
+    check: Check = _no_check,
 ) -> DocumentRecord:
     label = actor_label(by.actor)
 
@@ -159,6 +175,7 @@ async def replace(
         before = _locked(connection, table, row_id, condition)
         if before.definition == definition:
             return before
+        check(connection, definition)
         with connection.cursor(row_factory=class_row(DocumentRecord)) as cursor:
             after = cursor.execute(
                 sql.SQL(

@@ -8,17 +8,25 @@ with `PUT /notification-policies/default` and never deleted. `PUT` and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from quart import Blueprint, Response, request
 from quart_schema import document_headers, document_request, document_response, tag
 
 from monitor.domain.dashboards import DashboardRefused, VersionCondition
 from monitor.domain.keys import Role
 from monitor.domain.notification_documents import parse_policy
+from monitor.domain.rule_fields import RuleProblem, RuleProblems
 from monitor.storage import versioned_documents as store
+from monitor.storage.channels import missing_channels
+from monitor.storage.gateway import Connection
 from monitor.storage.notification_tables import DEFAULT_POLICY, POLICIES
 from monitor.web.api.alerts.schemas import IfMatchHeader
 from monitor.web.api.bulk_json import json_response
 from monitor.web.api.dashboards.answers import existing_id, not_found, refused
+from monitor.web.api.dashboards.bodies import invalid
 from monitor.web.api.notifications.documents import read_document, stored_json, stored_response
 from monitor.web.api.notifications.schemas import (
     DefaultPolicyDocument,
@@ -39,11 +47,26 @@ ANY_VERSION = VersionCondition(None)
 WHAT = "notification policy"
 
 
-def _document(raw: object) -> dict[str, object]:
+def _channels_exist(connection: Connection, definition: dict[str, Any]) -> None:
+    missing = missing_channels(connection, definition.get("channel_ids", []))
+    if missing:
+        listed = ", ".join(str(channel_id) for channel_id in missing)
+        raise RuleProblems([RuleProblem("channel_ids", f"no channel with id {listed}")])
+
+
+@contextmanager
+def _refusals_named() -> Iterator[None]:
+    try:
+        yield
+    except RuleProblems as refused:
+        raise invalid([problem.as_dict() for problem in refused.problems]) from None
+
+
+def _document(raw: object) -> dict[str, Any]:
     return parse_policy(raw).document()
 
 
-def _default_document(raw: object) -> dict[str, object]:
+def _default_document(raw: object) -> dict[str, Any]:
     return parse_policy(raw, default=True).document(default=True)
 
 
@@ -75,9 +98,14 @@ async def list_policies() -> Response:
 async def create_policy() -> Response:
     """A new policy; every bad field is named in one 400."""
     document = await read_document(_document)
-    created = await store.create(
-        current_deps().gateway, POLICIES, document, by=request_attribution()
-    )
+    with _refusals_named():
+        created = await store.create(
+            current_deps().gateway,
+            POLICIES,
+            document,
+            by=request_attribution(),
+            check=_channels_exist,
+        )
     response = stored_response(created, "policy", 201)
     response.headers["Location"] = f"{request.path}/{created.id}"
     return response
@@ -103,14 +131,16 @@ async def replace_default_policy() -> Response:
     condition = if_match() or ANY_VERSION
     document = await read_document(_default_document)
     current = await _default()
-    updated = await store.replace(
-        current_deps().gateway,
-        DEFAULT_POLICY,
-        current.id,
-        document,
-        condition=condition,
-        by=request_attribution(),
-    )
+    with _refusals_named():
+        updated = await store.replace(
+            current_deps().gateway,
+            DEFAULT_POLICY,
+            current.id,
+            document,
+            condition=condition,
+            by=request_attribution(),
+            check=_channels_exist,
+        )
     return stored_response(updated, "policy")
 
 
@@ -137,14 +167,16 @@ async def replace_policy(policy_id: int) -> Response:
     condition = if_match() or ANY_VERSION
     existing_id(WHAT, policy_id)
     document = await read_document(_document)
-    updated = await store.replace(
-        current_deps().gateway,
-        POLICIES,
-        policy_id,
-        document,
-        condition=condition,
-        by=request_attribution(),
-    )
+    with _refusals_named():
+        updated = await store.replace(
+            current_deps().gateway,
+            POLICIES,
+            policy_id,
+            document,
+            condition=condition,
+            by=request_attribution(),
+            check=_channels_exist,
+        )
     return stored_response(updated, "policy")
 
 
