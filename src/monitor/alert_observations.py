@@ -11,7 +11,10 @@ By kind:
 
 - `metric_threshold`: the aggregation over the window ending at
   `now - offset`; a group without samples there is not seen (the state
-  machine reads it as `Missing` when its instance is open);
+  machine reads it as `Missing` when its instance is open); avg, sum,
+  min, max, count and last take the window's whole minutes before the
+  rollup watermark from the 1-minute rollups (read once per transaction),
+  which equal their samples;
 - `event_count`: the count (or count per second) of matching events; a
   group without events counts 0 — for the groups the caller already knows
   (`known_groups`, its open instances) — since no events is a value here;
@@ -41,11 +44,13 @@ import trio
 from monitor.domain.alert_rules import Absence, AlertRule, EventCount, MetricThreshold, Pairs
 from monitor.domain.alert_states import Failed, GroupKey, Observation, Sample
 from monitor.domain.events import EventFilter
+from monitor.storage import rollups
 from monitor.storage.alert_values import (
     ERROR_GROUP_LABEL,
     ErrorGroupQuery,
     EventCountQuery,
     GroupValues,
+    Marks,
     PresenceQuery,
     SelectorQuery,
     WindowAggregate,
@@ -229,12 +234,18 @@ def _failed_for(item: RuleToObserve, reason: str) -> Observations:
 
 
 def _read_all(
-    connection: Connection, by_id: Mapping[int, RuleToObserve], reads: _Reads
+    connection: Connection,
+    by_id: Mapping[int, RuleToObserve],
+    reads: _Reads,
+    marks: Marks | None = None,
 ) -> dict[int, Observations]:
     found: dict[int, Observations] = {}
+    # Read once for the share: a watermark only advances, and the minutes before
+    # it stay exact whatever commits meanwhile (storage/rollups.py).
+    marks = rollups.watermarks(connection) if reads.metrics and marks is None else marks
     for metric in reads.metrics:
         try:
-            answers = read_selector(connection, metric.query)
+            answers = read_selector(connection, metric.query, marks)
         except QueryRefused as refused:
             for rule_id, _ in metric.readers:
                 found[rule_id] = _failed_for(by_id[rule_id], str(refused))
@@ -271,11 +282,16 @@ def observe_in(
     rules: Sequence[RuleToObserve],
     now: datetime,
     event_filter_of: EventFilterOf,
+    *,
+    marks: Marks | None = None,
 ) -> dict[int, Observations]:
-    """Every rule's observations at `now`, read on `connection` (one transaction)."""
+    """Every rule's observations at `now`, read on `connection` (one transaction).
+
+    `marks`: the rollup watermarks to read by (`{}`: raw samples only, as
+    bench/alerts.py compares); read on `connection` when not given."""
     reads, found = _plan(rules, now, event_filter_of)
     by_id = {item.rule_id: item for item in rules}
-    found.update(_read_all(connection, by_id, reads))
+    found.update(_read_all(connection, by_id, reads, marks))
     return found
 
 
