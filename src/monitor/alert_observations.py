@@ -250,8 +250,9 @@ def _read_all(
             for rule_id, _ in metric.readers:
                 found[rule_id] = _failed_for(by_id[rule_id], str(refused))
             continue
+        keys = _keys(answers)  # once for the ten or so rules reading these answers
         for rule_id, index in metric.readers:
-            found[rule_id] = _values(answers, index, None)
+            found[rule_id] = _values(answers, index, None, keys)
     for events in reads.events:
         answers = read_event_counts(connection, events.query)
         for rule_id, index, per_second in events.readers:
@@ -295,13 +296,22 @@ def observe_in(
     return found
 
 
-def _values(answers: list[GroupValues], index: int, per_second: float | None) -> Observations:
+def _keys(answers: list[GroupValues]) -> list[GroupKey]:
+    return [group_key(answer.labels) for answer in answers]
+
+
+def _values(
+    answers: list[GroupValues],
+    index: int,
+    per_second: float | None,
+    keys: list[GroupKey] | None = None,
+) -> Observations:
     seen: Observations = {}
-    for answer in answers:
+    for answer, key in zip(answers, _keys(answers) if keys is None else keys, strict=True):
         value = answer.values[index]
         if value is None:
             continue  # no sample in this window: unseen
-        seen[group_key(answer.labels)] = Sample(value / per_second if per_second else value)
+        seen[key] = Sample(value / per_second if per_second else value)
     return seen
 
 

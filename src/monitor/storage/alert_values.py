@@ -181,38 +181,50 @@ def _series_sql(
     return group_key_sql(group_by, params), matchers_sql(matchers, params)
 
 
+_RAW_PIECE = """
+    select m.gid, false, p.time, 1::float8, p.value, p.value, p.value, p.value, p.time,
+           p.value, {pairs}
+    from members m join samples p on p.series_id = m.id
+    where p.time >= {low} and p.time < {high}{gaps}{per_series}
+"""
+
+
 def _raw_pieces(layout: _Layout, rates: bool, params: dict[str, Any]) -> sql.Composable:
     """The raw samples of the layout's ranges, as pieces of one sample each."""
-    params["raw_from"] = layout.raw_ranges[0][0]
-    params["raw_to"] = layout.raw_ranges[-1][1]
-    gaps: list[sql.Composable] = []
-    for number, (low, high) in enumerate(itertools.pairwise(layout.raw_ranges)):
-        # Between two ranges lie rollup minutes: their samples are not read.
-        params[f"gap_from_{number}"], params[f"gap_to_{number}"] = low[1], high[0]
-        gaps.append(
-            sql.SQL(" and not (p.time >= {} and p.time < {})").format(
-                sql.Placeholder(f"gap_from_{number}"), sql.Placeholder(f"gap_to_{number}")
+    bounds = []
+    for number, (low, high) in enumerate(layout.raw_ranges):
+        params[f"raw_from_{number}"], params[f"raw_to_{number}"] = low, high
+        bounds.append((sql.Placeholder(f"raw_from_{number}"), sql.Placeholder(f"raw_to_{number}")))
+    if not rates:
+        # One index range per range and series: the samples between the ranges
+        # (minutes the rollups answer) are not even fetched.
+        return sql.SQL(" union all ").join(
+            sql.SQL(_RAW_PIECE).format(
+                pairs=sql.SQL("null::float8, null::timestamptz"),
+                low=low,
+                high=high,
+                gaps=sql.SQL(""),
+                per_series=sql.SQL(""),
             )
+            for low, high in bounds
         )
-    # Pairs of consecutive samples of one series, for `rate` only: the window
-    # function sorts every row, which the other aggregations do without. A rate's
-    # window is read whole, so a pair inside it is a pair of what was read.
-    pairs = sql.SQL(
-        "lag(p.value) over per_series, lag(p.time) over per_series"
-        if rates
-        else "null::float8, null::timestamptz"
+    # Pairs of consecutive samples of one series, for `rate`: the window function
+    # sorts every row, which the other aggregations do without. A rate's window is
+    # read whole, so a pair inside it is a pair of what was read; the samples
+    # between the ranges are skipped, not paired.
+    gaps = [
+        sql.SQL(" and not (p.time >= {} and p.time < {})").format(before[1], after[0])
+        for before, after in itertools.pairwise(bounds)
+    ]
+    return sql.SQL(_RAW_PIECE).format(
+        pairs=sql.SQL("lag(p.value) over per_series, lag(p.time) over per_series"),
+        low=bounds[0][0],
+        high=bounds[-1][1],
+        gaps=sql.SQL("").join(gaps),
+        per_series=sql.SQL(
+            " window per_series as (partition by p.series_id order by p.time, p.value)"
+        ),
     )
-    per_series = sql.SQL(
-        " window per_series as (partition by p.series_id order by p.time, p.value)" if rates else ""
-    )
-    return sql.SQL(
-        """
-        select m.gid, false, p.time, 1::float8, p.value, p.value, p.value, p.value, p.time,
-               p.value, {pairs}
-        from members m join samples p on p.series_id = m.id
-        where p.time >= %(raw_from)s and p.time < %(raw_to)s{gaps}{per_series}
-        """
-    ).format(pairs=pairs, gaps=sql.SQL("").join(gaps), per_series=per_series)
 
 
 _ROLLED_PIECES = sql.SQL(
