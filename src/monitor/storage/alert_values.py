@@ -129,25 +129,30 @@ def _layout(query: SelectorQuery, minute_mark: datetime | None) -> _Layout:
 
 
 def _aggregate(
-    ask: WindowAggregate, number: int, params: dict[str, Any]
+    ask: WindowAggregate, number: int, params: dict[str, Any], rolled_part: bool
 ) -> tuple[sql.Composable, sql.Composable]:
     """The SQL of one ask over the pieces of its window only: (how many samples, value).
 
     A piece is a rollup minute or a raw sample (`rolled` says which), with the
     columns of a rollup: n, total, low, high, last, last_time. A rolled ask takes
     the rollup minutes in [cut, rolled_to) and the raw samples elsewhere in its
-    window; any other ask takes raw samples only (its cut is rolled_to)."""
+    window; any other ask takes raw samples only (its cut is rolled_to).
+    `rolled_part`: whether the statement reads rollup minutes at all."""
     since, cut = sql.Placeholder(f"since_{number}"), sql.Placeholder(f"cut_{number}")
-    inside = sql.SQL("t0 >= {since} and rolled = (t0 >= {cut} and t0 < %(rolled_to)s)").format(
-        since=since, cut=cut
-    )
+    if params[f"cut_{number}"] != params["rolled_to"]:
+        within = sql.SQL("t0 >= {since} and rolled = (t0 >= {cut} and t0 < %(rolled_to)s)")
+    elif rolled_part:
+        within = sql.SQL("t0 >= {since} and not rolled")
+    else:  # the simplest filter: it is evaluated for every sample and ask
+        within = sql.SQL("t0 >= {since}")
+    inside = within.format(since=since, cut=cut)
     count = sql.SQL("sum(n) filter (where {})").format(inside)
     if ask.aggregation == "rate":
-        # A pair counts when both samples lie inside the window.
+        # A pair counts when both samples lie inside the window (rollup pieces
+        # have no previous sample).
         params[f"width_{number}"] = ask.window.total_seconds()
         return count, sql.SQL(
-            "coalesce(sum(case when value >= previous then value - previous else value end) "
-            "filter (where not rolled and previous_time >= {since}), 0) / {width}"
+            "coalesce(sum(step) filter (where previous_time >= {since}), 0) / {width}"
         ).format(since=since, width=sql.Placeholder(f"width_{number}"))
     if ask.aggregation in PERCENTILES:
         params[f"fraction_{number}"] = PERCENTILES[ask.aggregation]
@@ -216,7 +221,7 @@ def _raw_pieces(layout: _Layout, rates: bool, params: dict[str, Any]) -> sql.Com
         sql.SQL(" and not (p.time >= {} and p.time < {})").format(before[1], after[0])
         for before, after in itertools.pairwise(bounds)
     ]
-    return sql.SQL(_RAW_PIECE).format(
+    paired = sql.SQL(_RAW_PIECE).format(
         pairs=sql.SQL("lag(p.value) over per_series, lag(p.time) over per_series"),
         low=bounds[0][0],
         high=bounds[-1][1],
@@ -225,6 +230,17 @@ def _raw_pieces(layout: _Layout, rates: bool, params: dict[str, Any]) -> sql.Com
             " window per_series as (partition by p.series_id order by p.time, p.value)"
         ),
     )
+    # The pair's increase, a counter reset read as a restart from 0: once per
+    # sample here, not once per sample and ask.
+    return sql.SQL(
+        """
+        select gid, rolled, t0, n, total, low, high, last, last_time, value,
+               case when value >= previous then value - previous else value end,
+               previous_time
+        from ({}) paired (gid, rolled, t0, n, total, low, high, last, last_time, value,
+                          previous, previous_time)
+        """
+    ).format(paired)
 
 
 _ROLLED_PIECES = sql.SQL(
@@ -249,11 +265,12 @@ def _statement(
     }
     group_key, matchers = _series_sql(query.matchers, query.group_by, params)
     columns: list[sql.Composable] = []
+    rolled_part = layout.rolled_from < layout.rolled_to
     for number, (ask, cut) in enumerate(zip(query.asks, layout.cuts, strict=True)):
         params[f"since_{number}"], params[f"cut_{number}"] = cut.since, cut.cut
-        columns.extend(_aggregate(ask, number, params))
+        columns.extend(_aggregate(ask, number, params, rolled_part))
     parts: list[sql.Composable] = []
-    if layout.rolled_from < layout.rolled_to:
+    if rolled_part:
         parts.append(_ROLLED_PIECES)
     if layout.raw_ranges:
         rates = any(ask.aggregation == "rate" for ask in query.asks)
@@ -275,7 +292,7 @@ def _statement(
             select gid, {columns} from (
                 {parts}
             ) pieces (gid, rolled, t0, n, total, low, high, last, last_time,
-                      value, previous, previous_time)
+                      value, step, previous_time)
             group by gid
         ) a
         """
