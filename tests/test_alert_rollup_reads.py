@@ -29,6 +29,7 @@ from monitor.storage import partitions as partition_store
 from monitor.storage import rollups
 from monitor.storage.alert_values import (
     ROLLUP_HORIZON,
+    ROLLUP_MIN_SPAN,
     SelectorQuery,
     WindowAggregate,
     _layout,
@@ -197,22 +198,30 @@ def _query(end: datetime, *asks: WindowAggregate) -> SelectorQuery:
 def test_whole_minutes_before_the_watermark_come_from_rollups() -> None:
     end = datetime(2026, 3, 9, 10, 30, 29, tzinfo=UTC)
     layout = _layout(
-        _query(end, WindowAggregate("avg", timedelta(minutes=15))),
+        _query(end, WindowAggregate("avg", timedelta(minutes=45))),
         minute_mark=datetime(2026, 3, 9, 10, 29, 40, tzinfo=UTC),
     )
-    # [10:15:29, 10:16) raw, 10:16 to 10:29 rolled, [10:29, 10:30:29) raw: the watermark
+    # [9:45:29, 9:46) raw, 9:46 to 10:29 rolled, [10:29, 10:30:29) raw: the watermark
     # has not passed the minute 10:29, whose rollup may still be incomplete.
-    assert layout.cuts[0].cut == datetime(2026, 3, 9, 10, 16, tzinfo=UTC)
+    assert layout.cuts[0].cut == datetime(2026, 3, 9, 9, 46, tzinfo=UTC)
     assert layout.rolled_to == datetime(2026, 3, 9, 10, 29, tzinfo=UTC)
     assert layout.raw_ranges == (
-        (end - timedelta(minutes=15), datetime(2026, 3, 9, 10, 16, tzinfo=UTC)),
+        (end - timedelta(minutes=45), datetime(2026, 3, 9, 9, 46, tzinfo=UTC)),
         (datetime(2026, 3, 9, 10, 29, tzinfo=UTC), end),
     )
 
 
+def test_short_spans_of_whole_minutes_are_read_raw() -> None:
+    end = datetime(2026, 3, 9, 10, 30, 29, tzinfo=UTC)
+    short = WindowAggregate("avg", ROLLUP_MIN_SPAN)  # 19 whole minutes in it
+    layout = _layout(_query(end, short), minute_mark=end)
+    assert layout.cuts[0].cut == layout.rolled_to
+    assert layout.raw_ranges == ((end - ROLLUP_MIN_SPAN, end),)
+
+
 def test_percentiles_rates_and_a_missing_watermark_read_raw_samples() -> None:
     end = datetime(2026, 3, 9, 10, 30, 29, tzinfo=UTC)
-    window = timedelta(minutes=15)
+    window = timedelta(minutes=45)
     asks = (WindowAggregate("p95", window), WindowAggregate("rate", window))
     layout = _layout(_query(end, *asks), minute_mark=end)
     assert all(cut.cut == layout.rolled_to for cut in layout.cuts)
