@@ -7,6 +7,11 @@ each aggregate restricted to its own window with FILTER. A rule's window
 ends at `end` (the evaluation time minus the rule's offset, so late samples
 are not read as missing) and is half-open: `[end - window, end)`.
 
+avg, sum, min, max, count and last take a window's whole minutes before the
+rollup watermark from the 1-minute rollups, when there are at least
+ROLLUP_MIN_SPAN of them, and the rest from raw samples (`_layout`); the
+answer is the raw samples' (sums up to the order of addition).
+
 The aggregations mean what the metrics query API means (domain/metrics.py):
 `rate` is each series' increase over the pairs of consecutive samples
 inside the window, counter resets read as a restart from 0, divided by the
