@@ -11,7 +11,10 @@ By kind:
 
 - `metric_threshold`: the aggregation over the window ending at
   `now - offset`; a group without samples there is not seen (the state
-  machine reads it as `Missing` when its instance is open);
+  machine reads it as `Missing` when its instance is open); avg, sum,
+  min, max, count and last take the window's whole minutes before the
+  rollup watermark from the 1-minute rollups (read once per transaction),
+  which equal their samples;
 - `event_count`: the count (or count per second) of matching events; a
   group without events counts 0 — for the groups the caller already knows
   (`known_groups`, its open instances) — since no events is a value here;
@@ -41,11 +44,13 @@ import trio
 from monitor.domain.alert_rules import Absence, AlertRule, EventCount, MetricThreshold, Pairs
 from monitor.domain.alert_states import Failed, GroupKey, Observation, Sample
 from monitor.domain.events import EventFilter
+from monitor.storage import rollups
 from monitor.storage.alert_values import (
     ERROR_GROUP_LABEL,
     ErrorGroupQuery,
     EventCountQuery,
     GroupValues,
+    Marks,
     PresenceQuery,
     SelectorQuery,
     WindowAggregate,
@@ -229,18 +234,25 @@ def _failed_for(item: RuleToObserve, reason: str) -> Observations:
 
 
 def _read_all(
-    connection: Connection, by_id: Mapping[int, RuleToObserve], reads: _Reads
+    connection: Connection,
+    by_id: Mapping[int, RuleToObserve],
+    reads: _Reads,
+    marks: Marks | None = None,
 ) -> dict[int, Observations]:
     found: dict[int, Observations] = {}
+    # Read once for the share: a watermark only advances, and the minutes before
+    # it stay exact whatever commits meanwhile (storage/rollups.py).
+    marks = rollups.watermarks(connection) if reads.metrics and marks is None else marks
     for metric in reads.metrics:
         try:
-            answers = read_selector(connection, metric.query)
+            answers = read_selector(connection, metric.query, marks)
         except QueryRefused as refused:
             for rule_id, _ in metric.readers:
                 found[rule_id] = _failed_for(by_id[rule_id], str(refused))
             continue
+        keys = _keys(answers)  # once for the ten or so rules reading these answers
         for rule_id, index in metric.readers:
-            found[rule_id] = _values(answers, index, None)
+            found[rule_id] = _values(answers, index, None, keys)
     for events in reads.events:
         answers = read_event_counts(connection, events.query)
         for rule_id, index, per_second in events.readers:
@@ -271,21 +283,35 @@ def observe_in(
     rules: Sequence[RuleToObserve],
     now: datetime,
     event_filter_of: EventFilterOf,
+    *,
+    marks: Marks | None = None,
 ) -> dict[int, Observations]:
-    """Every rule's observations at `now`, read on `connection` (one transaction)."""
+    """Every rule's observations at `now`, read on `connection` (one transaction).
+
+    `marks`: the rollup watermarks to read by (`{}`: raw samples only, as
+    bench/alerts.py compares); read on `connection` when not given."""
     reads, found = _plan(rules, now, event_filter_of)
     by_id = {item.rule_id: item for item in rules}
-    found.update(_read_all(connection, by_id, reads))
+    found.update(_read_all(connection, by_id, reads, marks))
     return found
 
 
-def _values(answers: list[GroupValues], index: int, per_second: float | None) -> Observations:
+def _keys(answers: list[GroupValues]) -> list[GroupKey]:
+    return [group_key(answer.labels) for answer in answers]
+
+
+def _values(
+    answers: list[GroupValues],
+    index: int,
+    per_second: float | None,
+    keys: list[GroupKey] | None = None,
+) -> Observations:
     seen: Observations = {}
-    for answer in answers:
+    for answer, key in zip(answers, _keys(answers) if keys is None else keys, strict=True):
         value = answer.values[index]
         if value is None:
             continue  # no sample in this window: unseen
-        seen[group_key(answer.labels)] = Sample(value / per_second if per_second else value)
+        seen[key] = Sample(value / per_second if per_second else value)
     return seen
 
 

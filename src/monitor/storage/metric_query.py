@@ -764,11 +764,6 @@ async def live_series_at(gateway: Gateway, moments: list[datetime]) -> list[int]
     return await gateway.run(work)
 
 
-def _ceil_to(moment: datetime, seconds: int) -> datetime:
-    floor = rollups.floor_to(moment, seconds)
-    return floor if floor == moment else floor + timedelta(seconds=seconds)
-
-
 def plan_counts(
     start: datetime, end: datetime, marks: dict[int, datetime]
 ) -> tuple[list[tuple[int, datetime, datetime]], list[tuple[datetime, datetime]]]:
@@ -783,14 +778,14 @@ def plan_counts(
     if minute_mark is None:
         return [], [(start, end)]
     minutes = (
-        _ceil_to(start, rollups.MINUTE),
+        rollups.ceil_to(start, rollups.MINUTE),
         min(rollups.floor_to(end, rollups.MINUTE), rollups.floor_to(minute_mark, rollups.MINUTE)),
     )
     if minutes[0] >= minutes[1]:
         return [], [(start, end)]
     raw = [part for part in ((start, minutes[0]), (minutes[1], end)) if part[0] < part[1]]
     hour_mark = marks.get(rollups.HOUR)
-    hours = (_ceil_to(minutes[0], rollups.HOUR), rollups.floor_to(minutes[1], rollups.HOUR))
+    hours = (rollups.ceil_to(minutes[0], rollups.HOUR), rollups.floor_to(minutes[1], rollups.HOUR))
     if hour_mark is not None:
         hours = (hours[0], min(hours[1], rollups.floor_to(hour_mark, rollups.HOUR)))
     if hour_mark is None or hours[0] >= hours[1]:

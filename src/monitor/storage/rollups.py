@@ -97,6 +97,11 @@ def floor_to(moment: datetime, seconds: int) -> datetime:
     return EPOCH + timedelta(seconds=elapsed * seconds)
 
 
+def ceil_to(moment: datetime, seconds: int) -> datetime:
+    floor = floor_to(moment, seconds)
+    return floor if floor == moment else floor + timedelta(seconds=seconds)
+
+
 def watermarks(connection: Connection) -> dict[int, datetime]:
     return {
         int(resolution): done_until
