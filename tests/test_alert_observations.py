@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from conftest import ThreadedService, make_settings, threaded
-from monitor.alert_observations import RuleToObserve, observe_in
+from monitor.alert_observations import RuleToObserve, groups_seen, observe_in
 from monitor.alert_templates import template_problem
 from monitor.domain.alert_rules import AlertRule, parse_rule
 from monitor.domain.alert_states import Sample
@@ -217,3 +217,46 @@ def test_error_group_rules_see_new_regressed_and_frequent_groups(
     )
     assert found[1] == {key("disk full"): Sample(1.0)}
     assert found[2] == {key("disk full"): Sample(3.0), key("timeout"): Sample(1.0)}
+
+
+def test_the_evaluators_read_keeps_only_groups_that_can_change_but_counts_them_all(
+    threaded_service: ThreadedService, database_url: str
+) -> None:
+    name = f"hot_{uuid.uuid4().hex[:8]}"
+    minute = timedelta(minutes=1)
+    _post(
+        threaded_service,
+        "/api/v1/metrics/bulk",
+        [
+            {
+                "name": name,
+                "labels": {"host": host},
+                "value": value,
+                "time": (NOW - minute / 2).isoformat(),
+            }
+            for host, value in (("cool", 10), ("hot", 95), ("open", 20), ("other", 30))
+        ],
+    )
+    rule = _rule(
+        {
+            "kind": "metric_threshold",
+            "selector": {"name": name},
+            "aggregation": "max",
+            "window": "1m",
+            "group_by": ["host"],
+            "comparator": ">",
+            "threshold": 90,
+        }
+    )
+    known = frozenset({(("host", "open"),)})
+    with psycopg.connect(database_url) as connection:
+        every = observe_in(connection, [RuleToObserve(1, rule, known)], NOW, event_filter_of_pairs)
+        kept = observe_in(
+            connection,
+            [RuleToObserve(1, rule, known, changes_only=True)],
+            NOW,
+            event_filter_of_pairs,
+        )
+    assert len(every[1]) == 4 and groups_seen(every[1]) == 4
+    assert kept[1] == {(("host", "hot"),): Sample(95.0), (("host", "open"),): Sample(20.0)}
+    assert groups_seen(kept[1]) == 4, "the rule's run still counts every group seen"

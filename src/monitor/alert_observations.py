@@ -70,9 +70,26 @@ class RuleToObserve:
     rule_id: int
     rule: AlertRule
     known_groups: frozenset[GroupKey] = field(default_factory=frozenset)
+    # Only the groups that can change something (what the evaluator steps): a value
+    # that breaches the condition, is not a number, or belongs to a known group. A
+    # cycle of 1,000 rules over 100 hosts each sees 100,000 values, about 1 % of them
+    # breaching; the rest would be built only to be skipped. Trials keep every group.
+    changes_only: bool = False
 
 
 Observations = dict[GroupKey, Observation]
+
+
+class Observed(dict[GroupKey, Observation]):
+    """A metric rule's observations, and how many groups had a value (`groups`), which
+    with `changes_only` may be more than the observations kept."""
+
+    groups: int = 0
+
+
+def groups_seen(observations: Observations) -> int:
+    """How many groups the read saw for the rule."""
+    return observations.groups if isinstance(observations, Observed) else len(observations)
 
 
 def group_key(labels: Mapping[str, str]) -> GroupKey:
@@ -252,7 +269,7 @@ def _read_all(
             continue
         keys = _keys(answers)  # once for the ten or so rules reading these answers
         for rule_id, index in metric.readers:
-            found[rule_id] = _values(answers, index, None, keys)
+            found[rule_id] = _metric_values(answers, index, keys, by_id[rule_id])
     for events in reads.events:
         answers = read_event_counts(connection, events.query)
         for rule_id, index, per_second in events.readers:
@@ -312,6 +329,24 @@ def _values(
         if value is None:
             continue  # no sample in this window: unseen
         seen[key] = Sample(value / per_second if per_second else value)
+    return seen
+
+
+def _metric_values(
+    answers: list[GroupValues], index: int, keys: list[GroupKey], item: RuleToObserve
+) -> Observed:
+    seen = Observed()
+    known = item.known_groups
+    breaches = item.rule.condition().breaches
+    changes_only = item.changes_only
+    for answer, key in zip(answers, keys, strict=True):
+        value = answer.values[index]
+        if value is None:
+            continue  # no sample in this window: unseen
+        seen.groups += 1
+        if changes_only and not (value != value or breaches(value) or key in known):
+            continue  # (value != value: NaN, which the state machine judges itself)
+        seen[key] = Sample(value)
     return seen
 
 

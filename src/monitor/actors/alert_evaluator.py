@@ -40,7 +40,7 @@ from typing import Any
 
 import trio
 
-from monitor.alert_observations import Observations, RuleToObserve, window_of
+from monitor.alert_observations import Observations, RuleToObserve, groups_seen, window_of
 from monitor.alert_templates import instance_labels, render_all
 from monitor.domain.alert_live import transition_item
 from monitor.domain.alert_rules import AlertRule, EventCount, MetricThreshold
@@ -186,6 +186,7 @@ async def _cycle(term: _Term, deps: EvaluatorDeps, figures: EvaluatorFigures) ->
             rule.id,
             rule.rule,
             frozenset(g for g, s in term.slots.get(rule.id, {}).items() if s.instance.is_open),
+            changes_only=True,
         )
         for rule in due
     ]
@@ -232,7 +233,7 @@ def _run_of(
     failures = {seen.reason for seen in observations.values() if isinstance(seen, Failed)}
     failures |= label_problems
     failed = "; ".join(sorted(failures)) if failures else None
-    return RuleRun(rule.id, now, next_due, len(observations), failed)
+    return RuleRun(rule.id, now, next_due, groups_seen(observations), failed)
 
 
 def _missed_ticks(rule: _Rule, now: datetime) -> int:
