@@ -19,9 +19,13 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alert_helpers import add_instance
 from conftest import StartService
+from monitor.domain.notification_documents import parse_silence
+from monitor.domain.rule_fields import RuleProblems
 from monitor.web.ui.silence_form import errors_by_field, relative, silence_body
 from ui_site import BROWSER_ACCEPT, FOREIGN, SITE, UiSite, own_site
 
@@ -482,3 +486,42 @@ def test_relative_times_read_as_people_say_them() -> None:
     assert relative(now - timedelta(minutes=5), now) == "5 min ago"
     assert relative(now + timedelta(days=7), now) == "in 7 days"
     assert relative(now + timedelta(seconds=5), now) == "in less than a minute"
+
+
+_row_text = st.text(max_size=8)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(_row_text, st.sampled_from(["=", "!=", "=~", "!~", "~~"]), _row_text),
+        max_size=40,
+    ),
+    extra=st.dictionaries(
+        st.text(max_size=12).filter(lambda key: not key.startswith("matcher_")),
+        st.text(max_size=12),
+        max_size=5,
+    ),
+)
+def test_each_filled_row_becomes_one_matcher_and_its_problems_come_back_to_it(
+    rows: list[tuple[str, str, str]], extra: dict[str, str]
+) -> None:
+    sent = dict(extra)
+    for index, (name, op, value) in enumerate(rows):
+        sent |= {
+            f"matcher_name_{index}": name,
+            f"matcher_op_{index}": op,
+            f"matcher_value_{index}": value,
+        }
+    body, row_numbers = silence_body(sent)
+    filled = [index for index, (name, _, value) in enumerate(rows[:32]) if name.strip() or value]
+    assert row_numbers == filled
+    assert [m["value"] for m in body["matchers"]] == [rows[i][2] for i in filled]
+    for position, row in enumerate(row_numbers):
+        for path in (f"matchers[{position}].value", f"matchers.{position}.name"):
+            assert errors_by_field([{"field": path, "message": "m"}], row_numbers) == {
+                f"matcher-{row}": [f"{path.rsplit('.', 1)[1]} m"]
+            }
+    try:  # the parser judges whatever the form made, refusing with problems, never crashing
+        parse_silence(body, now=datetime.now(UTC))
+    except RuleProblems as refused:
+        assert all(errors_by_field([p.as_dict()], row_numbers) for p in refused.problems)
