@@ -424,7 +424,7 @@ async def test_open_instances_show_what_mutes_them_and_admins_get_a_silence_link
     muted = add_instance(site.database_url, rule_id, host="a")
     loud = add_instance(site.database_url, rule_id, host="b")
     closed = add_instance(
-        site.database_url, rule_id, host="a", sequence=0, state="resolved", closed=True
+        site.database_url, rule_id, host="a", sequence=2, state="resolved", closed=True
     )
     made = await site.api_silence()
     await site.sign_in("admin")

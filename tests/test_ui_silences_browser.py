@@ -80,6 +80,10 @@ def test_an_instance_is_silenced_in_one_click_and_the_silence_expired(
     assert page.get_by_label("Matcher 2 label name").input_value() == "rule"
     page.get_by_label("Matcher 2 label name").fill("")
     page.get_by_label("Matcher 2 value").fill("")
+    page.get_by_role("button", name="Add a matcher").click()
+    page.get_by_label("Matcher 6 label name").fill("env")
+    page.get_by_label("Matcher 6 operator").select_option("!=")
+    page.get_by_label("Matcher 6 value").fill("staging")
     page.get_by_label("For", exact=True).select_option("4h")
     page.get_by_label("Comment").fill("replacing the disk of web-1")
     assert axe_violations(page) == []
@@ -90,6 +94,7 @@ def test_an_instance_is_silenced_in_one_click_and_the_silence_expired(
     listed = page.locator(f"#silence-{silence_id}")
     assert 'host="web-1"' in listed.inner_text()
     assert 'rule="r"' not in listed.inner_text()
+    assert 'env!="staging"' in listed.inner_text()
     assert "in 4 h" in listed.inner_text()
     page.goto(f"{site.base_url}/ui/alerts")
     mark = page.locator(f"#instance-{instance}").get_by_role(
@@ -120,6 +125,7 @@ def test_without_javascript_the_form_saves_and_refuses_beside_the_field(
         page.set_default_timeout(15_000)
         sign_in(page, site.base_url, admin)
         page.goto(f"{site.base_url}/ui/silences/new")
+        assert not page.get_by_role("button", name="Add a matcher").is_visible()
         page.get_by_label("Matcher 1 label name").fill("host")
         page.get_by_label("Matcher 1 operator").select_option("=~")
         page.get_by_label("Matcher 1 value").fill("(?=x)")

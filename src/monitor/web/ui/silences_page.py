@@ -22,7 +22,12 @@ from quart import Blueprint, Response, request
 from monitor.domain.cursors import encode_numbered_cursor
 from monitor.domain.dashboards import DashboardRefused
 from monitor.domain.keys import Role
-from monitor.domain.label_matchers import MAX_NAME_LENGTH, MAX_VALUE_LENGTH, Matcher
+from monitor.domain.label_matchers import (
+    MAX_MATCHERS,
+    MAX_NAME_LENGTH,
+    MAX_VALUE_LENGTH,
+    Matcher,
+)
 from monitor.domain.notification_documents import MAX_COMMENT, parse_silence
 from monitor.domain.rule_fields import RuleProblems
 from monitor.storage import alert_reads as reads
@@ -186,6 +191,7 @@ async def _form_page(
         max_comment=MAX_COMMENT,
         max_name=MAX_NAME_LENGTH,
         max_value=MAX_VALUE_LENGTH,
+        max_matchers=MAX_MATCHERS,
         **_context(now),
     )
 
