@@ -19,6 +19,7 @@ import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -331,6 +332,61 @@ def alert_pages(page: Page, base_url: str, out: Path, scheme: str, rule_id: int)
     page.screenshot(path=out / f"alert-rule-{scheme}.png", full_page=True)
 
 
+def seed_silences(site: ThreadedService, database_url: str) -> int:
+    """An active silence muting web-1, a pending one and an expired one; the id of the
+    web-2 instance, whose labels the new-silence form is prefilled with."""
+    now = datetime.now(UTC)
+    bodies: list[dict[str, Any]] = [
+        {
+            "matchers": [{"name": "host", "op": "=", "value": "batch-9"}],
+            "duration": "1h",
+            "comment": "batch host retired",
+        },
+        {
+            "matchers": [
+                {"name": "team", "op": "=~", "value": "platform|data"},
+                {"name": "severity", "op": "!=", "value": "critical"},
+            ],
+            "starts_at": (now + timedelta(days=1)).isoformat(),
+            "duration": "4h",
+            "comment": "planned database failover, change CHG-1042",
+        },
+        {
+            "matchers": [{"name": "host", "op": "=", "value": "web-1"}],
+            "duration": "2h",
+            "comment": "replacing the disk of web-1 (ticket OPS-318)",
+        },
+    ]
+    made = []
+    for body in bodies:
+        response = httpx.post(
+            f"{site.base_url}/api/v1/silences",
+            json=body,
+            headers={"X-API-Key": site.admin_token},
+            timeout=30,
+        )
+        response.raise_for_status()
+        made.append(int(response.json()["id"]))
+    httpx.delete(
+        f"{site.base_url}/api/v1/silences/{made[0]}",
+        headers={"X-API-Key": site.admin_token},
+        timeout=30,
+    ).raise_for_status()
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "select id from alert_instances where labels->>'host' = 'web-2'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def silence_form(page: Page, base_url: str, out: Path, scheme: str, instance_id: int) -> None:
+    """The new-silence form prefilled from an instance (the list is one of PAGES)."""
+    page.goto(f"{base_url}/ui/silences/new?instance_id={instance_id}")
+    page.get_by_role("heading", level=1, name="New silence").wait_for()
+    page.screenshot(path=out / f"silence-new-{scheme}.png", full_page=True)
+
+
 def seed_editor_rule(site: ThreadedService) -> int:
     """An enabled rule over the seeded latency metric, so the editor's preview and backtest
     show a real series crossing its thresholds."""
@@ -403,6 +459,7 @@ def main() -> None:
             seed_metrics(site)
             seed_dashboard(site)
             alert_rule_id = seed_alerts(site, database_url)
+            silenced_instance = seed_silences(site, database_url)
             editor_rule_id = seed_editor_rule(site)
             for scheme in SCHEMES:
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
@@ -426,6 +483,7 @@ def main() -> None:
                 error_group_page(page, site.base_url, out, scheme)
                 metrics_page(page, site.base_url, out, scheme)
                 alert_pages(page, site.base_url, out, scheme, alert_rule_id)
+                silence_form(page, site.base_url, out, scheme, silenced_instance)
                 rule_editor(page, site.base_url, out, scheme, editor_rule_id)
                 dashboard_page(page, site.base_url, out, scheme)
                 arrange_page(page, site.base_url, out, scheme)

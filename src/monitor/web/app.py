@@ -47,6 +47,7 @@ from monitor.web.ui import metrics_page as ui_metrics
 from monitor.web.ui import overview as ui_overview
 from monitor.web.ui import pages as ui_pages
 from monitor.web.ui import session_routes as ui_sessions
+from monitor.web.ui import silences_page as ui_silences
 from monitor.web.ui import system_page as ui_system
 from monitor.web.ui import widget_form_page as ui_widget_form
 from monitor.web.ws import routes as live
@@ -125,6 +126,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(ui_alerts.blueprint)
     app.register_blueprint(ui_alert_rules.blueprint)
     app.register_blueprint(ui_alert_rule_editor.blueprint)
+    app.register_blueprint(ui_silences.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]

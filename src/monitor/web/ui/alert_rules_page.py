@@ -37,6 +37,7 @@ from monitor.web.ui.alerts_page import (
     database_needed,
     instance_context,
     may_act,
+    muting_for,
     notice_for,
     page_link,
 )
@@ -101,6 +102,7 @@ async def alert_rule(rule_id: int) -> Response:
         rows = await reads.rule_history(gateway, rule_id, limit=limit + 1, before_id=before_id)
         run = (await rule_runs(gateway, [rule_id])).get(rule_id)
         notice = await notice_for(args) or editor_notice(args)
+        muting = await muting_for(open_now)
     history = list(rows[:limit])
     next_cursor = (
         encode_numbered_cursor(history[-1].at, history[-1].id) if len(rows) > limit else None
@@ -123,5 +125,5 @@ async def alert_rule(rule_id: int) -> Response:
         page_link=page_link,
         notice=notice,
         may_act=await may_act(),
-        **instance_context(),
+        **instance_context(muting),
     )

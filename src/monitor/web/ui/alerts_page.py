@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from quart import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
+from monitor.alert_muting import Muting, muting_of
 from monitor.domain.alert_rules import SEVERITIES
 from monitor.domain.alert_states import ACKNOWLEDGEABLE, CLOSED, ActionRefused, State
 from monitor.domain.cursors import encode_numbered_cursor
@@ -66,6 +67,8 @@ RULES_PATH = ALERTS.path + "/rules"
 PAGE_SIZE = 50
 RESOLVED_WITHIN = timedelta(hours=24)
 OPEN_STATES = tuple(state.value for state in State if state not in CLOSED)
+CLOSED_VALUES = frozenset(state.value for state in CLOSED)
+SILENCES_PATH = page_named("silences").path
 DONE = ("acknowledged", "resolved")  # the notice after an action: `acknowledged=<id>`
 OPEN_CURSOR, RESOLVED_CURSOR = "cursor", "resolved_cursor"
 LIST_PARAMETERS = frozenset({"state", "severity", "rule_id", OPEN_CURSOR, RESOLVED_CURSOR, *DONE})
@@ -167,9 +170,23 @@ async def notice_for(args: QueryArgs) -> str | None:
     return None
 
 
-def instance_context() -> dict[str, Any]:
-    """What the instance tables of the alerts pages need (a macro per row)."""
+async def muting_for(rows: Sequence[InstanceRow]) -> dict[int, Muting]:
+    """What mutes each open instance of `rows` now, by id (one read of the silences and
+    inhibition rules for the page, none when no row is open)."""
+    found = await muting_of(
+        current_deps().gateway,
+        [(row.labels, row.state not in CLOSED_VALUES) for row in rows],
+        datetime.now(UTC),
+    )
+    return {row.id: muting for row, muting in zip(rows, found, strict=True) if muting.muted}
+
+
+def instance_context(muting: Mapping[int, Muting] | None = None) -> dict[str, Any]:
+    """What the instance tables of the alerts pages need (a macro per row); `muting`:
+    what mutes each open instance shown, by id."""
     return {
+        "muting": muting or {},
+        "silences_path": SILENCES_PATH,
         "utc_label": utc_label,
         "acknowledgeable": {state.value for state in ACKNOWLEDGEABLE},
         "closed_states": {state.value for state in CLOSED},
@@ -209,6 +226,7 @@ async def alerts() -> Response:
         )
         rules = await rule_store.list_rules(current_deps().gateway)
         notice = await notice_for(args)
+        muting = await muting_for(open_now.rows)
     return await render_page(
         "alerts.html",
         session=await current_session(),
@@ -226,7 +244,7 @@ async def alerts() -> Response:
         page_size=PAGE_SIZE,
         notice=notice,
         may_act=await may_act(),
-        **instance_context(),
+        **instance_context(muting),
     )
 
 

@@ -31,6 +31,7 @@ PAGES: tuple[Page, ...] = (
     Page("metrics", "Metrics", "/ui/metrics", Role.READ, built=True),
     Page("dashboards", "Dashboards", "/ui/dashboards", Role.READ, built=True),
     Page("alerts", "Alerts", "/ui/alerts", Role.READ, built=True),
+    Page("silences", "Silences", "/ui/silences", Role.READ, built=True),
     Page("notifications", "Notifications", "/ui/notifications", Role.READ, built=False),
     Page("audit", "Audit log", "/ui/audit", Role.ADMIN, built=True),
     Page("keys", "API keys", "/ui/keys", Role.ADMIN, built=True),

@@ -18,6 +18,7 @@ from quart_schema import document_querystring, document_request, document_respon
 from monitor.domain.cursors import encode_numbered_cursor
 from monitor.domain.dashboards import DashboardRefused
 from monitor.domain.keys import Role
+from monitor.domain.notification_documents import SilenceDocument as ParsedSilence
 from monitor.domain.notification_documents import parse_silence
 from monitor.storage import silences as store
 from monitor.web.api.alerts.paging import PAGE_PARAMETERS, choices_of, page_of, unknown_parameters
@@ -55,6 +56,26 @@ def silence_json(record: store.SilenceRecord, now: datetime) -> dict[str, Any]:
         "expired_at": record.expired_at,
         "expired_by": record.expired_by,
     }
+
+
+async def save_silence(document: ParsedSilence, now: datetime) -> store.SilenceRecord:
+    """Store a parsed silence as made by the request's key (the API's and the UI's form's
+    one way, so both write the same row and audit entry)."""
+    return await store.create(
+        current_deps().gateway,
+        [matcher.as_dict() for matcher in document.matchers],
+        document.starts_at or now,
+        document.ends_at,
+        document.comment,
+        by=request_attribution(),
+    )
+
+
+async def expire_now(silence_id: int, now: datetime) -> store.SilenceRecord:
+    """Expire a silence as the request's key (404 unknown, 409 ended: DashboardRefused)."""
+    return await store.expire(
+        current_deps().gateway, existing_id(WHAT, silence_id), now=now, by=request_attribution()
+    )
 
 
 @blueprint.get("/silences")
@@ -97,14 +118,7 @@ async def create_silence() -> Response:
     made by the request's key (`created_by`)."""
     now = datetime.now(UTC)
     document = await read_document(lambda raw: parse_silence(raw, now=now))
-    created = await store.create(
-        current_deps().gateway,
-        [matcher.as_dict() for matcher in document.matchers],
-        document.starts_at or now,
-        document.ends_at,
-        document.comment,
-        by=request_attribution(),
-    )
+    created = await save_silence(document, now)
     response = json_response(silence_json(created, now), 201)
     response.headers["Location"] = f"{request.path}/{created.id}"
     return response
@@ -130,7 +144,5 @@ async def expire_silence(silence_id: int) -> Response:
     """Expire a silence now (a pending one never starts); 409 once it has ended. It stays
     listed as expired."""
     now = datetime.now(UTC)
-    expired = await store.expire(
-        current_deps().gateway, existing_id(WHAT, silence_id), now=now, by=request_attribution()
-    )
+    expired = await expire_now(silence_id, now)
     return json_response(silence_json(expired, now))
