@@ -180,7 +180,7 @@ def _order(transitions: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -238,7 +238,7 @@ def test_a_metric_rule_backtested_makes_the_transitions_live_evaluation_records(
 
 
 @settings(
-    max_examples=15,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -284,7 +284,7 @@ def test_an_event_rule_backtested_makes_the_transitions_live_evaluation_records(
 
 
 @settings(
-    max_examples=10,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

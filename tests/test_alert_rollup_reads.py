@@ -164,7 +164,7 @@ def _same(aggregation: str, rolled: float | None, raw: float | None) -> bool:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(specs=series_specs, shape=shapes)
 def test_a_read_from_rollups_equals_the_read_from_raw_samples(

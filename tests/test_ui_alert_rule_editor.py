@@ -813,7 +813,7 @@ async def test_editing_previews_the_stored_rule_from_its_current_instances(site:
 # The form's text fields read back to the rule.
 
 
-@settings(max_examples=300)
+@settings(max_examples=100)
 @given(rule_documents())
 def test_a_stored_rules_form_reads_back_to_the_same_rule(document: dict[str, Any]) -> None:
     # A browser sends every line break of a textarea as CRLF: a lone CR cannot come back.
