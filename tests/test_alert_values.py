@@ -131,7 +131,7 @@ def threaded_service(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(specs=series_specs, shape=shapes)
 def test_every_window_of_a_selector_agrees_with_the_model(
@@ -206,7 +206,7 @@ event_shapes = st.fixed_dictionaries(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(specs=event_specs, shape=event_shapes)
 def test_event_counts_per_window_agree_with_the_model(
