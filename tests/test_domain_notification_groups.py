@@ -114,46 +114,46 @@ def test_timers_hold_whatever_happens(
     events: list[tuple[int, int, str]], wait: int, interval: int, repeat: int
 ) -> None:
     timing = Timing(timedelta(seconds=wait), timedelta(seconds=interval), timedelta(seconds=repeat))
-    members: dict[int, Member] = {}
+    members: dict[int, Member] = {}  # by slot; a slot firing again is a new instance
+    ids = iter(range(1, 10_000))
     state = GroupState()
     sent: list[tuple[int, Message]] = []
-    first_seen: int | None = None
     told_resolved: list[int] = []
     by_second: dict[int, list[tuple[int, str]]] = {}
-    for second, instance, change in events:
-        by_second.setdefault(second, []).append((instance, change))
+    for second, slot, change in events:
+        by_second.setdefault(second, []).append((slot, change))
     for second in range(1500):
-        for instance, change in by_second.get(second, []):
-            found = members.get(instance)
-            if change == "firing":
-                members[instance] = Member(instance, "firing")
+        for slot, change in by_second.get(second, []):
+            found = members.get(slot)
+            if change == "firing" and (found is None or found.state == "resolved"):
+                members[slot] = Member(next(ids), "firing")
             elif found is not None and change == "resolved":
-                members[instance] = replace(found, state="resolved")
+                members[slot] = replace(found, state="resolved")
             elif found is not None and change == "ack":
-                members[instance] = replace(found, acknowledged=True)
-            elif found is not None:
-                members[instance] = replace(found, muted=change == "mute")
-        if members and first_seen is None:
-            first_seen = second
+                members[slot] = replace(found, acknowledged=True)
+            elif found is not None and change in ("mute", "unmute"):
+                members[slot] = replace(found, muted=change == "mute")
         now = T0 + timedelta(seconds=second)
         state = observe(state, list(members.values()), now)
+        before = state
         message, state = flush(state, list(members.values()), timing, now)
         if message is None:
             continue
-        if not sent:
-            assert first_seen is not None and second >= first_seen + wait
+        if before.last_sent is None:  # a group's first message, or one started afresh
+            assert before.first_seen is not None
+            assert now >= before.first_seen + timing.group_wait
         else:
-            assert second - sent[-1][0] >= min(interval, repeat), "never closer than the timers"
+            spent = now - before.last_sent
+            assert spent >= min(timing.group_interval, timing.repeat_interval), "timers"
         assert not message.repeat or not message.resolved
+        by_id = {m.instance_id: m for m in members.values()}
         for instance in message.firing:
-            assert not members[instance].muted and members[instance].state == "firing"
+            assert not by_id[instance].muted and by_id[instance].state == "firing"
         told_resolved.extend(message.resolved)
         sent.append((second, message))
-        members = {i: m for i, m in members.items() if m.state == "firing"}
-        if not members:
-            first_seen = None
+        members = {k: m for k, m in members.items() if m.state == "firing"}
     assert len(told_resolved) == len(set(told_resolved)), "a resolution is told once"
     # Everything left firing, unmuted, is told by the end (the timers are all under 1500 s).
-    left = {i for i, m in members.items() if m.state == "firing" and not m.muted}
+    left = {m.instance_id for m in members.values() if m.state == "firing" and not m.muted}
     told = {i for _, message in sent for i in message.firing}
     assert left <= told
