@@ -18,7 +18,15 @@ from typing import Any, Protocol
 
 import trio
 
-from monitor.actors import alert_evaluator, key_usage, leadership, maintenance, ratelimit, rollup
+from monitor.actors import (
+    alert_evaluator,
+    key_usage,
+    leadership,
+    maintenance,
+    notification_planner,
+    ratelimit,
+    rollup,
+)
 from monitor.actors import event_counts as event_counting
 from monitor.actors.ingest import events as event_ingest
 from monitor.actors.ingest import metrics as metric_ingest
@@ -50,6 +58,8 @@ from monitor.messages import (
     LiveBatch,
     Publishable,
 )
+from monitor.notification_planning import PlanOutcome, plan_once
+from monitor.planner_figures import PlannerFigures
 from monitor.realtime import RealtimeCounters
 from monitor.redis.bus import RedisBus
 from monitor.redis.limits import RedisLimits
@@ -533,11 +543,40 @@ def alerts_area(
     return AlertsArea([campaign, evaluator], [], state, figures)
 
 
-def notifications_area(settings: Settings, gateway: Gateway, leadership: Leadership) -> Actors:
+@dataclass(frozen=True)
+class NotificationsArea:
+    actors: list[ActorSpec]
+    inboxes: list[trio.MemorySendChannel[Any]]
+    planner: PlannerFigures
+
+
+def notifications_area(
+    settings: Settings, gateway: Gateway, leadership: Leadership
+) -> NotificationsArea:
     """The notifier (issue 18): the leader plans what each notification group is told and
     queues deliveries; every instance sends queued deliveries it claims."""
-    actors: list[ActorSpec] = []
-    return Actors(actors)
+
+    async def plan(epoch: int, now: datetime, rescan: bool) -> PlanOutcome:
+        return await gateway.run(
+            lambda connection: plan_once(connection, epoch, now, rescan=rescan)
+        )
+
+    planner_figures = PlannerFigures()
+    planner = ActorSpec(
+        "notification_planner",
+        functools.partial(
+            notification_planner.run,
+            leadership,
+            plan,
+            planner_figures,
+            tick=settings.notifier_tick.total_seconds(),
+            rescan=settings.notifier_rescan.total_seconds(),
+            now=lambda: datetime.now(UTC),
+        ),
+        drains=False,
+    )
+    actors: list[ActorSpec] = [planner]
+    return NotificationsArea(actors, [], planner_figures)
 
 
 def wire(
@@ -572,6 +611,7 @@ def wire(
     limits = rate_limit_area(settings)
     shared = shared_results_area(settings)
     alerts = alerts_area(settings, gateway, database_url, identity, committed)
+    notifications = notifications_area(settings, gateway, alerts.leadership)
     areas: list[Area] = [
         events,
         metrics,
@@ -581,7 +621,7 @@ def wire(
         limits,
         shared,
         alerts,
-        notifications_area(settings, gateway, alerts.leadership),
+        notifications,
     ]
     redis_url = settings.redis_url
     deps = WebDeps(
@@ -607,6 +647,7 @@ def wire(
         realtime=realtime,
         leadership=alerts.leadership,
         evaluator=alerts.evaluator,
+        notification_planner=notifications.planner,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

@@ -24,6 +24,7 @@ from monitor.messages import (
     IngestEvents,
     IngestSamples,
 )
+from monitor.planner_figures import PlannerFigures
 from monitor.realtime import RealtimeCounters
 from monitor.shared_results import SharedResults
 from monitor.storage.gateway import Gateway
@@ -132,6 +133,7 @@ class WebDeps:
     # Whether this instance leads alert evaluation (actors/leadership.py).
     leadership: Leadership = field(default_factory=Leadership)
     evaluator: EvaluatorFigures = field(default_factory=EvaluatorFigures)
+    notification_planner: PlannerFigures = field(default_factory=PlannerFigures)
 
 
 def current_deps() -> WebDeps:

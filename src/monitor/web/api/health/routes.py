@@ -123,6 +123,7 @@ class ServiceStats(BaseModel):
     dashboard_cache: DashboardCacheStats
     alert_leadership: AlertLeadershipStats
     alert_evaluator: dict[str, Any]
+    notification_planner: dict[str, Any]
 
 
 @blueprint.get("/health")
@@ -265,4 +266,5 @@ def service_stats() -> ServiceStats:
         dashboard_cache=DashboardCacheStats(**deps.shared_results.figures()),
         alert_leadership=AlertLeadershipStats(**deps.leadership.figures()),
         alert_evaluator=deps.evaluator.as_dict(),
+        notification_planner=deps.notification_planner.as_dict(),
     )
