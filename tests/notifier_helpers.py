@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,23 +43,38 @@ class World:
     url: str
     epoch: int
     rule_id: int
-    _leader: LeaderConnection
+    _leader: LeaderConnection | None = None
+
+    _shared: psycopg.Connection[Any] | None = None
 
     def connect(self) -> psycopg.Connection[Any]:
+        """A connection of the caller's own (to hold a transaction open, say)."""
         return psycopg.connect(self.url)
 
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on the world's own connection (kept: connecting costs more)."""
+        if self._shared is None or self._shared.closed:
+            self._shared = psycopg.connect(self.url, autocommit=True)
+        with self._shared.transaction():
+            yield self._shared
+
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+
     def sql(self, query: str, params: Any = ()) -> list[Any]:
-        with self.connect() as connection:
+        with self.transaction() as connection:
             cursor = connection.execute(query, params)
             return cursor.fetchall() if cursor.description else []
 
     def plan_once(
         self, now: datetime, *, rescan: bool = True, epoch: int | None = None
     ) -> PlanOutcome:
-        with self.connect() as connection:
+        with self.transaction() as connection:
             return plan_once(connection, self.epoch if epoch is None else epoch, now, rescan=rescan)
 
-    def plan(self, now: datetime, *, rescan: bool = True, epoch: int | None = None) -> PlanOutcome:
+    def plan(self, now: datetime, *, rescan: bool = False, epoch: int | None = None) -> PlanOutcome:
         """One tick at `now`, once every committed transition can be read.
 
         The cursor stops below the oldest transaction running anywhere on the
@@ -80,7 +96,7 @@ class World:
     def fire(self, host: str, at: datetime, **labels: str) -> int:
         """A new instance of the rule's group `host`, firing from `at`, with its transition."""
         every = {"rule": "disk full", "severity": "warning", "host": host, **labels}
-        with self.connect() as connection:
+        with self.transaction() as connection:
             sequence = connection.execute(
                 "select coalesce(max(sequence), 0) + 1 from alert_instances "
                 "where rule_id = %s and group_key = %s",
@@ -106,7 +122,7 @@ class World:
         return int(row[0])
 
     def resolve(self, instance_id: int, at: datetime) -> None:
-        with self.connect() as connection:
+        with self.transaction() as connection:
             [(labels,)] = connection.execute(
                 "update alert_instances set state = 'resolved', since = %s, closed_at = %s "
                 "where id = %s returning labels",
@@ -261,7 +277,9 @@ def open_world(template: str) -> Iterator[World]:
                 "updated_by) values ('disk full', 'metric_threshold', false, '{}', 't', 't') "
                 "returning id"
             ).fetchall()
-        yield World(url, epoch, int(rule_id), leader)
+        world = World(url, epoch, int(rule_id), leader)
+        yield world
+        world.close()
     finally:
         leader.close()
         drop_database(url.rsplit("/", 1)[1])

@@ -201,15 +201,23 @@ def _look_at(
     if not staying and not after.told_firing:
         store.delete_group(connection, group.id)
         return len(deliveries)
-    store.store_group(
-        connection,
-        group.id,
-        first_seen=after.first_seen,
-        last_sent=after.last_sent,
-        told_firing=after.told_firing,
-        due_at=due_at(after, staying, timing),
-        refresh_due_at=refresh_due_at,
-    )
+    stored = (after.first_seen, after.last_sent, after.told_firing)
+    due = due_at(after, staying, timing)
+    if (
+        stored != (group.first_seen, group.last_sent, group.told_firing)
+        or due != group.due_at
+        or refresh_due_at != group.refresh_due_at
+    ):
+        # Most groups a rescan reads have nothing new: not worth a write each.
+        store.store_group(
+            connection,
+            group.id,
+            first_seen=after.first_seen,
+            last_sent=after.last_sent,
+            told_firing=after.told_firing,
+            due_at=due,
+            refresh_due_at=refresh_due_at,
+        )
     return len(deliveries)
 
 
