@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.alert_muting import MutingRules, read_muting_rules
@@ -54,7 +54,7 @@ from monitor.domain.notification_groups import (
     flush,
     observe,
 )
-from monitor.domain.notification_routing import Policy, groups_of
+from monitor.domain.notification_routing import GroupKey, Policy, groups_of
 from monitor.notifications.groups import AlertInstance
 from monitor.notifications.snapshot import snapshot_json
 from monitor.storage import notifier_groups as store
@@ -110,18 +110,21 @@ def plan_once(connection: Connection, epoch: int, now: datetime, *, rescan: bool
     read = store.read_transitions(connection)  # first: before this transaction takes an xid
     check_epoch(connection, epoch)
     policies = _read_policies(connection)
-    touched: set[int] = set()
+    joining: list[tuple[int, GroupKey]] = []
     leaving: list[int] = []
     for transition in read.transitions:
         if transition.to_state == "firing":
-            keys = groups_of(policies.ordered, policies.default, transition.labels)
-            touched |= store.join_groups(connection, transition.instance_id, keys)
+            joining += [
+                (transition.instance_id, key)
+                for key in groups_of(policies.ordered, policies.default, transition.labels)
+            ]
         else:
             leaving.append(transition.instance_id)
+    touched = store.join_groups(connection, joining)
     if leaving:
         touched |= store.groups_of_instances(connection, leaving)
     group_ids = store.groups_to_look_at(connection, touched, now, every=rescan)
-    queued = 0
+    writes = _Writes()
     if group_ids:
         groups = store.read_groups(connection, group_ids)
         members: dict[int, list[store.MemberRow]] = {}
@@ -133,25 +136,42 @@ def plan_once(connection: Connection, epoch: int, now: datetime, *, rescan: bool
             policy = policies.by_id.get(group.policy_id)
             if policy is None:
                 continue  # unreadable policy (a deleted one's groups are gone by cascade)
-            queued += _look_at(
-                connection, group, members.get(group.id, []), policy, muting, channels, now
-            )
+            _look_at(writes, group, members.get(group.id, []), policy, muting, channels, now)
+    enqueue(connection, writes.deliveries)
+    store.drop_members(connection, writes.gone)
+    store.delete_groups(connection, writes.deleted)
+    store.store_groups(connection, writes.timers)
     group_count, member_count = store.counts(connection)
     return PlanOutcome(
-        len(read.transitions), len(group_ids), queued, group_count, member_count, read.held_back
+        len(read.transitions),
+        len(group_ids),
+        len(writes.deliveries),
+        group_count,
+        member_count,
+        read.held_back,
     )
 
 
+@dataclass
+class _Writes:
+    """What a tick's looks decided, written together at its end."""
+
+    deliveries: list[NewDelivery] = field(default_factory=list)
+    gone: list[tuple[int, int]] = field(default_factory=list)  # (group, instance) memberships
+    deleted: list[int] = field(default_factory=list)  # groups
+    timers: list[store.GroupTimers] = field(default_factory=list)  # groups whose state changed
+
+
 def _look_at(
-    connection: Connection,
+    writes: _Writes,
     group: store.GroupRow,
     rows: Sequence[store.MemberRow],
     policy: Policy,
     muting: MutingRules,
     channels: Mapping[int, store.ChannelRow],
     now: datetime,
-) -> int:
-    """Tell the group what is due, store its timers: the deliveries queued."""
+) -> None:
+    """What the group is told now, and its state after."""
     by_id = {row.instance_id: row for row in rows}
     members = [
         Member(
@@ -189,36 +209,35 @@ def _look_at(
                 for channel in targets
                 if channel.kind == ALERTMANAGER
             ]
-    enqueue(connection, deliveries)
+    writes.deliveries += deliveries
     # Resolved members leave once told (or never owed telling).
     gone = [
         m.instance_id
         for m in members
         if m.state == "resolved" and m.instance_id not in after.told_firing
     ]
-    store.drop_members(connection, group.id, gone)
+    writes.gone += [(group.id, instance_id) for instance_id in gone]
     staying = [m for m in members if m.instance_id not in gone]
     if not staying and not after.told_firing:
-        store.delete_group(connection, group.id)
-        return len(deliveries)
-    stored = (after.first_seen, after.last_sent, after.told_firing)
-    due = due_at(after, staying, timing)
-    if (
-        stored != (group.first_seen, group.last_sent, group.told_firing)
-        or due != group.due_at
-        or refresh_due_at != group.refresh_due_at
+        writes.deleted.append(group.id)
+        return
+    timers = store.GroupTimers(
+        group.id,
+        after.first_seen,
+        after.last_sent,
+        after.told_firing,
+        due_at(after, staying, timing),
+        refresh_due_at,
+    )
+    if timers != store.GroupTimers(
+        group.id,
+        group.first_seen,
+        group.last_sent,
+        group.told_firing,
+        group.due_at,
+        group.refresh_due_at,
     ):
-        # Most groups a rescan reads have nothing new: not worth a write each.
-        store.store_group(
-            connection,
-            group.id,
-            first_seen=after.first_seen,
-            last_sent=after.last_sent,
-            told_firing=after.told_firing,
-            due_at=due,
-            refresh_due_at=refresh_due_at,
-        )
-    return len(deliveries)
+        writes.timers.append(timers)  # most groups a rescan reads have nothing new
 
 
 def _refreshable(member: Member, state: GroupState) -> bool:

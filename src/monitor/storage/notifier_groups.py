@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from monitor.domain.notification_routing import GroupKey
 from monitor.storage.gateway import Connection
 
@@ -70,25 +72,39 @@ def group_key_json(key: GroupKey) -> str:
     return json.dumps(dict(key.labels), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def join_groups(connection: Connection, instance_id: int, keys: Iterable[GroupKey]) -> set[int]:
-    """Make the instance a member of each group (made if new): the groups' ids."""
-    ids: set[int] = set()
-    for key in keys:
-        row = connection.execute(
-            "insert into notification_groups (policy_id, group_key, group_labels) "
-            "values (%s, %s, %s::jsonb) on conflict (policy_id, group_key) "
-            "do update set group_key = excluded.group_key returning id",
-            (key.policy_id, group_key_json(key), group_key_json(key)),
-        ).fetchone()
-        assert row is not None
-        group_id = int(row[0])
-        connection.execute(
-            "insert into notification_group_members (group_id, instance_id) values (%s, %s) "
-            "on conflict do nothing",
-            (group_id, instance_id),
-        )
-        ids.add(group_id)
-    return ids
+def join_groups(connection: Connection, joining: Sequence[tuple[int, GroupKey]]) -> set[int]:
+    """Make each (instance id, group) a membership, groups made if new: the groups' ids.
+
+    Three statements whatever the count: a burst of thousands of instances
+    firing at once is one tick's work, not thousands of round trips.
+    """
+    if not joining:
+        return set()
+    keys = sorted({(key.policy_id, group_key_json(key)) for _, key in joining})
+    policy_ids = [policy_id for policy_id, _ in keys]
+    texts = [text for _, text in keys]
+    connection.execute(
+        "insert into notification_groups (policy_id, group_key, group_labels) "
+        "select p, k, k::jsonb from unnest(%s::bigint[], %s::text[]) as u (p, k) "
+        "on conflict (policy_id, group_key) do nothing",
+        (policy_ids, texts),
+    )
+    rows = connection.execute(
+        "select g.id, g.policy_id, g.group_key from notification_groups g "
+        "join unnest(%s::bigint[], %s::text[]) as u (p, k) "
+        "on g.policy_id = u.p and g.group_key = u.k",
+        (policy_ids, texts),
+    ).fetchall()
+    ids = {(int(policy_id), str(text)): int(group_id) for group_id, policy_id, text in rows}
+    members = sorted(
+        {(ids[(key.policy_id, group_key_json(key))], instance_id) for instance_id, key in joining}
+    )
+    connection.execute(
+        "insert into notification_group_members (group_id, instance_id) "
+        "select * from unnest(%s::bigint[], %s::bigint[]) on conflict do nothing",
+        ([group_id for group_id, _ in members], [instance_id for _, instance_id in members]),
+    )
+    return set(ids.values())
 
 
 def groups_of_instances(connection: Connection, instance_ids: Sequence[int]) -> set[int]:
@@ -222,33 +238,54 @@ def _send_resolved(settings: dict[str, Any]) -> bool:
     return settings.get("send_resolved", True) is not False
 
 
-def store_group(
-    connection: Connection,
-    group_id: int,
-    *,
-    first_seen: datetime | None,
-    last_sent: datetime | None,
-    told_firing: Iterable[int],
-    due_at: datetime | None,
-    refresh_due_at: datetime | None,
-) -> None:
+@dataclass(frozen=True)
+class GroupTimers:
+    """A group's state to store (domain/notification_groups.py GroupState and when it is due)."""
+
+    group_id: int
+    first_seen: datetime | None
+    last_sent: datetime | None
+    told_firing: frozenset[int]
+    due_at: datetime | None
+    refresh_due_at: datetime | None
+
+
+def store_groups(connection: Connection, groups: Sequence[GroupTimers]) -> None:
+    """One statement for all of them (a rescan may change thousands)."""
+    if not groups:
+        return
     connection.execute(
-        "update notification_groups set first_seen = %s, last_sent = %s, told_firing = %s, "
-        "due_at = %s, refresh_due_at = %s where id = %s",
-        (first_seen, last_sent, sorted(told_firing), due_at, refresh_due_at, group_id),
+        "update notification_groups g set first_seen = u.first_seen, last_sent = u.last_sent, "
+        "told_firing = array(select jsonb_array_elements_text(u.told)::bigint), "
+        "due_at = u.due_at, refresh_due_at = u.refresh_due_at "
+        "from unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::jsonb[], "
+        "%s::timestamptz[], %s::timestamptz[]) "
+        "as u (id, first_seen, last_sent, told, due_at, refresh_due_at) where g.id = u.id",
+        (
+            [g.group_id for g in groups],
+            [g.first_seen for g in groups],
+            [g.last_sent for g in groups],
+            [Jsonb(sorted(g.told_firing)) for g in groups],
+            [g.due_at for g in groups],
+            [g.refresh_due_at for g in groups],
+        ),
     )
 
 
-def drop_members(connection: Connection, group_id: int, instance_ids: Sequence[int]) -> None:
-    if instance_ids:
+def drop_members(connection: Connection, memberships: Sequence[tuple[int, int]]) -> None:
+    """Delete these (group id, instance id) memberships."""
+    if memberships:
         connection.execute(
-            "delete from notification_group_members where group_id = %s and instance_id = any(%s)",
-            (group_id, list(instance_ids)),
+            "delete from notification_group_members m "
+            "using unnest(%s::bigint[], %s::bigint[]) as u (g, i) "
+            "where m.group_id = u.g and m.instance_id = u.i",
+            ([g for g, _ in memberships], [i for _, i in memberships]),
         )
 
 
-def delete_group(connection: Connection, group_id: int) -> None:
-    connection.execute("delete from notification_groups where id = %s", (group_id,))
+def delete_groups(connection: Connection, group_ids: Sequence[int]) -> None:
+    if group_ids:
+        connection.execute("delete from notification_groups where id = any(%s)", (list(group_ids),))
 
 
 def counts(connection: Connection) -> tuple[int, int]:
