@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
 from conftest import create_database, drop_database
+from monitor.storage.alert_instances import close_rule_instances
 from monitor.storage.leadership import LostLeadership
 from monitor.storage.migrate import apply_migrations
 from notifier_helpers import Delivery, World, open_world, seconds
@@ -365,3 +366,36 @@ def test_each_firing_is_told_before_its_resolution_and_that_once(
             "select id from notification_groups where group_labels = %s", (Jsonb({"rule": rule}),)
         )
     ] == [], "all told: the group is gone"
+
+
+def test_an_instance_closed_with_its_rule_or_leaving_firing_otherwise_is_told_resolved(
+    world: World,
+) -> None:
+    hook = world.channel()
+    world.default_policy([hook], group_by=[])
+    a = world.fire("a", T0)
+    b = world.fire("b", T0)
+    world.plan(T0)
+    world.plan(T0 + seconds(30))
+    # `b` goes to no_data (still open, no longer firing), as the evaluator writes it.
+    with world.transaction() as connection:
+        connection.execute(
+            "update alert_instances set state = 'no_data', since = %s where id = %s",
+            (T0 + seconds(40), b),
+        )
+        connection.execute(
+            "insert into alert_transitions (instance_id, rule_id, from_state, to_state, at, "
+            "reason, labels) values (%s, %s, 'firing', 'no_data', %s, 'no data', '{}')",
+            (b, world.rule_id, T0 + seconds(40)),
+        )
+    # The rule is disabled: storage closes its open instances with their transitions.
+    with world.transaction() as connection:
+        closed = close_rule_instances(
+            connection, world.rule_id, T0 + seconds(50), "rule disabled", actor="ops"
+        )
+    assert {change.before.id for change in closed if change.before} == {a, b}
+    assert world.plan(T0 + seconds(51)).transitions == 3
+    world.plan(T0 + seconds(330))
+    [_, told] = world.deliveries()
+    assert (told.reason, told.ids("resolved"), told.ids("firing")) == ("resolved", [a, b], [])
+    assert world.groups() == []
