@@ -399,3 +399,14 @@ def test_an_instance_closed_with_its_rule_or_leaving_firing_otherwise_is_told_re
     [_, told] = world.deliveries()
     assert (told.reason, told.ids("resolved"), told.ids("firing")) == ("resolved", [a, b], [])
     assert world.groups() == []
+
+
+def test_a_group_of_labels_too_long_for_its_key_is_kept_under_their_hash(world: World) -> None:
+    world.default_policy([world.channel()], group_by=["..."], group_wait="0s")
+    long = "x" * 9000
+    a = world.fire("a", T0, note=long)
+    assert world.plan(T0).queued == 1
+    [told] = world.deliveries()
+    assert told.ids("firing") == [a] and told.message["group_labels"]["note"] == long
+    [(key,)] = world.sql("select group_key from notification_groups")
+    assert key.startswith("sha256:")

@@ -13,6 +13,7 @@ below the oldest transaction still running (`pg_snapshot_xmin`), then moves
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -67,9 +68,21 @@ def read_transitions(connection: Connection) -> TransitionsRead:
     return TransitionsRead(transitions, int(str(xmin)), int(held[0]) if held else 0)
 
 
-def group_key_json(key: GroupKey) -> str:
-    """The canonical JSON of a group's labels: its key beside the policy id."""
+MAX_GROUP_KEY = 8192  # migration 0021's bound on `group_key`
+
+
+def group_labels_json(key: GroupKey) -> str:
     return json.dumps(dict(key.labels), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def group_key_text(key: GroupKey) -> str:
+    """The group's key beside the policy id: the canonical JSON of its labels, or that
+    JSON's SHA-256 when it is too long to store (`group_by: ["..."]` on long labels),
+    so no label set can make a tick fail over and over."""
+    text = group_labels_json(key)
+    if len(text) <= MAX_GROUP_KEY:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def join_groups(connection: Connection, joining: Sequence[tuple[int, GroupKey]]) -> set[int]:
@@ -80,14 +93,15 @@ def join_groups(connection: Connection, joining: Sequence[tuple[int, GroupKey]])
     """
     if not joining:
         return set()
-    keys = sorted({(key.policy_id, group_key_json(key)) for _, key in joining})
+    labels = {(key.policy_id, group_key_text(key)): group_labels_json(key) for _, key in joining}
+    keys = sorted(labels)
     policy_ids = [policy_id for policy_id, _ in keys]
     texts = [text for _, text in keys]
     connection.execute(
         "insert into notification_groups (policy_id, group_key, group_labels) "
-        "select p, k, k::jsonb from unnest(%s::bigint[], %s::text[]) as u (p, k) "
+        "select p, k, l::jsonb from unnest(%s::bigint[], %s::text[], %s::text[]) as u (p, k, l) "
         "on conflict (policy_id, group_key) do nothing",
-        (policy_ids, texts),
+        (policy_ids, texts, [labels[key] for key in keys]),
     )
     rows = connection.execute(
         "select g.id, g.policy_id, g.group_key from notification_groups g "
@@ -97,7 +111,7 @@ def join_groups(connection: Connection, joining: Sequence[tuple[int, GroupKey]])
     ).fetchall()
     ids = {(int(policy_id), str(text)): int(group_id) for group_id, policy_id, text in rows}
     members = sorted(
-        {(ids[(key.policy_id, group_key_json(key))], instance_id) for instance_id, key in joining}
+        {(ids[(key.policy_id, group_key_text(key))], instance_id) for instance_id, key in joining}
     )
     connection.execute(
         "insert into notification_group_members (group_id, instance_id) "
