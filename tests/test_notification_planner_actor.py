@@ -3,9 +3,11 @@ out outages and lost leadership; end to end, a leading service queues what a gro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -13,8 +15,9 @@ import pytest
 import trio
 import trio.testing
 
-from conftest import StartService, make_settings
+from conftest import RunningService, StartService, make_settings
 from monitor.actors import notification_planner
+from monitor.config import Settings
 from monitor.domain.audit import Actor, Attribution
 from monitor.domain.keys import Role
 from monitor.leadership import Leadership
@@ -25,7 +28,7 @@ from monitor.storage.errors import StorageUnavailable
 from monitor.storage.gateway import open_gateway
 from monitor.storage.leadership import LostLeadership
 from monitor.storage.migrate import apply_migrations
-from notifier_helpers import World
+from notifier_helpers import Delivery, World
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -108,27 +111,30 @@ async def test_an_outage_skips_the_tick_and_a_lost_lead_drops_it(
     assert (figures.skipped_ticks, figures.ticks) == (2, 3), "failed rescans are tried again"
 
 
-async def test_a_leading_service_queues_what_a_group_is_due(
-    start_service: StartService, empty_database_url: str, tmp_path: Path
-) -> None:
-    url = empty_database_url
-    apply_migrations(url)
-    with psycopg.connect(url) as connection:
+@pytest.fixture
+def service_world(empty_database_url: str) -> Iterator[World]:
+    """A migrated database of the test's own, with a rule: the service's leader plans here."""
+    apply_migrations(empty_database_url)
+    with psycopg.connect(empty_database_url) as connection:
         [(rule_id,)] = connection.execute(
             "insert into alert_rules (name, kind, enabled, definition, created_by, updated_by) "
             "values ('disk full', 'metric_threshold', false, '{}', 't', 't') returning id"
         ).fetchall()
-    world = World(url, epoch=0, rule_id=int(rule_id))
-    try:
-        await _queued_end_to_end(start_service, world, tmp_path)
-    finally:
-        world.close()
+    world = World(empty_database_url, epoch=0, rule_id=int(rule_id))
+    yield world
+    world.close()
 
 
-async def _queued_end_to_end(start_service: StartService, world: World, tmp_path: Path) -> None:
-    url = world.url
-    hook = world.channel()
-    world.default_policy([hook], group_wait="0s")
+def _settings(world: World, tmp_path: Path) -> Settings:
+    return make_settings(
+        world.url,
+        tmp_path,
+        alert_leader_poll=timedelta(seconds=0.1),
+        notifier_tick=timedelta(seconds=0.1),
+    )
+
+
+async def _read_key(url: str) -> str:
     async with open_gateway(
         url, pool_size=1, statement_timeout=10, acquire_timeout=5, connect_timeout=5
     ) as gateway:
@@ -140,25 +146,66 @@ async def _queued_end_to_end(start_service: StartService, world: World, tmp_path
             expires_at=None,
             by=Attribution(Actor.system("tests")),
         )
-    settings = make_settings(
-        url,
-        tmp_path,
-        alert_leader_poll=timedelta(seconds=0.1),
-        notifier_tick=timedelta(seconds=0.1),
-    )
-    running = await start_service(settings)
-    instance = world.fire("a", datetime.now(UTC))
+    return token
+
+
+async def _wait_for_deliveries(world: World) -> list[Delivery]:
     with trio.fail_after(30):
         while not (made := await trio.to_thread.run_sync(world.deliveries)):
             await trio.sleep(0.1)
-    [delivery] = made
+    return made
+
+
+async def _planner_figures(running: RunningService, token: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=running.base_url) as client:
+        stats = (await client.get("/stats", headers={"X-API-Key": token})).json()
+    figures: dict[str, Any] = stats["notification_planner"]
+    return figures
+
+
+async def test_a_leading_service_queues_what_a_group_is_due(
+    start_service: StartService, service_world: World, tmp_path: Path
+) -> None:
+    world = service_world
+    hook = world.channel()
+    world.default_policy([hook], group_wait="0s")
+    token = await _read_key(world.url)
+    running = await start_service(_settings(world, tmp_path))
+    instance = world.fire("a", datetime.now(UTC))
+    [delivery] = await _wait_for_deliveries(world)
     assert (delivery.channel_id, delivery.reason, delivery.ids("firing")) == (
         hook,
         "news",
         [instance],
     )
-    async with httpx.AsyncClient(base_url=running.base_url) as client:
-        stats = (await client.get("/stats", headers={"X-API-Key": token})).json()
-    planner = stats["notification_planner"]
+    planner = await _planner_figures(running, token)
     assert planner["queued"] == 1 and planner["transitions"] == 1
     assert planner["groups"] == 1 and planner["ticks"] >= 1
+
+
+async def test_a_restarted_service_tells_a_waiting_group_once(
+    start_service: StartService, service_world: World, tmp_path: Path
+) -> None:
+    world = service_world
+    world.default_policy([world.channel()], group_wait="8s")
+    token = await _read_key(world.url)
+    first = await start_service(_settings(world, tmp_path))
+    instance = world.fire("a", datetime.now(UTC))
+    with trio.fail_after(30):  # the first service has read it into its group
+        while (
+            await trio.to_thread.run_sync(
+                world.sql, "select 1 from notification_groups where first_seen is not null"
+            )
+            == []
+        ):
+            await trio.sleep(0.1)
+    await first.shutdown()
+    assert world.deliveries() == [], "stopped within group_wait"
+    second = await start_service(_settings(world, tmp_path))
+    [delivery] = await _wait_for_deliveries(world)
+    assert delivery.ids("firing") == [instance]
+    told_at = (await _planner_figures(second, token))["ticks"]
+    with trio.fail_after(30):  # twenty more ticks: nothing is queued again
+        while (await _planner_figures(second, token))["ticks"] < told_at + 20:
+            await trio.sleep(0.1)
+    assert len(world.deliveries()) == 1
