@@ -73,8 +73,9 @@ MAX_CANDIDATES = 500
 FIGURES_EVERY_S = 5.0
 RELEASE_TIMEOUT_S = 2.0
 # What an attempt may take beyond the outbound total timeout: the channel read,
-# building the message, and recording the outcome.
-ATTEMPT_MARGIN_S = 15.0
+# building the message, and recording the outcome (an attempt that overruns its
+# lease is safe all the same: its outcome is not recorded, and it is sent again).
+ATTEMPT_MARGIN_S = 5.0
 
 Send = Callable[
     [str, Mapping[str, Any], Mapping[str, str] | None, NotificationGroup, OutboundLimits],
@@ -160,7 +161,10 @@ class Sender:
                 skip_channels=full,
             )
 
-        return await self.gateway.run(work)
+        claimed, more = await self.gateway.run(work)
+        # A full channel's rows were not looked at: there may be more as soon as one
+        # of its attempts ends.
+        return claimed, more or bool(full) or any(busy[c] >= limit for c in taken)
 
     async def release(self) -> None:
         """Hand back the claims this sender holds (at shutdown): due again at once."""
