@@ -41,6 +41,7 @@ from notification_helpers import (
     webhook_document,
 )
 from receivers import Received, Reply, start_receiver
+from smtp_server import plain_smtp_server
 
 FAST = RetryPolicy(
     max_age=timedelta(minutes=5), initial=timedelta(milliseconds=20), cap=timedelta(seconds=0.1)
@@ -331,3 +332,74 @@ async def test_an_outcome_is_recorded_only_while_the_claim_is_held(
     assert await trio.to_thread.run_sync(record_as, "second", second)
     assert not await trio.to_thread.run_sync(record_as, "second", second), "already finished"
     assert [by for *_, by in attempts_of(database_url, delivery)] == ["second"]
+
+
+async def test_an_email_channel_gets_its_notification_once(
+    gateway: Gateway, database_url: str, start_sender: StartSender
+) -> None:
+    with plain_smtp_server() as (port, mailbox):
+        channel = await make_channel(
+            gateway,
+            {
+                "name": f"sender mail {uuid.uuid4().hex[:6]}",
+                "kind": "email",
+                "host": "127.0.0.1",
+                "port": port,
+                "security": "none",
+                "from": "monitor@example.com",
+                "to": ["ops@example.com"],
+            },
+        )
+        [delivery] = await queue(gateway, channel, host="mail-1")
+        await start_sender()
+        rows = await wait_until(database_url, [delivery], finished)
+    assert rows[delivery] == ("delivered", 1, None)
+    [(sender_address, recipients, mail)] = mailbox.messages
+    assert sender_address == "monitor@example.com" and recipients == ["ops@example.com"]
+    assert "disk full" in str(mail["Subject"])
+    assert mail["X-Monitor-Idempotency-Key"].startswith("test-")
+
+
+async def test_more_due_work_than_one_claim_took_is_claimed_without_waiting_a_poll(
+    gateway: Gateway, database_url: str, nursery: trio.Nursery, start_sender: StartSender
+) -> None:
+    receiver = await start_receiver(nursery)
+    channel = await make_channel(gateway, webhook_document(receiver.url))
+    ids = await queue(gateway, channel, 6)
+    # One at a time to the channel and a poll of a minute: six polls would take six.
+    await start_sender(poll=60.0, channel_concurrency=1)
+    await wait_until(database_url, ids, finished, timeout=10)
+    assert len(receiver.requests) == 6
+
+
+async def test_a_sender_stopped_gracefully_hands_its_claims_back(
+    gateway: Gateway, database_url: str, nursery: trio.Nursery
+) -> None:
+    arrived = trio.Event()
+
+    async def stalled(_: Received) -> Reply:
+        arrived.set()
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    receiver = await start_receiver(nursery, stalled)
+    channel = await make_channel(gateway, webhook_document(receiver.url))
+    [delivery] = await queue(gateway, channel)
+    sender = Sender(
+        gateway,
+        SUITE_BOX,
+        SenderConfig("stopping", "http://monitor.example", LIMITS, FAST, poll=0.05),
+        SenderFigures(),
+    )
+    async with trio.open_nursery() as own:
+        await own.start(notification_sender.run, sender)
+        with trio.fail_after(10):
+            await arrived.wait()
+        own.cancel_scope.cancel()
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "select status, claimed_by, claimed_until, attempts from notification_deliveries "
+            "where id = %s",
+            (delivery,),
+        ).fetchone()
+    assert row == ("queued", None, None, 0), "due again at once, for any sender"

@@ -56,7 +56,8 @@ def error_of(result: OutboundResult) -> tuple[str | None, str | None]:
     if result.delivered:
         return None, None
     if result.failure is not None:
-        return result.failure.kind, result.failure.message[:ERROR_CHARS]
+        message = result.failure.message or result.failure.kind  # never an empty reason
+        return result.failure.kind, message[:ERROR_CHARS]
     return "status", f"the receiver answered {result.status}"
 
 
