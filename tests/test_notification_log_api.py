@@ -5,6 +5,7 @@ readiness."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ import pytest
 import trio
 
 from conftest import MakeKey, StartService, make_settings
-from monitor.storage import deliveries as store
+from monitor import wiring
+from monitor.actors import maintenance
 from monitor.storage.gateway import Gateway
 from notification_helpers import (
     age_deliveries,
@@ -182,7 +184,7 @@ async def test_unknown_ids_keys_and_roles(service_url: str, reader: str, make_ke
 
 
 async def test_retention_deletes_finished_deliveries_with_their_attempts_never_queued_ones(
-    gateway: Gateway, database_url: str, nursery: trio.Nursery
+    gateway: Gateway, database_url: str, nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     receiver = await start_receiver(nursery)
     channel = await make_channel(gateway, webhook_document(receiver.url))
@@ -203,9 +205,13 @@ async def test_retention_deletes_finished_deliveries_with_their_attempts_never_q
             "duration_ms, outcome, sent_by) values (%s, 1, now(), 1, 'delivered', 't')",
             (old_done,),
         )
-    age_deliveries(database_url, [old_done, old_failed, old_queued], timedelta(days=40))
-    deleted = await store.prune(gateway, datetime.now(UTC) - timedelta(days=30), batch_rows=1)
-    assert deleted >= 2
+    age_deliveries(database_url, [old_done, old_failed, old_queued], timedelta(days=31))
+    # The table as the service wires it: MONITOR_NOTIFICATION_LOG_RETENTION's default, 30 days.
+    [spec] = wiring.maintenance_area(make_settings(database_url, tmp_path), gateway).actors
+    assert isinstance(spec.main, functools.partial)
+    [table] = [t for t in spec.main.keywords["pruned"] if t.name == "notification_deliveries"]
+    assert table.retention == timedelta(days=30)
+    await maintenance.prune_once(table, datetime.now(UTC))
     with psycopg.connect(database_url) as connection:
         left = {
             row[0]

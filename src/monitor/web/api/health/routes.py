@@ -259,8 +259,9 @@ async def readiness() -> Readiness:
 @document_response(Readiness, 200)
 @document_response(Readiness, 503)
 async def ready() -> tuple[Response, int]:
-    """Readiness of each component: database, Redis, the rate limiter and the
-    dashboard cache (when Redis is configured) and every actor.
+    """Readiness of each component: database, alert evaluator, notifier (degraded when
+    due notifications wait unclaimed), Redis, the rate limiter and the dashboard cache
+    (when Redis is configured) and every actor.
 
     503 when the database or an actor is down; 200 with `degraded` when only
     Redis is unreachable (the rate limiter then counts in this process), since
