@@ -258,3 +258,20 @@ async def test_readiness_shows_the_notifier_degraded_when_due_work_waits_too_lon
     assert response.status_code == 200
     notifier = response.json()["components"]["notifier"]
     assert notifier["status"] == "degraded" and "waited" in notifier["detail"]
+
+
+async def test_the_openapi_document_describes_the_log(service_url: str) -> None:
+    async with httpx.AsyncClient(base_url=service_url, timeout=10) as client:
+        spec = (await client.get("/openapi.json")).json()
+    listing = spec["paths"][LOG]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {
+        "status",
+        "channel_id",
+        "from",
+        "to",
+        "limit",
+        "cursor",
+    }
+    assert listing["security"]
+    one = spec["paths"][f"{LOG}/{{delivery_id}}"]["get"]
+    assert one["security"] and "200" in one["responses"]
