@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import trio
 
+from conftest import set_connections_allowed
 from monitor.actors import notification_sender
 from monitor.actors.notification_sender import Sender, SenderConfig
 from monitor.domain.audit import Actor, Attribution
@@ -30,6 +31,7 @@ from monitor.storage import channels as channel_store
 from monitor.storage import deliveries as store
 from monitor.storage.deliveries import AttemptRecord
 from monitor.storage.gateway import Gateway, open_gateway
+from monitor.storage.migrate import apply_migrations
 from notification_helpers import (
     HMAC_SECRET,
     SUITE_BOX,
@@ -419,3 +421,36 @@ async def test_a_sender_stopped_gracefully_hands_its_claims_back(
             (delivery,),
         ).fetchone()
     assert row == ("queued", None, None, 0), "due again at once, for any sender"
+
+
+async def test_a_database_outage_skips_polls_and_sending_resumes_after_it(
+    empty_database_url: str, nursery: trio.Nursery
+) -> None:
+    url = empty_database_url
+    apply_migrations(url)
+    receiver = await start_receiver(nursery)
+    async with open_gateway(
+        url, pool_size=2, statement_timeout=5, acquire_timeout=1, connect_timeout=2
+    ) as own_gateway:
+        channel = await make_channel(own_gateway, webhook_document(receiver.url))
+        [delivery] = await queue(own_gateway, channel)
+        set_connections_allowed(url, False)
+        try:
+            sender = Sender(
+                own_gateway,
+                SUITE_BOX,
+                SenderConfig("outage", "http://monitor.example", LIMITS, FAST, poll=0.05),
+                SenderFigures(),
+            )
+            async with trio.open_nursery() as own:
+                await own.start(notification_sender.run, sender)
+                with trio.fail_after(20):
+                    while sender.figures.skipped_polls < 2:
+                        await trio.sleep(0.02)
+                assert receiver.requests == []
+                set_connections_allowed(url, True)
+                rows = await wait_until(url, [delivery], finished, timeout=20)
+                own.cancel_scope.cancel()
+        finally:
+            set_connections_allowed(url, True)
+    assert rows[delivery][0] == "delivered" and len(receiver.requests) == 1

@@ -18,6 +18,7 @@ class SenderFigures:
     retried: int = 0  # attempts that failed and left the delivery queued for another
     failed: int = 0  # deliveries given up (refused for good, or past the maximum age)
     lost_claims: int = 0  # outcomes not recorded: the claim had lapsed and been taken
+    skipped_polls: int = 0  # polls that met a database outage
     queued: int | None = None  # deliveries queued, in the whole database
     oldest_queued_age_s: float | None = None
     oldest_due_wait_s: float | None = None  # the longest a due, unclaimed one has waited

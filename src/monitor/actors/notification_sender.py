@@ -314,6 +314,7 @@ async def run(
                         await sender.refresh_figures()
                         figures_due = time.monotonic() + FIGURES_EVERY_S
                 except StorageUnavailable as failure:
+                    sender.figures.skipped_polls += 1
                     log.warning(
                         "notification poll skipped: database unavailable",
                         extra={"error": str(failure)},

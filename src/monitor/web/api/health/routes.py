@@ -117,6 +117,7 @@ class NotifierStats(BaseModel):
     retried: int = Field(description="Attempts by this instance that failed and will be retried.")
     failed: int = Field(description="Deliveries this instance gave up (for good or too old).")
     lost_claims: int = Field(description="Outcomes not recorded: the claim had lapsed.")
+    skipped_polls: int = Field(description="Polls skipped: the database was unavailable.")
     oldest_queued_age_s: float | None = Field(description="Age of the oldest queued delivery.")
     oldest_due_wait_s: float | None = Field(
         description="How long the longest-waiting due, unclaimed delivery has waited."
