@@ -18,7 +18,15 @@ from typing import Any, Protocol
 
 import trio
 
-from monitor.actors import alert_evaluator, key_usage, leadership, maintenance, ratelimit, rollup
+from monitor.actors import (
+    alert_evaluator,
+    key_usage,
+    leadership,
+    maintenance,
+    notification_sender,
+    ratelimit,
+    rollup,
+)
 from monitor.actors import event_counts as event_counting
 from monitor.actors.ingest import events as event_ingest
 from monitor.actors.ingest import metrics as metric_ingest
@@ -50,16 +58,21 @@ from monitor.messages import (
     LiveBatch,
     Publishable,
 )
+from monitor.notifications.retries import RetryPolicy
+from monitor.outbound import OutboundLimits
 from monitor.realtime import RealtimeCounters
 from monitor.redis.bus import RedisBus
 from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
 from monitor.redis.results import RedisResults
+from monitor.secret_box import SecretBox
+from monitor.sender_figures import SenderFigures
 from monitor.shared_results import SharedResults
 from monitor.storage import alert_history as alert_history_store
 from monitor.storage import alert_instances as alert_instance_store
 from monitor.storage import alert_rules as alert_rule_store
 from monitor.storage import audit as audit_store
+from monitor.storage import deliveries as delivery_store
 from monitor.storage import event_counts as event_count_store
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
@@ -217,8 +230,8 @@ def metrics_area(
 
 def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
     """Partitions ahead and retention, for every partitioned table; audit log, alert
-    history and ended silences retention; dashboard sessions that ended (their retention
-    is nil: an ended session is of no use)."""
+    history, ended silences and notification delivery log retention; dashboard sessions
+    that ended (their retention is nil: an ended session is of no use)."""
     tables = [
         _partitioned_table(gateway, "events", settings.events_retention),
         _partitioned_table(gateway, "samples", settings.metrics_retention),
@@ -236,6 +249,11 @@ def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
             "silences",
             settings.silence_retention,
             functools.partial(silence_store.prune, gateway),
+        ),
+        maintenance.PrunedTable(
+            "notification_deliveries",
+            settings.notification_log_retention,
+            functools.partial(delivery_store.prune, gateway),
         ),
         maintenance.PrunedTable(
             "ui_sessions",
@@ -539,11 +557,49 @@ def alerts_area(
     return AlertsArea([campaign, evaluator], [], state, figures)
 
 
-def notifications_area(settings: Settings, gateway: Gateway, leadership: Leadership) -> Actors:
+def notifications_area(
+    settings: Settings,
+    gateway: Gateway,
+    leadership: Leadership,
+    *,
+    identity: Identity,
+    secret_keys: SecretKeys,
+    sender_figures: SenderFigures,
+) -> Actors:
     """The notifier (issue 18): the leader plans what each notification group is told and
     queues deliveries; every instance sends queued deliveries it claims."""
-    actors: list[ActorSpec] = []
+    actors: list[ActorSpec] = [
+        ActorSpec(
+            "notification_sender",
+            functools.partial(
+                notification_sender.run,
+                notification_sender.Sender(
+                    gateway,
+                    SecretBox(secret_keys),
+                    sender_config(settings, identity),
+                    sender_figures,
+                ),
+            ),
+            drains=False,
+        )
+    ]
     return Actors(actors)
+
+
+def sender_config(settings: Settings, identity: Identity) -> notification_sender.SenderConfig:
+    return notification_sender.SenderConfig(
+        instance_id=identity.instance_id,
+        public_url=identity.public_url,
+        limits=OutboundLimits.from_settings(settings),
+        policy=RetryPolicy(
+            max_age=settings.notification_max_age,
+            initial=settings.notification_retry_initial,
+            cap=settings.notification_retry_cap,
+        ),
+        poll=settings.notification_poll.total_seconds(),
+        concurrency=settings.notification_concurrency,
+        channel_concurrency=settings.notification_channel_concurrency,
+    )
 
 
 def wire(
@@ -578,6 +634,7 @@ def wire(
     limits = rate_limit_area(settings)
     shared = shared_results_area(settings)
     alerts = alerts_area(settings, gateway, database_url, identity, committed)
+    sender_figures = SenderFigures()
     areas: list[Area] = [
         events,
         metrics,
@@ -587,7 +644,14 @@ def wire(
         limits,
         shared,
         alerts,
-        notifications_area(settings, gateway, alerts.leadership),
+        notifications_area(
+            settings,
+            gateway,
+            alerts.leadership,
+            identity=identity,
+            secret_keys=secret_keys,
+            sender_figures=sender_figures,
+        ),
     ]
     redis_url = settings.redis_url
     deps = WebDeps(
@@ -613,6 +677,7 @@ def wire(
         realtime=realtime,
         leadership=alerts.leadership,
         evaluator=alerts.evaluator,
+        sender=sender_figures,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

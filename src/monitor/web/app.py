@@ -20,7 +20,12 @@ from monitor.web.api.events import routes as events
 from monitor.web.api.health import routes as health
 from monitor.web.api.keys import routes as keys
 from monitor.web.api.metrics import routes as metrics
-from monitor.web.api.notifications import inhibition_routes, policy_routes, silence_routes
+from monitor.web.api.notifications import (
+    delivery_routes,
+    inhibition_routes,
+    policy_routes,
+    silence_routes,
+)
 from monitor.web.deps import EXTENSION_NAME, WebDeps
 from monitor.web.edge.auth import SECURITY_SCHEMES
 from monitor.web.edge.body_limits import gate_request_bodies
@@ -101,6 +106,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(policy_routes.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(silence_routes.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(inhibition_routes.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(delivery_routes.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(channels.blueprint, url_prefix=API_PREFIX)
     for dashboard_read in (
         overview.blueprint,

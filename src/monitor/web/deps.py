@@ -25,6 +25,7 @@ from monitor.messages import (
     IngestSamples,
 )
 from monitor.realtime import RealtimeCounters
+from monitor.sender_figures import SenderFigures
 from monitor.shared_results import SharedResults
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
@@ -132,6 +133,7 @@ class WebDeps:
     # Whether this instance leads alert evaluation (actors/leadership.py).
     leadership: Leadership = field(default_factory=Leadership)
     evaluator: EvaluatorFigures = field(default_factory=EvaluatorFigures)
+    sender: SenderFigures = field(default_factory=SenderFigures)  # notifications sent here
 
 
 def current_deps() -> WebDeps:
