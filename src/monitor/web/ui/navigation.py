@@ -47,7 +47,7 @@ PAGES: tuple[Page, ...] = (
     Page("silences", "Silences", "/ui/silences", Role.READ, built=True, area=NOTIFICATIONS),
     Page(
         "inhibition-rules",
-        "Inhibition",
+        "Inhibition rules",
         "/ui/inhibition-rules",
         Role.READ,
         built=True,
