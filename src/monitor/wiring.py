@@ -67,6 +67,7 @@ from monitor.storage import metric_ingest as metric_store
 from monitor.storage import partitions as partition_store
 from monitor.storage import rollups as rollup_store
 from monitor.storage import sessions as session_store
+from monitor.storage import silences as silence_store
 from monitor.storage.alert_instances import SlotChange, StoredInstance
 from monitor.storage.alert_runs import RuleRun, record_runs
 from monitor.storage.gateway import Connection, Gateway
@@ -215,9 +216,9 @@ def metrics_area(
 
 
 def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
-    """Partitions ahead and retention, for every partitioned table; audit log and alert
-    history retention; dashboard sessions that ended (their retention is nil: an ended
-    session is of no use)."""
+    """Partitions ahead and retention, for every partitioned table; audit log, alert
+    history and ended silences retention; dashboard sessions that ended (their retention
+    is nil: an ended session is of no use)."""
     tables = [
         _partitioned_table(gateway, "events", settings.events_retention),
         _partitioned_table(gateway, "samples", settings.metrics_retention),
@@ -230,6 +231,11 @@ def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
             "alert_history",
             settings.alert_history_retention,
             functools.partial(alert_history_store.prune, gateway),
+        ),
+        maintenance.PrunedTable(
+            "silences",
+            settings.silence_retention,
+            functools.partial(silence_store.prune, gateway),
         ),
         maintenance.PrunedTable(
             "ui_sessions",

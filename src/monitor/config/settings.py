@@ -308,6 +308,13 @@ class Settings:
         "How long alert transitions and closed alert instances are kept; maintenance "
         "deletes older ones (open instances stay)." + IN_DAYS,
     )
+    silence_retention: timedelta = setting(
+        "MONITOR_SILENCE_RETENTION",
+        "5d",
+        RETENTION,
+        "How long a silence is kept after it ended or was expired (Alertmanager keeps "
+        "them 5 days too); the audit log keeps its making and expiry." + IN_DAYS,
+    )
     rollup_interval: timedelta = setting(
         "MONITOR_ROLLUP_INTERVAL",
         "10s",
