@@ -18,9 +18,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import trio
 
 from conftest import StartService
 from ui_site import BROWSER_ACCEPT, FOREIGN, SITE, UiSite, own_site
+from ws_helpers import connect, receive, subscribe
 
 POLICIES = "/ui/notification-policies"
 RULES = "/ui/inhibition-rules"
@@ -339,6 +341,34 @@ async def test_inhibition_rules_are_made_edited_and_deleted_as_by_the_api(site: 
     assert deleted.status_code == 303
     actions = [row["action"] for row in audit_of(site.database_url, "inhibition_rule", made_id)]
     assert actions == ["create", "update", "delete"]
+
+
+async def test_inhibition_changes_from_the_pages_are_news_as_the_apis_are(site: Site) -> None:
+    """Open Alerts pages redraw their muted marks on this news (decision 0065)."""
+    news: list[dict[str, Any]] = []
+    async with connect(str(site.http.base_url).rstrip("/"), site.tokens["read"]) as ws:
+        await subscribe(ws, "alerts")
+        csrf = await site.sign_in("admin")
+        posted = await site.post(f"{RULES}/new", {"csrf_token": csrf, **rule_form()})
+        made_id = int(re.search(r"#rule-(\d+)$", posted.headers["location"])[1])  # type: ignore[index]
+        edited = await site.post(
+            f"{RULES}/{made_id}/edit",
+            {"csrf_token": csrf, "version": "1", **rule_form(equal="zone")},
+        )
+        assert edited.status_code == 303
+        deleted = await site.post(f"{RULES}/{made_id}/delete", {"csrf_token": csrf, "version": "2"})
+        assert deleted.status_code == 303
+        with trio.fail_after(30):
+            while len(news) < 3:
+                message = await receive(ws, 30)
+                if message["type"] == "data":
+                    news.extend(message["items"])
+    assert [(item["kind"], item["what"], item["id"], item["change"]) for item in news] == [
+        ("muting", "inhibition_rule", made_id, "created"),
+        ("muting", "inhibition_rule", made_id, "changed"),
+        ("muting", "inhibition_rule", made_id, "deleted"),
+    ]
+    assert news[0]["actor"].startswith("policies admin (")
 
 
 # Refusals of every kind.

@@ -3,13 +3,16 @@
 The form becomes the API's JSON document (inhibition_form.py), read by the
 API's `parse_inhibition`, and is saved through storage/versioned_documents.py
 as web/api/notifications/inhibition_routes.py saves it, attributed to the
-session's key: the same refusals and audit rows (decision 0048). Every
+session's key: the same refusals and audit rows (decision 0048), and the
+same news of the change on the `alerts` live channel (`publish_muting`), so
+open Alerts pages redraw their muted marks. Every
 change after a read carries the version read: a rule changed meanwhile is
 the 412 page.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -22,6 +25,7 @@ from monitor.domain.notification_documents import MAX_NAME, parse_inhibition
 from monitor.domain.rule_fields import RuleProblems
 from monitor.storage import versioned_documents as store
 from monitor.storage.notification_tables import INHIBITION_RULES
+from monitor.web.api.alerts.instance_actions import publish_muting
 from monitor.web.api.dashboard.answers import unknown_parameters
 from monitor.web.api.dashboards.answers import existing_id, not_found
 from monitor.web.api.dashboards.bodies import invalid
@@ -138,6 +142,7 @@ async def _saved(record: store.DocumentRecord | None, form: MultiDict[str, str])
                 saved = await store.create(
                     gateway, INHIBITION_RULES, document, by=request_attribution()
                 )
+                publish_muting("inhibition_rule", saved.id, "created", datetime.now(UTC))
             else:
                 saved = await store.replace(
                     gateway,
@@ -147,6 +152,7 @@ async def _saved(record: store.DocumentRecord | None, form: MultiDict[str, str])
                     condition=condition,
                     by=request_attribution(),
                 )
+                publish_muting("inhibition_rule", saved.id, "changed", datetime.now(UTC))
     except StaleVersion as refusal:
         return await _stale(record, refusal)
     except ProblemError as refused:
@@ -243,4 +249,5 @@ async def delete_rule(rule_id: int) -> Response:
             )
     except StaleVersion as refusal:
         return await _stale(record, refusal)
+    publish_muting("inhibition_rule", rule_id, "deleted", datetime.now(UTC))
     return go_to(f"{RULES.path}?done=deleted")
