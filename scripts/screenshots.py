@@ -11,13 +11,17 @@ it) and drives /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import random
 import re
 import sys
 import tempfile
+import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -387,6 +391,128 @@ def silence_form(page: Page, base_url: str, out: Path, scheme: str, instance_id:
     page.screenshot(path=out / f"silence-new-{scheme}.png", full_page=True)
 
 
+class _Teapot(BaseHTTPRequestHandler):
+    """The receiver of the channel tested on the screenshot: 418 and a short body."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = b'{"error": "I am a teapot", "hint": "short and stout"}'
+        self.send_response(418)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def seed_notifications(site: ThreadedService, receiver_url: str) -> dict[str, int]:
+    """Channels of three kinds (one tested against `receiver_url`), two policies and the
+    default one sending to them, an inhibition rule."""
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(
+            f"{site.base_url}{path}", json=body, headers={"X-API-Key": site.admin_token}, timeout=30
+        )
+        response.raise_for_status()
+        found: dict[str, Any] = response.json()
+        return found
+
+    hook = post(
+        "/api/v1/channels",
+        {
+            "name": "ops webhook",
+            "kind": "webhook",
+            "url": receiver_url,
+            "secret": "a-long-random-shared-secret",
+            "headers": {"X-Team": "ops"},
+            "secret_headers": {"Authorization": "Bearer abc123"},
+        },
+    )
+    mail = post(
+        "/api/v1/channels",
+        {
+            "name": "ops mail",
+            "kind": "email",
+            "host": "smtp.example.com",
+            "from": "monitor@example.com",
+            "to": ["ops@example.com"],
+        },
+    )
+    pager = post(
+        "/api/v1/channels",
+        {"name": "on-call pager", "kind": "pagerduty", "routing_key": "R0UT1NG", "enabled": False},
+    )
+    httpx.post(
+        f"{site.base_url}/api/v1/channels/{hook['id']}/test",
+        headers={"X-API-Key": site.admin_token},
+        timeout=30,
+    ).raise_for_status()
+    critical = post(
+        "/api/v1/notification-policies",
+        {
+            "name": "critical to on-call",
+            "position": 10,
+            "matchers": [{"name": "severity", "op": "=", "value": "critical"}],
+            "channel_ids": [pager["id"], hook["id"]],
+            "continue": True,
+            "group_by": ["rule", "host"],
+        },
+    )
+    post(
+        "/api/v1/notification-policies",
+        {
+            "name": "database team",
+            "position": 20,
+            "matchers": [{"name": "team", "op": "=~", "value": "db|storage"}],
+            "channel_ids": [mail["id"]],
+            "group_by": ["rule"],
+            "repeat_interval": "12h",
+        },
+    )
+    default = httpx.get(
+        f"{site.base_url}/api/v1/notification-policies/default",
+        headers={"X-API-Key": site.admin_token},
+        timeout=30,
+    )
+    httpx.put(
+        f"{site.base_url}/api/v1/notification-policies/default",
+        json={**default.json()["policy"], "channel_ids": [hook["id"]]},
+        headers={"X-API-Key": site.admin_token, "If-Match": default.headers["etag"]},
+        timeout=30,
+    ).raise_for_status()
+    post(
+        "/api/v1/inhibition-rules",
+        {
+            "name": "critical mutes warning on the same host",
+            "source_matchers": [{"name": "severity", "value": "critical"}],
+            "target_matchers": [{"name": "severity", "value": "warning"}],
+            "equal": ["host"],
+        },
+    )
+    return {"hook": int(hook["id"]), "policy": int(critical["id"])}
+
+
+def notification_pages(
+    page: Page, base_url: str, out: Path, scheme: str, seeded: dict[str, int]
+) -> None:
+    """The channel form, a test answered in place, the policy form, the phone's navigation
+    (the lists are among PAGES)."""
+    page.goto(f"{base_url}/ui/channels/{seeded['hook']}/edit")
+    page.get_by_role("heading", level=1).wait_for()
+    page.screenshot(path=out / f"channel-edit-{scheme}.png", full_page=True)
+    page.goto(f"{base_url}/ui/channels/new?kind=email")
+    page.get_by_role("heading", level=1, name="New channel").wait_for()
+    page.screenshot(path=out / f"channel-new-{scheme}.png", full_page=True)
+    page.goto(f"{base_url}/ui/channels")
+    page.get_by_role("button", name="Test channel ops webhook").click()
+    page.locator(f"#test-result-{seeded['hook']} .test-outcome").wait_for()
+    page.screenshot(path=out / f"channel-test-{scheme}.png", full_page=True)
+    page.goto(f"{base_url}/ui/notification-policies/{seeded['policy']}/edit")
+    page.get_by_role("heading", level=1).wait_for()
+    page.screenshot(path=out / f"notification-policy-edit-{scheme}.png", full_page=True)
+
+
 def seed_editor_rule(site: ThreadedService) -> int:
     """An enabled rule over the seeded latency metric, so the editor's preview and backtest
     show a real series crossing its thresholds."""
@@ -439,6 +565,20 @@ def metrics_page(page: Page, base_url: str, out: Path, scheme: str) -> None:
     page.screenshot(path=out / f"metrics-{scheme}.png", full_page=True)
 
 
+@contextlib.contextmanager
+def teapot() -> Iterator[str]:
+    """A local receiver for the tested channel; its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Teapot)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -452,6 +592,7 @@ def main() -> None:
             tempfile.TemporaryDirectory() as data_dir,
             ui_service(database_url, Path(data_dir)) as site,
             chromium() as (_, browser),
+            teapot() as receiver_url,
         ):
             reader = create_key(site, "on-call reader", "read")
             seed_overview(site)
@@ -461,6 +602,7 @@ def main() -> None:
             alert_rule_id = seed_alerts(site, database_url)
             silenced_instance = seed_silences(site, database_url)
             editor_rule_id = seed_editor_rule(site)
+            notifications = seed_notifications(site, receiver_url)
             for scheme in SCHEMES:
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
                 page = context.new_page()
@@ -488,9 +630,12 @@ def main() -> None:
                 dashboard_page(page, site.base_url, out, scheme)
                 arrange_page(page, site.base_url, out, scheme)
                 dashboard_forms(page, site.base_url, out, scheme)
+                notification_pages(page, site.base_url, out, scheme, notifications)
                 page.set_viewport_size(NARROW)
                 page.goto(site.base_url + "/")
                 page.screenshot(path=out / f"overview-narrow-{scheme}.png")
+                page.goto(site.base_url + "/ui/channels")
+                page.screenshot(path=out / f"channels-narrow-{scheme}.png", full_page=True)
                 context.close()
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
                 page = context.new_page()

@@ -86,9 +86,12 @@
     };
   };
 
+  // A rule's page cares for its own instances; every page for muting news
+  // (a silence or inhibition rule changes which instances are marked muted).
   Live.prototype.concerns = function (items) {
     if (!this.ruleId) return items.length > 0;
     for (var i = 0; i < items.length; i++) {
+      if (items[i].kind === "muting") return true;
       if (String(items[i].rule_id) === this.ruleId) return true;
     }
     return false;

@@ -309,3 +309,58 @@ async def test_a_resolve_through_one_instance_reaches_a_subscriber_of_another(
             assert resolved.status_code == 200, resolved.text
         item = await Feed(ws).next()
     assert (item["instance_id"], item["to"], item["actor"]) == (instance, "resolved", "on call")
+
+
+async def test_silences_and_inhibition_rules_changing_publish_muting_news(site: Site) -> None:
+    """Which instances are muted changes with them, so the pages' muted marks must follow."""
+    async with connect(site.running.base_url, site.reader) as ws:
+        await subscribe(ws, "alerts")
+        feed = Feed(ws)
+        async with site.client(site.admin) as client:
+            silence = await client.post(
+                "/api/v1/silences",
+                json={
+                    "matchers": [{"name": "host", "value": "web-1"}],
+                    "ends_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+                    "comment": "maintenance",
+                },
+            )
+            assert silence.status_code == 201, silence.text
+            silence_id = silence.json()["id"]
+            made = await feed.next()
+            assert {k: made[k] for k in ("kind", "what", "id", "change")} == {
+                "kind": "muting",
+                "what": "silence",
+                "id": silence_id,
+                "change": "created",
+            }
+            assert made["actor"] == silence.json()["created_by"]  # the key's name and prefix
+            assert made["actor"].startswith("admin (")
+            expired = await client.delete(f"/api/v1/silences/{silence_id}")
+            assert expired.status_code == 200, expired.text
+            assert (await feed.next())["change"] == "expired"
+            # Refused (already expired): nothing is published.
+            again = await client.delete(f"/api/v1/silences/{silence_id}")
+            assert again.status_code == 409, again.text
+
+            rule = {
+                "name": "critical mutes warning",
+                "source_matchers": [{"name": "severity", "value": "critical"}],
+                "target_matchers": [{"name": "severity", "value": "warning"}],
+                "equal": ["host"],
+            }
+            created = await client.post("/api/v1/inhibition-rules", json=rule)
+            assert created.status_code == 201, created.text
+            rule_id = created.json()["id"]
+            changed = await client.put(
+                f"/api/v1/inhibition-rules/{rule_id}", json={**rule, "equal": ["zone"]}
+            )
+            assert changed.status_code == 200, changed.text
+            deleted = await client.delete(f"/api/v1/inhibition-rules/{rule_id}")
+            assert deleted.status_code == 204, deleted.text
+            changes = [await feed.next() for _ in range(3)]
+    assert [(item["what"], item["id"], item["change"]) for item in changes] == [
+        ("inhibition_rule", rule_id, "created"),
+        ("inhibition_rule", rule_id, "changed"),
+        ("inhibition_rule", rule_id, "deleted"),
+    ]

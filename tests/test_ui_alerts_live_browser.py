@@ -79,9 +79,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         drop_database(name)
 
 
-def rule(site: Site, name: str, metric: str) -> int:
+def rule(site: Site, name: str, metric: str, *, enabled: bool = True) -> int:
     body: dict[str, Any] = {
         "name": name,
+        "enabled": enabled,
         "kind": "metric_threshold",
         "selector": {"name": metric},
         "aggregation": "max",
@@ -256,4 +257,33 @@ def test_a_burst_of_changes_costs_at_most_one_refetch_a_second(
     # for news that arrived during the last.
     assert 1 <= len(refetches) <= math.ceil(took) + 2, (len(refetches), took)
     assert set(refetches) == {f"{site.base_url}/ui/alerts?rule_id={rule_id}"}
+    assert console.errors == []
+
+
+def test_a_silence_made_elsewhere_marks_the_instance_muted_without_a_reload(
+    page: Page, site: Site, console: Console
+) -> None:
+    # Disabled, so the evaluator leaves the instance written here alone.
+    suffix = uuid.uuid4().hex[:8]
+    rule_id = rule(site, f"quiet {suffix}", f"quiet_{suffix}", enabled=False)
+    host = f"mute-{uuid.uuid4().hex[:6]}"
+    instance = add_instance(site.database_url, rule_id, host=host)
+    sign_in(page, site.base_url, site.writer)
+    page.goto(f"{site.base_url}/ui/alerts/rules/{rule_id}")
+    page.locator("p.live-state", has_text="live").wait_for()
+    mark(page)
+    row = page.locator(f"#instance-{instance}")
+    assert row.locator(".muted-by").count() == 0
+    silence = api(
+        site.service,
+        "POST",
+        "/api/v1/silences",
+        json={
+            "matchers": [{"name": "host", "value": host}],
+            "ends_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+            "comment": "deploying",
+        },
+    )
+    row.locator(".muted-by", has_text=f"silenced (#{silence['id']})").wait_for(timeout=WAIT_MS)
+    assert still_marked(page)
     assert console.errors == []

@@ -24,6 +24,7 @@ from monitor.actors import (
     leadership,
     maintenance,
     notification_planner,
+    notification_sender,
     ratelimit,
     rollup,
 )
@@ -59,17 +60,22 @@ from monitor.messages import (
     Publishable,
 )
 from monitor.notification_planning import PlanOutcome, plan_once
+from monitor.notifications.retries import RetryPolicy
+from monitor.outbound import OutboundLimits
 from monitor.planner_figures import PlannerFigures
 from monitor.realtime import RealtimeCounters
 from monitor.redis.bus import RedisBus
 from monitor.redis.limits import RedisLimits
 from monitor.redis.probe import redis_problem
 from monitor.redis.results import RedisResults
+from monitor.secret_box import SecretBox
+from monitor.sender_figures import SenderFigures
 from monitor.shared_results import SharedResults
 from monitor.storage import alert_history as alert_history_store
 from monitor.storage import alert_instances as alert_instance_store
 from monitor.storage import alert_rules as alert_rule_store
 from monitor.storage import audit as audit_store
+from monitor.storage import deliveries as delivery_store
 from monitor.storage import event_counts as event_count_store
 from monitor.storage import events as event_store
 from monitor.storage import keys as key_store
@@ -77,6 +83,7 @@ from monitor.storage import metric_ingest as metric_store
 from monitor.storage import partitions as partition_store
 from monitor.storage import rollups as rollup_store
 from monitor.storage import sessions as session_store
+from monitor.storage import silences as silence_store
 from monitor.storage.alert_instances import SlotChange, StoredInstance
 from monitor.storage.alert_runs import RuleRun, record_runs
 from monitor.storage.gateway import Connection, Gateway
@@ -225,9 +232,9 @@ def metrics_area(
 
 
 def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
-    """Partitions ahead and retention, for every partitioned table; audit log and alert
-    history retention; dashboard sessions that ended (their retention is nil: an ended
-    session is of no use)."""
+    """Partitions ahead and retention, for every partitioned table; audit log, alert
+    history, ended silences and notification delivery log retention; dashboard sessions
+    that ended (their retention is nil: an ended session is of no use)."""
     tables = [
         _partitioned_table(gateway, "events", settings.events_retention),
         _partitioned_table(gateway, "samples", settings.metrics_retention),
@@ -240,6 +247,16 @@ def maintenance_area(settings: Settings, gateway: Gateway) -> Actors:
             "alert_history",
             settings.alert_history_retention,
             functools.partial(alert_history_store.prune, gateway),
+        ),
+        maintenance.PrunedTable(
+            "silences",
+            settings.silence_retention,
+            functools.partial(silence_store.prune, gateway),
+        ),
+        maintenance.PrunedTable(
+            "notification_deliveries",
+            settings.notification_log_retention,
+            functools.partial(delivery_store.prune, gateway),
         ),
         maintenance.PrunedTable(
             "ui_sessions",
@@ -543,16 +560,16 @@ def alerts_area(
     return AlertsArea([campaign, evaluator], [], state, figures)
 
 
-@dataclass(frozen=True)
-class NotificationsArea:
-    actors: list[ActorSpec]
-    inboxes: list[trio.MemorySendChannel[Any]]
-    planner: PlannerFigures
-
-
 def notifications_area(
-    settings: Settings, gateway: Gateway, leadership: Leadership
-) -> NotificationsArea:
+    settings: Settings,
+    gateway: Gateway,
+    leadership: Leadership,
+    *,
+    identity: Identity,
+    secret_keys: SecretKeys,
+    sender_figures: SenderFigures,
+    planner_figures: PlannerFigures,
+) -> Actors:
     """The notifier (issue 18): the leader plans what each notification group is told and
     queues deliveries; every instance sends queued deliveries it claims."""
 
@@ -561,22 +578,51 @@ def notifications_area(
             lambda connection: plan_once(connection, epoch, now, rescan=rescan)
         )
 
-    planner_figures = PlannerFigures()
-    planner = ActorSpec(
-        "notification_planner",
-        functools.partial(
-            notification_planner.run,
-            leadership,
-            plan,
-            planner_figures,
-            tick=settings.notifier_tick.total_seconds(),
-            rescan=settings.notifier_rescan.total_seconds(),
-            now=lambda: datetime.now(UTC),
+    actors: list[ActorSpec] = [
+        ActorSpec(
+            "notification_planner",
+            functools.partial(
+                notification_planner.run,
+                leadership,
+                plan,
+                planner_figures,
+                tick=settings.notifier_tick.total_seconds(),
+                rescan=settings.notifier_rescan.total_seconds(),
+                now=lambda: datetime.now(UTC),
+            ),
+            drains=False,
         ),
-        drains=False,
+        ActorSpec(
+            "notification_sender",
+            functools.partial(
+                notification_sender.run,
+                notification_sender.Sender(
+                    gateway,
+                    SecretBox(secret_keys),
+                    sender_config(settings, identity),
+                    sender_figures,
+                ),
+            ),
+            drains=False,
+        ),
+    ]
+    return Actors(actors)
+
+
+def sender_config(settings: Settings, identity: Identity) -> notification_sender.SenderConfig:
+    return notification_sender.SenderConfig(
+        instance_id=identity.instance_id,
+        public_url=identity.public_url,
+        limits=OutboundLimits.from_settings(settings),
+        policy=RetryPolicy(
+            max_age=settings.notification_max_age,
+            initial=settings.notification_retry_initial,
+            cap=settings.notification_retry_cap,
+        ),
+        poll=settings.notification_poll.total_seconds(),
+        concurrency=settings.notification_concurrency,
+        channel_concurrency=settings.notification_channel_concurrency,
     )
-    actors: list[ActorSpec] = [planner]
-    return NotificationsArea(actors, [], planner_figures)
 
 
 def wire(
@@ -611,7 +657,8 @@ def wire(
     limits = rate_limit_area(settings)
     shared = shared_results_area(settings)
     alerts = alerts_area(settings, gateway, database_url, identity, committed)
-    notifications = notifications_area(settings, gateway, alerts.leadership)
+    sender_figures = SenderFigures()
+    planner_figures = PlannerFigures()
     areas: list[Area] = [
         events,
         metrics,
@@ -621,7 +668,15 @@ def wire(
         limits,
         shared,
         alerts,
-        notifications,
+        notifications_area(
+            settings,
+            gateway,
+            alerts.leadership,
+            identity=identity,
+            secret_keys=secret_keys,
+            sender_figures=sender_figures,
+            planner_figures=planner_figures,
+        ),
     ]
     redis_url = settings.redis_url
     deps = WebDeps(
@@ -647,7 +702,8 @@ def wire(
         realtime=realtime,
         leadership=alerts.leadership,
         evaluator=alerts.evaluator,
-        notification_planner=notifications.planner,
+        sender=sender_figures,
+        notification_planner=planner_figures,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

@@ -71,6 +71,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Audit log", ("AUDIT_",)),
     ("Dashboard results", ("DASHBOARD_",)),
     ("Notifications (outbound requests)", ("OUTBOUND_",)),
+    ("Notifications (sending and the delivery log)", ("NOTIFICATION_",)),
 )
 OTHER = "Other"
 # The order of the page: the server first, as a reader meets the settings.
@@ -88,6 +89,7 @@ ORDER = (
     "Audit log",
     "Dashboard results",
     "Notifications (outbound requests)",
+    "Notifications (sending and the delivery log)",
     OTHER,
 )
 
@@ -115,6 +117,9 @@ SEE_ALSO = {
     "Audit log": "[audit log](audit.md)",
     "Dashboard results": "[dashboard API](dashboard-api.md)",
     "Notifications (outbound requests)": "[notifications](notifications.md#outbound-requests)",
+    "Notifications (sending and the delivery log)": (
+        "[notifications](notifications.md#sending-and-the-delivery-log)"
+    ),
 }
 
 

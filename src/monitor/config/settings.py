@@ -308,6 +308,13 @@ class Settings:
         "How long alert transitions and closed alert instances are kept; maintenance "
         "deletes older ones (open instances stay)." + IN_DAYS,
     )
+    silence_retention: timedelta = setting(
+        "MONITOR_SILENCE_RETENTION",
+        "5d",
+        RETENTION,
+        "How long a silence is kept after it ended or was expired (Alertmanager keeps "
+        "them 5 days too); the audit log keeps its making and expiry." + IN_DAYS,
+    )
     rollup_interval: timedelta = setting(
         "MONITOR_ROLLUP_INTERVAL",
         "10s",
@@ -388,6 +395,52 @@ class Settings:
         "true: notifications and channel tests refuse receivers whose address (as resolved, "
         "for every address a name resolves to, and after each redirect) is not public: "
         "private, loopback, link-local, shared, multicast or reserved.",
+    )
+    notification_max_age: timedelta = setting(
+        "MONITOR_NOTIFICATION_MAX_AGE",
+        "1h",
+        parsers.duration("1s", "7d"),
+        "How long a notification is retried after it was queued; then it is marked failed "
+        "with the last error." + IN_SECONDS,
+    )
+    notification_retry_initial: timedelta = setting(
+        "MONITOR_NOTIFICATION_RETRY_INITIAL",
+        "10s",
+        parsers.duration("10ms", "1h"),
+        "Wait before a failed notification's first retry; each later wait doubles (with "
+        "jitter) up to MONITOR_NOTIFICATION_RETRY_CAP." + IN_SECONDS,
+    )
+    notification_retry_cap: timedelta = setting(
+        "MONITOR_NOTIFICATION_RETRY_CAP",
+        "5m",
+        parsers.duration("10ms", "1d"),
+        "Longest wait between two attempts at a notification (a receiver's Retry-After may "
+        "ask for more, up to 15 minutes)." + IN_SECONDS,
+    )
+    notification_poll: timedelta = setting(
+        "MONITOR_NOTIFICATION_POLL",
+        "1s",
+        parsers.duration("10ms", "1m"),
+        "How often each instance looks for notifications due to be sent." + IN_SECONDS,
+    )
+    notification_channel_concurrency: int = setting(
+        "MONITOR_NOTIFICATION_CHANNEL_CONCURRENCY",
+        "4",
+        parsers.whole_number(1, 100),
+        "Notifications one instance sends to one channel at once.",
+    )
+    notification_concurrency: int = setting(
+        "MONITOR_NOTIFICATION_CONCURRENCY",
+        "32",
+        parsers.whole_number(1, 1000),
+        "Notifications one instance sends at once, all channels together.",
+    )
+    notification_log_retention: timedelta = setting(
+        "MONITOR_NOTIFICATION_LOG_RETENTION",
+        "30d",
+        RETENTION,
+        "How long delivered and failed notifications are kept in the delivery log, with "
+        "their attempts; queued ones are kept until they finish." + IN_DAYS,
     )
     max_series: int = setting(
         "MONITOR_MAX_SERIES",

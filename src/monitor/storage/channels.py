@@ -320,3 +320,43 @@ async def record_test(
         )
 
     await gateway.run(work)
+
+
+@dataclass(frozen=True)
+class LastTest:
+    """A channel's latest test as its audit row keeps it (the test's only stored trace)."""
+
+    time: datetime
+    by: str
+    delivered: bool
+    status: int | None
+    failure: dict[str, Any] | None
+
+
+async def last_tests(gateway: Gateway, channel_ids: Sequence[int]) -> dict[int, LastTest]:
+    """The latest test of each channel that has one, in one read of the channels' audit
+    rows (audit_log_resource): they are few, a channel's changes and tests."""
+    if not channel_ids:
+        return {}
+    query = (
+        "select distinct on (resource_id) resource_id, time, actor_name, after "
+        "from audit_log where resource = %s and action = 'test' and resource_id = any(%s) "
+        "order by resource_id, time desc, id desc"
+    )
+
+    def work(connection: Connection) -> dict[int, LastTest]:
+        rows = connection.execute(
+            query, (RESOURCE, [str(channel_id) for channel_id in channel_ids])
+        ).fetchall()
+        return {
+            int(channel_id): LastTest(
+                time,
+                str(by),
+                bool(after.get("delivered")),
+                after.get("status") if isinstance(after.get("status"), int) else None,
+                after.get("failure") if isinstance(after.get("failure"), dict) else None,
+            )
+            for channel_id, time, by, after in rows
+        }
+
+    return await gateway.run(work)

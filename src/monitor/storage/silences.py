@@ -200,3 +200,29 @@ async def expire(
         return after
 
     return await gateway.run(work)
+
+
+PRUNE_BATCH_ROWS = 10_000
+
+
+async def prune(
+    gateway: Gateway, older_than: datetime, *, batch_rows: int = PRUNE_BATCH_ROWS
+) -> int:
+    """Delete silences that ended (or were expired) before `older_than`: how many.
+
+    Their making and expiry stay in the audit log for its own retention.
+    """
+
+    def work(connection: Connection) -> int:
+        return connection.execute(
+            "delete from silences where id = any(array("
+            "select id from silences where ends_at < %s order by ends_at limit %s))",
+            (older_than, batch_rows),
+        ).rowcount
+
+    deleted = 0
+    while True:
+        batch = await gateway.run(work)
+        deleted += batch
+        if batch < batch_rows:
+            return deleted

@@ -20,7 +20,12 @@ from monitor.web.api.events import routes as events
 from monitor.web.api.health import routes as health
 from monitor.web.api.keys import routes as keys
 from monitor.web.api.metrics import routes as metrics
-from monitor.web.api.notifications import inhibition_routes, policy_routes, silence_routes
+from monitor.web.api.notifications import (
+    delivery_routes,
+    inhibition_routes,
+    policy_routes,
+    silence_routes,
+)
 from monitor.web.deps import EXTENSION_NAME, WebDeps
 from monitor.web.edge.auth import SECURITY_SCHEMES
 from monitor.web.edge.body_limits import gate_request_bodies
@@ -37,13 +42,16 @@ from monitor.web.ui import alert_rule_editor_page as ui_alert_rule_editor
 from monitor.web.ui import alert_rules_page as ui_alert_rules
 from monitor.web.ui import alerts_page as ui_alerts
 from monitor.web.ui import audit_page as ui_audit
+from monitor.web.ui import channels_page as ui_channels
 from monitor.web.ui import dashboard_layout_page as ui_dashboard_layout
 from monitor.web.ui import dashboard_manage_page as ui_dashboard_manage
 from monitor.web.ui import dashboards_page as ui_dashboards
 from monitor.web.ui import error_groups_page as ui_error_groups
 from monitor.web.ui import events_page as ui_events
+from monitor.web.ui import inhibition_rules_page as ui_inhibition_rules
 from monitor.web.ui import keys_pages as ui_keys
 from monitor.web.ui import metrics_page as ui_metrics
+from monitor.web.ui import notification_policies_page as ui_notification_policies
 from monitor.web.ui import overview as ui_overview
 from monitor.web.ui import pages as ui_pages
 from monitor.web.ui import session_routes as ui_sessions
@@ -101,6 +109,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(policy_routes.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(silence_routes.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(inhibition_routes.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(delivery_routes.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(channels.blueprint, url_prefix=API_PREFIX)
     for dashboard_read in (
         overview.blueprint,
@@ -127,6 +136,9 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(ui_alert_rules.blueprint)
     app.register_blueprint(ui_alert_rule_editor.blueprint)
     app.register_blueprint(ui_silences.blueprint)
+    app.register_blueprint(ui_channels.blueprint)
+    app.register_blueprint(ui_notification_policies.blueprint)
+    app.register_blueprint(ui_inhibition_rules.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]

@@ -26,6 +26,7 @@ from monitor.messages import (
 )
 from monitor.planner_figures import PlannerFigures
 from monitor.realtime import RealtimeCounters
+from monitor.sender_figures import SenderFigures
 from monitor.shared_results import SharedResults
 from monitor.storage.gateway import Gateway
 from monitor.supervisor import ActorSnapshot
@@ -133,6 +134,7 @@ class WebDeps:
     # Whether this instance leads alert evaluation (actors/leadership.py).
     leadership: Leadership = field(default_factory=Leadership)
     evaluator: EvaluatorFigures = field(default_factory=EvaluatorFigures)
+    sender: SenderFigures = field(default_factory=SenderFigures)  # notifications sent here
     notification_planner: PlannerFigures = field(default_factory=PlannerFigures)
 
 

@@ -20,7 +20,7 @@ from monitor.web.deps import current_deps
 from monitor.web.edge.session_keeper import Session
 from monitor.web.edge.sessions import csrf_token
 from monitor.web.static_assets import asset_url
-from monitor.web.ui.navigation import Page, visible_to
+from monitor.web.ui.navigation import Page, sections, visible_to
 
 FULL = "base.html"
 FRAGMENT = "fragment.html"
@@ -50,6 +50,7 @@ async def render_page(
 ) -> Response:
     deps = current_deps()
     principal = session.principal if session else None
+    navigation = visible_to(principal.role) if principal else []
     html = await render_template(
         template,
         layout=FRAGMENT if wants_fragment() else FULL,
@@ -57,7 +58,8 @@ async def render_page(
         htmx_script=f"vendor/htmx-{vendor_versions()['htmx']}.min.js",
         principal=principal,
         csrf_token=csrf_token(deps.secret_keys, session) if session else None,
-        navigation=visible_to(principal.role) if principal else [],
+        navigation=navigation,
+        navigation_sections=sections(navigation),
         current=current,
         admin=principal is not None and principal.role.may(Role.ADMIN),
         **context,

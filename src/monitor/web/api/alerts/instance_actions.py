@@ -8,7 +8,9 @@ A state that does not allow the action raises domain/alert_states.py `ActionRefu
 Once committed, each action is published on the `alerts` live channel
 (domain/alert_live.py), as the evaluator's transitions are, so every open
 Alerts page and websocket client hears of an operator's action too; so are
-the instances a rule's disabling or deletion closes (`publish_changes`).
+the instances a rule's disabling or deletion closes (`publish_changes`), and
+changes of silences and inhibition rules (`publish_muting`), which change
+which instances the pages mark muted.
 """
 
 from __future__ import annotations
@@ -17,9 +19,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.domain.alert_live import acknowledgement_item, transition_item
+from monitor.domain.alert_live import (
+    MutingChange,
+    MutingWhat,
+    acknowledgement_item,
+    muting_item,
+    transition_item,
+)
 from monitor.domain.alert_states import ActionRefused
-from monitor.domain.dashboards import NotFound
+from monitor.domain.dashboards import NotFound, actor_label
 from monitor.messages import AlertTransitions
 from monitor.storage import alert_instances as store
 from monitor.storage import alert_reads as reads
@@ -107,6 +115,15 @@ def publish_changes(changes: Sequence[SlotChange], actor: str) -> None:
             )
             for change in changes
             for transition in change.transitions
+        )
+    )
+
+
+def publish_muting(what: MutingWhat, id: int, change: MutingChange, at: datetime) -> None:
+    """A committed change of a silence or inhibition rule, as the request's key made it."""
+    _publish(
+        muting_item(
+            what=what, id=id, change=change, at=at, actor=actor_label(request_attribution().actor)
         )
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from quart import Blueprint, Response
 from quart_schema import document_headers, document_request, document_response, tag
@@ -49,7 +50,7 @@ ANY_VERSION = VersionCondition(None)
 CHANNEL_BODY_BYTES = 96 * 1024
 
 
-def _box() -> SecretBox:
+def secret_box() -> SecretBox:
     return SecretBox(current_deps().secret_keys)
 
 
@@ -61,7 +62,9 @@ async def _read_draft() -> ChannelDraft:
         raise invalid([problem.as_dict() for problem in problems.problems]) from None
 
 
-def _fields(box: SecretBox, draft: ChannelDraft, stored: ChannelRecord | None) -> ChannelFields:
+def channel_fields(
+    box: SecretBox, draft: ChannelDraft, stored: ChannelRecord | None
+) -> ChannelFields:
     """What is stored for `draft`: kept secrets taken from `stored`, all sealed again."""
     kept: dict[str, str] | None = None
     unreadable = False
@@ -91,7 +94,7 @@ def _fields(box: SecretBox, draft: ChannelDraft, stored: ChannelRecord | None) -
 @document_response(ChannelList, 200)
 async def list_channels() -> Response:
     """Every notification channel, by name; secrets shown only as set."""
-    box = _box()
+    box = secret_box()
     found = await store.list_channels(current_deps().gateway)
     return json_response({"channels": [channel_json(box, record) for record in found]})
 
@@ -105,9 +108,9 @@ async def create_channel() -> Response:
     """A new channel. Every bad field is named in one 400; a name in use, whatever its
     case, is a 409."""
     draft = await _read_draft()
-    box = _box()
+    box = secret_box()
     created = await store.create_channel(
-        current_deps().gateway, _fields(box, draft, None), by=request_attribution()
+        current_deps().gateway, channel_fields(box, draft, None), by=request_attribution()
     )
     response = channel_response(box, created, 201)
     response.headers["Location"] = f"/api/v1/channels/{created.id}"
@@ -123,7 +126,7 @@ async def get_channel(channel_id: int) -> Response:
     record = await store.get_channel(current_deps().gateway, existing_id("channel", channel_id))
     if record is None:
         raise not_found("channel", channel_id)
-    return channel_response(_box(), record)
+    return channel_response(secret_box(), record)
 
 
 @blueprint.put("/channels/<int:channel_id>")
@@ -138,11 +141,11 @@ async def replace_channel(channel_id: int) -> Response:
     condition = if_match() or ANY_VERSION
     existing_id("channel", channel_id)
     draft = await _read_draft()
-    box = _box()
+    box = secret_box()
     updated = await store.replace_channel(
         current_deps().gateway,
         channel_id,
-        lambda stored: _fields(box, draft, stored),
+        lambda stored: channel_fields(box, draft, stored),
         condition=condition,
         by=request_attribution(),
     )
@@ -173,17 +176,23 @@ async def test_channel(channel_id: int) -> Response:
     """Send a sample notification (built as the notifier builds them) and answer what the
     receiver said: its status and the start of its body, or why it failed. A disabled
     channel is tested all the same. Only the audit row is stored."""
-    deps = current_deps()
-    record = await store.get_channel(deps.gateway, existing_id("channel", channel_id))
+    record = await store.get_channel(current_deps().gateway, existing_id("channel", channel_id))
     if record is None:
         raise not_found("channel", channel_id)
+    return json_response(await tested(record))
+
+
+async def tested(record: ChannelRecord) -> dict[str, Any]:
+    """Send the channel a sample notification; what came back, audited (the UI's Test
+    button calls this too, so its audit row is the API's)."""
+    deps = current_deps()
     key = f"test-{record.id}-{secrets.token_hex(8)}"
     group = sample_group(datetime.now(UTC), deps.identity.public_url, key)
     started = time.perf_counter()
     result = await deliver(
         record.kind,
         record.settings,
-        opened_secrets(_box(), record),
+        opened_secrets(secret_box(), record),
         group,
         OutboundLimits.from_settings(deps.settings),
     )
@@ -199,4 +208,4 @@ async def test_channel(channel_id: int) -> Response:
     }
     audited = {k: outcome[k] for k in ("delivered", "status", "failure", "idempotency_key")}
     await store.record_test(deps.gateway, record, audited, by=request_attribution())
-    return json_response(outcome)
+    return outcome

@@ -15,6 +15,7 @@ from quart_schema import document_response, tag
 from monitor import __version__
 from monitor.domain.alert_rules import DEFAULT_INTERVAL
 from monitor.domain.keys import Role
+from monitor.storage.deliveries import queue_figures
 from monitor.storage.errors import StorageUnavailable
 from monitor.storage.leadership import read_leader
 from monitor.web.deps import current_deps
@@ -109,6 +110,21 @@ class AlertLeadershipStats(BaseModel):
     terms: int = Field(description="How many times this instance has taken the lead.")
 
 
+class NotifierStats(BaseModel):
+    queued: int | None = Field(description="Deliveries queued (all instances' queue).")
+    in_flight: int = Field(description="Attempts under way on this instance.")
+    delivered: int = Field(description="Delivered by this instance since it started.")
+    retried: int = Field(description="Attempts by this instance that failed and will be retried.")
+    failed: int = Field(description="Deliveries this instance gave up (for good or too old).")
+    lost_claims: int = Field(description="Outcomes not recorded: the claim had lapsed.")
+    skipped_polls: int = Field(description="Polls skipped: the database was unavailable.")
+    oldest_queued_age_s: float | None = Field(description="Age of the oldest queued delivery.")
+    oldest_due_wait_s: float | None = Field(
+        description="How long the longest-waiting due, unclaimed delivery has waited."
+    )
+    figures_at: float | None = Field(description="Unix time the queue's figures were read.")
+
+
 class ServiceStats(BaseModel):
     instance_id: str
     version: str
@@ -123,6 +139,7 @@ class ServiceStats(BaseModel):
     dashboard_cache: DashboardCacheStats
     alert_leadership: AlertLeadershipStats
     alert_evaluator: dict[str, Any]
+    notifier: NotifierStats
     notification_planner: dict[str, Any]
 
 
@@ -169,12 +186,37 @@ async def _alert_evaluator_component() -> Component:
     return Component(status="ok")
 
 
+# A due delivery is claimed within a poll (1 s by default) unless every sender is
+# busy; one left waiting a minute, or ten polls if longer, means no sender is
+# working the queue (all instances' senders down or saturated).
+def notifier_waits_too_long(poll_s: float) -> float:
+    return max(60.0, 10 * poll_s)
+
+
+async def _notifier_component() -> Component:
+    deps = current_deps()
+    try:
+        with trio.fail_after(DATABASE_CHECK_TIMEOUT):
+            queue = await deps.gateway.run(queue_figures)
+    except (trio.TooSlowError, StorageUnavailable):
+        return Component(status="degraded", detail="queue unknown: database unavailable")
+    limit = notifier_waits_too_long(deps.settings.notification_poll.total_seconds())
+    wait = queue.oldest_due_wait_s
+    if wait is not None and wait > limit:
+        return Component(
+            status="degraded",
+            detail=f"{queue.due} notifications due; the oldest has waited {wait:.0f} s",
+        )
+    return Component(status="ok")
+
+
 async def readiness() -> Readiness:
     """Each component's state and the overall one (the worst); also the System page's."""
     deps = current_deps()
     components: dict[str, Component] = {"database": await _database_component()}
     if components["database"].status == "ok":
         components["alert_evaluator"] = await _alert_evaluator_component()
+        components["notifier"] = await _notifier_component()
     if deps.health.redis_problem is not None:
         problem: str | None = f"no answer within {REDIS_CHECK_TIMEOUT:g} s"
         with trio.move_on_after(REDIS_CHECK_TIMEOUT):
@@ -219,8 +261,9 @@ async def readiness() -> Readiness:
 @document_response(Readiness, 200)
 @document_response(Readiness, 503)
 async def ready() -> tuple[Response, int]:
-    """Readiness of each component: database, Redis, the rate limiter and the
-    dashboard cache (when Redis is configured) and every actor.
+    """Readiness of each component: database, alert evaluator, notifier (degraded when
+    due notifications wait unclaimed), Redis, the rate limiter and the dashboard cache
+    (when Redis is configured) and every actor.
 
     503 when the database or an actor is down; 200 with `degraded` when only
     Redis is unreachable (the rate limiter then counts in this process), since
@@ -266,5 +309,6 @@ def service_stats() -> ServiceStats:
         dashboard_cache=DashboardCacheStats(**deps.shared_results.figures()),
         alert_leadership=AlertLeadershipStats(**deps.leadership.figures()),
         alert_evaluator=deps.evaluator.as_dict(),
+        notifier=NotifierStats(**deps.sender.as_dict()),
         notification_planner=deps.notification_planner.as_dict(),
     )

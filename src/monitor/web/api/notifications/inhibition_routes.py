@@ -7,6 +7,8 @@ its target matchers with equal values of its `equal` labels notify nobody
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from quart import Blueprint, Response, request
 from quart_schema import document_headers, document_request, document_response, tag
 
@@ -15,6 +17,7 @@ from monitor.domain.keys import Role
 from monitor.domain.notification_documents import parse_inhibition
 from monitor.storage import versioned_documents as store
 from monitor.storage.notification_tables import INHIBITION_RULES
+from monitor.web.api.alerts.instance_actions import publish_muting
 from monitor.web.api.alerts.schemas import IfMatchHeader
 from monitor.web.api.bulk_json import json_response
 from monitor.web.api.dashboards.answers import existing_id, not_found, refused
@@ -61,6 +64,7 @@ async def create_inhibition_rule() -> Response:
     created = await store.create(
         current_deps().gateway, INHIBITION_RULES, document, by=request_attribution()
     )
+    publish_muting("inhibition_rule", created.id, "created", datetime.now(UTC))
     response = stored_response(created, "rule", 201)
     response.headers["Location"] = f"{request.path}/{created.id}"
     return response
@@ -97,6 +101,7 @@ async def replace_inhibition_rule(rule_id: int) -> Response:
         condition=condition,
         by=request_attribution(),
     )
+    publish_muting("inhibition_rule", updated.id, "changed", datetime.now(UTC))
     return stored_response(updated, "rule")
 
 
@@ -114,4 +119,5 @@ async def delete_inhibition_rule(rule_id: int) -> Response:
         condition=condition,
         by=request_attribution(),
     )
+    publish_muting("inhibition_rule", rule_id, "deleted", datetime.now(UTC))
     return Response(b"", status=204)

@@ -47,7 +47,7 @@ ANY_VERSION = VersionCondition(None)
 WHAT = "notification policy"
 
 
-def _channels_exist(connection: Connection, definition: dict[str, Any]) -> None:
+def channels_exist(connection: Connection, definition: dict[str, Any]) -> None:
     missing = missing_channels(connection, definition.get("channel_ids", []))
     if missing:
         listed = ", ".join(str(channel_id) for channel_id in missing)
@@ -104,7 +104,7 @@ async def create_policy() -> Response:
             POLICIES,
             document,
             by=request_attribution(),
-            check=_channels_exist,
+            check=channels_exist,
         )
     response = stored_response(created, "policy", 201)
     response.headers["Location"] = f"{request.path}/{created.id}"
@@ -139,7 +139,7 @@ async def replace_default_policy() -> Response:
             document,
             condition=condition,
             by=request_attribution(),
-            check=_channels_exist,
+            check=channels_exist,
         )
     return stored_response(updated, "policy")
 
@@ -175,7 +175,7 @@ async def replace_policy(policy_id: int) -> Response:
             document,
             condition=condition,
             by=request_attribution(),
-            check=_channels_exist,
+            check=channels_exist,
         )
     return stored_response(updated, "policy")
 

@@ -172,3 +172,56 @@ class InhibitionOut(StoredDocument):
 
 class InhibitionList(BaseModel):
     rules: list[InhibitionOut] = Field(description="By id.")
+
+
+class DeliveryAttemptOut(BaseModel):
+    attempt: int = Field(description="1 for the first.")
+    started_at: datetime
+    duration_ms: float
+    outcome: Literal["delivered", "retrying", "failed"]
+    status_code: int | None = Field(description="The receiver's HTTP status, when it answered.")
+    error_kind: str | None = Field(
+        description="timeout, connect_error, status, secret_unreadable, channel_disabled, ..."
+    )
+    error: str | None
+    response: str | None = Field(description="The start of the receiver's answer.")
+    sent_by: str = Field(description="The sender that made the attempt (instance id/run).")
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    channel_id: int
+    channel_name: str | None = Field(description="Also for a deleted channel.")
+    group_id: int | None
+    policy_id: int | None
+    idempotency_key: str = Field(description="Sent with every attempt.")
+    reason: Literal["news", "repeat", "refresh", "resolved"]
+    status: Literal["queued", "delivered", "failed"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime = Field(description="When it was queued.")
+    next_attempt_at: datetime | None = Field(description="While queued: when it is next tried.")
+    finished_at: datetime | None = Field(description="When it was delivered or given up.")
+    group_labels: dict[str, str]
+    alert_count: int
+    attempt_log: list[DeliveryAttemptOut] = Field(description="Every attempt, first first.")
+
+
+class DeliveryDetail(DeliveryOut):
+    message: dict[str, Any] = Field(
+        description="The notification as stored when it was made (every attempt sends it)."
+    )
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryOut] = Field(description="Newest first.")
+    next_cursor: str | None
+
+
+class DeliveryQuery(BaseModel):
+    status: str | None = Field(None, description="Comma-separated: queued, delivered, failed.")
+    channel_id: str | None = Field(None, description="Comma-separated channel ids.")
+    from_: datetime | None = Field(None, alias="from", description="Queued at or after.")
+    to: datetime | None = Field(None, description="Queued before.")
+    limit: int | None = Field(None, ge=1, le=1000, description="Default 100.")
+    cursor: str | None = None

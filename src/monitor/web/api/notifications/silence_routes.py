@@ -21,6 +21,7 @@ from monitor.domain.keys import Role
 from monitor.domain.notification_documents import SilenceDocument as ParsedSilence
 from monitor.domain.notification_documents import parse_silence
 from monitor.storage import silences as store
+from monitor.web.api.alerts.instance_actions import publish_muting
 from monitor.web.api.alerts.paging import PAGE_PARAMETERS, choices_of, page_of, unknown_parameters
 from monitor.web.api.bulk_json import json_response
 from monitor.web.api.dashboards.answers import existing_id, not_found, refused
@@ -60,8 +61,8 @@ def silence_json(record: store.SilenceRecord, now: datetime) -> dict[str, Any]:
 
 async def save_silence(document: ParsedSilence, now: datetime) -> store.SilenceRecord:
     """Store a parsed silence as made by the request's key (the API's and the UI's form's
-    one way, so both write the same row and audit entry)."""
-    return await store.create(
+    one way, so both write the same row and audit entry), and tell the live channel."""
+    made = await store.create(
         current_deps().gateway,
         [matcher.as_dict() for matcher in document.matchers],
         document.starts_at or now,
@@ -69,13 +70,18 @@ async def save_silence(document: ParsedSilence, now: datetime) -> store.SilenceR
         document.comment,
         by=request_attribution(),
     )
+    publish_muting("silence", made.id, "created", now)
+    return made
 
 
 async def expire_now(silence_id: int, now: datetime) -> store.SilenceRecord:
-    """Expire a silence as the request's key (404 unknown, 409 ended: DashboardRefused)."""
-    return await store.expire(
+    """Expire a silence as the request's key (404 unknown, 409 ended: DashboardRefused),
+    and tell the live channel."""
+    expired = await store.expire(
         current_deps().gateway, existing_id(WHAT, silence_id), now=now, by=request_attribution()
     )
+    publish_muting("silence", expired.id, "expired", now)
+    return expired
 
 
 @blueprint.get("/silences")
