@@ -36,6 +36,7 @@ from playwright.sync_api import Page  # noqa: E402
 from alert_helpers import add_instance  # noqa: E402
 from browser_harness import chromium, create_key, sign_in, ui_service  # noqa: E402
 from conftest import ThreadedService, create_database, drop_database  # noqa: E402
+from delivery_log_helpers import message, put  # noqa: E402
 from monitor.storage.migrate import apply_migrations  # noqa: E402
 from monitor.web.ui.navigation import PAGES  # noqa: E402
 
@@ -490,7 +491,63 @@ def seed_notifications(site: ThreadedService, receiver_url: str) -> dict[str, in
             "equal": ["host"],
         },
     )
-    return {"hook": int(hook["id"]), "policy": int(critical["id"])}
+    return {"hook": int(hook["id"]), "policy": int(critical["id"]), "pager": int(pager["id"])}
+
+
+def seed_deliveries(database_url: str, seeded: dict[str, int]) -> int:
+    """The delivery log: sent, retried, refused, one still queued; the retried one's id."""
+    hook, pager = seeded["hook"], seeded["pager"]
+    put(database_url, hook, age=timedelta(hours=3), body=message(host="db-2"), reason="resolved")
+    put(
+        database_url,
+        pager,
+        status="failed",
+        age=timedelta(hours=2),
+        attempts=[
+            {
+                "outcome": "failed",
+                "status_code": 400,
+                "error_kind": "status",
+                "error": "refused for good: 400",
+                "response": '{"error": "bad routing key"}',
+            }
+        ],
+        last_error="refused for good: 400 Bad Request (the routing key is not known)",
+    )
+    retried = put(
+        database_url,
+        hook,
+        age=timedelta(minutes=40),
+        attempts=[
+            {"outcome": "retrying", "error_kind": "timeout", "error": "no answer in 10 s"},
+            {
+                "outcome": "retrying",
+                "status_code": 503,
+                "error_kind": "status",
+                "error": "503",
+                "response": "Service Unavailable",
+            },
+            {"outcome": "delivered", "status_code": 200, "response": '{"accepted": true}'},
+        ],
+        body=message(host="web-1"),
+    )
+    put(
+        database_url,
+        hook,
+        status="queued",
+        attempts=[
+            {"outcome": "retrying", "status_code": 429, "error_kind": "status", "error": "429"}
+        ],
+        last_error="429 Too Many Requests",
+        reason="repeat",
+    )
+    return retried
+
+
+def delivery_page(page: Page, base_url: str, out: Path, scheme: str, delivery_id: int) -> None:
+    page.goto(f"{base_url}/ui/notifications/{delivery_id}")
+    page.get_by_role("heading", level=1).wait_for()
+    page.screenshot(path=out / f"delivery-{scheme}.png", full_page=True)
 
 
 def notification_pages(
@@ -603,6 +660,7 @@ def main() -> None:
             silenced_instance = seed_silences(site, database_url)
             editor_rule_id = seed_editor_rule(site)
             notifications = seed_notifications(site, receiver_url)
+            retried_delivery = seed_deliveries(database_url, notifications)
             for scheme in SCHEMES:
                 context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
                 page = context.new_page()
@@ -631,6 +689,7 @@ def main() -> None:
                 arrange_page(page, site.base_url, out, scheme)
                 dashboard_forms(page, site.base_url, out, scheme)
                 notification_pages(page, site.base_url, out, scheme, notifications)
+                delivery_page(page, site.base_url, out, scheme, retried_delivery)
                 page.set_viewport_size(NARROW)
                 page.goto(site.base_url + "/")
                 page.screenshot(path=out / f"overview-narrow-{scheme}.png")

@@ -188,6 +188,7 @@ SESSION: dict[tuple[str, str], Role | None] = {
     ("GET", "/ui/alerts/rules/{rule_id}/delete"): ADMIN,
     ("POST", "/ui/alerts/rules/{rule_id}/delete"): ADMIN,
     ("GET", "/ui/notifications"): READ,
+    ("GET", "/ui/notifications/{delivery_id}"): READ,
     ("GET", "/ui/channels"): READ,
     ("GET", "/ui/channels/{channel_id}"): READ,
     ("GET", "/ui/channels/new"): ADMIN,

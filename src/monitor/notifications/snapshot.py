@@ -83,6 +83,11 @@ def _alert(document: Mapping[str, Any]) -> AlertInstance:
     )
 
 
+def alerts_of_snapshot(document: Mapping[str, Any]) -> tuple[AlertInstance, ...]:
+    """The alerts a delivery row's `message` holds, as they were when it was made."""
+    return tuple(_alert(alert) for alert in document["alerts"])
+
+
 def group_of_snapshot(
     document: Mapping[str, Any],
     *,
@@ -93,7 +98,7 @@ def group_of_snapshot(
     """The group a delivery row's `message` describes, ready for notifications/delivery.py."""
     return NotificationGroup(
         group_labels={str(k): str(v) for k, v in document["group_labels"].items()},
-        alerts=tuple(_alert(alert) for alert in document["alerts"]),
+        alerts=alerts_of_snapshot(document),
         idempotency_key=idempotency_key,
         public_url=public_url,
         sent_at=sent_at,

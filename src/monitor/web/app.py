@@ -46,6 +46,7 @@ from monitor.web.ui import channels_page as ui_channels
 from monitor.web.ui import dashboard_layout_page as ui_dashboard_layout
 from monitor.web.ui import dashboard_manage_page as ui_dashboard_manage
 from monitor.web.ui import dashboards_page as ui_dashboards
+from monitor.web.ui import delivery_log_page as ui_delivery_log
 from monitor.web.ui import error_groups_page as ui_error_groups
 from monitor.web.ui import events_page as ui_events
 from monitor.web.ui import inhibition_rules_page as ui_inhibition_rules
@@ -139,6 +140,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     app.register_blueprint(ui_channels.blueprint)
     app.register_blueprint(ui_notification_policies.blueprint)
     app.register_blueprint(ui_inhibition_rules.blueprint)
+    app.register_blueprint(ui_delivery_log.blueprint)
     app.asgi_app = capture_websocket_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = hold_disconnect_after_response(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.asgi_app = security_headers(app.asgi_app)  # type: ignore[method-assign,assignment]

@@ -59,6 +59,7 @@ blueprint = Blueprint("ui_channels", __name__)
 
 CHANNELS = page_named("channels")
 POLICIES_PATH = page_named("notification-policies").path
+LOG_PATH = page_named("notifications").path
 NEW_PATH = CHANNELS.path + "/new"
 ONE = CHANNELS.path + "/<int:channel_id>"
 CORRECTABLE = frozenset({400, 409})
@@ -77,6 +78,7 @@ def _context() -> dict[str, Any]:
         "utc_label": utc_label,
         "channels_path": CHANNELS.path,
         "policies_path": POLICIES_PATH,
+        "log_path": LOG_PATH,
         "new_path": NEW_PATH,
         "kinds": channel_form.KIND_LABELS,
         "kind_hints": channel_form.KIND_HINTS,

@@ -58,7 +58,7 @@ PAGES: tuple[Page, ...] = (
         "Delivery log",
         "/ui/notifications",
         Role.READ,
-        built=False,
+        built=True,
         area=NOTIFICATIONS,
     ),
     Page("audit", "Audit log", "/ui/audit", Role.ADMIN, built=True),
