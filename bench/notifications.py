@@ -138,6 +138,7 @@ async def configure(client: httpx.AsyncClient, receivers: list[Receiver], *, gro
                 "name": f"receiver {number}",
                 "kind": "webhook",
                 "url": f"http://127.0.0.1:{receiver.port}/hook",
+                "secret": "bench-hmac-secret-0123456789",  # required: the HMAC key
             },
         )
         made.raise_for_status()
@@ -206,7 +207,8 @@ async def drain(url: str, per_rule: int, *, grouped: bool) -> dict[str, Any]:
     token = await admin_token(url)
     async with trio.open_nursery() as nursery:
         receivers = [await start_receiver(nursery, count) for _ in range(3)]
-        server = await start_server(url, nursery, {"MONITOR_LOG_LEVEL": "warning"})
+        # Info level: the "listening" line gives the port (start_server reads it).
+        server = await start_server(url, nursery)
         try:
             async with httpx.AsyncClient(
                 base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30

@@ -102,6 +102,7 @@ async def test_a_channel_round_trips_without_ever_answering_its_secrets(
         "kind": "webhook",
         "enabled": True,
         "description": "",
+        "send_resolved": True,
         "url": body["url"],
         "headers": {"X-Team": "ops"},
         "secret": {"set": True},

@@ -30,7 +30,7 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
-FIELDS = ["name", "kind", "enabled", "description", "url", "secret", "headers",
+FIELDS = ["name", "kind", "enabled", "description", "send_resolved", "url", "secret", "headers",
           "secret_headers", "host", "port", "security", "username", "password", "from", "to",
           "routing_key", "events_url"]  # fmt: skip
 
@@ -46,6 +46,15 @@ def test_anything_is_a_channel_or_named_problems(raw: Any) -> None:
         assert refused.problems and all(problem.field for problem in refused.problems)
     else:
         assert isinstance(draft, ChannelDraft)
+
+
+def test_send_resolved_is_on_unless_turned_off_and_only_a_boolean() -> None:
+    base = {"name": "am", "kind": "alertmanager", "url": "http://am.example:9093"}
+    assert parse_channel(base).settings["send_resolved"] is True
+    assert parse_channel(base | {"send_resolved": False}).settings["send_resolved"] is False
+    with pytest.raises(RuleProblems) as refused:
+        parse_channel(base | {"send_resolved": "no"})
+    assert [problem.field for problem in refused.value.problems] == ["send_resolved"]
 
 
 def test_a_draft_never_shows_its_secrets() -> None:

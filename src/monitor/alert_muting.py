@@ -56,14 +56,19 @@ def _firing_labels(connection: Connection) -> tuple[Mapping[str, str], ...]:
     return tuple(row[0] for row in rows)
 
 
-async def muting_rules(gateway: Gateway, now: datetime) -> MutingRules:
-    silences = [record.silence() for record in await silence_store.live_silences(gateway, now)]
+def read_muting_rules(connection: Connection, now: datetime) -> MutingRules:
+    """The silences, inhibition rules and firing instances, read in the caller's transaction."""
+    silences = [record.silence() for record in silence_store.read_live_silences(connection, now)]
     inhibitions = [
         parse_inhibition(record.definition).rule(record.id)
-        for record in await documents.list_all(gateway, INHIBITION_RULES)
+        for record in documents.read_all(connection, INHIBITION_RULES)
     ]
-    firing = await gateway.run(_firing_labels) if inhibitions else ()
+    firing = _firing_labels(connection) if inhibitions else ()
     return MutingRules(tuple(silences), tuple(inhibitions), firing)
+
+
+async def muting_rules(gateway: Gateway, now: datetime) -> MutingRules:
+    return await gateway.run(lambda connection: read_muting_rules(connection, now))
 
 
 def muting_json(muting: Muting) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from monitor.actors import (
     key_usage,
     leadership,
     maintenance,
+    notification_planner,
     notification_sender,
     ratelimit,
     rollup,
@@ -58,8 +59,10 @@ from monitor.messages import (
     LiveBatch,
     Publishable,
 )
+from monitor.notification_planning import PlanOutcome, plan_once
 from monitor.notifications.retries import RetryPolicy
 from monitor.outbound import OutboundLimits
+from monitor.planner_figures import PlannerFigures
 from monitor.realtime import RealtimeCounters
 from monitor.redis.bus import RedisBus
 from monitor.redis.limits import RedisLimits
@@ -565,10 +568,30 @@ def notifications_area(
     identity: Identity,
     secret_keys: SecretKeys,
     sender_figures: SenderFigures,
+    planner_figures: PlannerFigures,
 ) -> Actors:
     """The notifier (issue 18): the leader plans what each notification group is told and
     queues deliveries; every instance sends queued deliveries it claims."""
+
+    async def plan(epoch: int, now: datetime, rescan: bool) -> PlanOutcome:
+        return await gateway.run(
+            lambda connection: plan_once(connection, epoch, now, rescan=rescan)
+        )
+
     actors: list[ActorSpec] = [
+        ActorSpec(
+            "notification_planner",
+            functools.partial(
+                notification_planner.run,
+                leadership,
+                plan,
+                planner_figures,
+                tick=settings.notifier_tick.total_seconds(),
+                rescan=settings.notifier_rescan.total_seconds(),
+                now=lambda: datetime.now(UTC),
+            ),
+            drains=False,
+        ),
         ActorSpec(
             "notification_sender",
             functools.partial(
@@ -581,7 +604,7 @@ def notifications_area(
                 ),
             ),
             drains=False,
-        )
+        ),
     ]
     return Actors(actors)
 
@@ -635,6 +658,7 @@ def wire(
     shared = shared_results_area(settings)
     alerts = alerts_area(settings, gateway, database_url, identity, committed)
     sender_figures = SenderFigures()
+    planner_figures = PlannerFigures()
     areas: list[Area] = [
         events,
         metrics,
@@ -651,6 +675,7 @@ def wire(
             identity=identity,
             secret_keys=secret_keys,
             sender_figures=sender_figures,
+            planner_figures=planner_figures,
         ),
     ]
     redis_url = settings.redis_url
@@ -678,6 +703,7 @@ def wire(
         leadership=alerts.leadership,
         evaluator=alerts.evaluator,
         sender=sender_figures,
+        notification_planner=planner_figures,
     )
     return Wired(
         actors=[*(actor for area in areas for actor in area.actors), *extra_actors],

@@ -338,6 +338,22 @@ class Settings:
         "evaluated at its own interval, so this only bounds how late a due rule starts."
         + IN_SECONDS,
     )
+    notifier_tick: timedelta = setting(
+        "MONITOR_NOTIFIER_TICK",
+        "1s",
+        parsers.duration("10ms", "1m"),
+        "How often the leading instance plans notifications: reads new alert transitions "
+        "into notification groups and queues the messages that are due. A group is told "
+        "at most this long after its timer comes." + IN_SECONDS,
+    )
+    notifier_rescan: timedelta = setting(
+        "MONITOR_NOTIFIER_RESCAN",
+        "15s",
+        parsers.duration("1s", "10m"),
+        "How often the notification planner looks at every group, not only those with "
+        "news or due: silences and inhibitions begin and end without a transition, so an "
+        "alert that stops being muted is told at most about this long later." + IN_SECONDS,
+    )
     outbound_connect_timeout: timedelta = setting(
         "MONITOR_OUTBOUND_CONNECT_TIMEOUT",
         "5s",

@@ -294,13 +294,21 @@ def parse_channel(raw: object) -> ChannelDraft:
     kind = fields.required("kind", one_of(CHANNEL_KINDS), default_kind)
     enabled = fields.get("enabled", boolean, True)
     description = fields.get("description", text(0, MAX_DESCRIPTION), "")
+    # Alertmanager's receiver option: false leaves resolved alerts out of this channel's messages.
+    send_resolved = fields.get("send_resolved", boolean, True)
     if any(problem.field == "kind" for problem in problems):
         raise RuleProblems(problems)
     settings, secrets = _read_kind(fields, kind)
     fields.refuse_unknown(f"{kind} channels")
     if problems:
         raise RuleProblems(problems)
-    return ChannelDraft(name, kind, enabled, {"description": description, **settings}, secrets)
+    return ChannelDraft(
+        name,
+        kind,
+        enabled,
+        {"description": description, "send_resolved": send_resolved, **settings},
+        secrets,
+    )
 
 
 def complete_secrets(

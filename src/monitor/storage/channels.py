@@ -86,6 +86,7 @@ class ChannelRecord:
             "name": self.name,
             "kind": self.kind,
             "enabled": self.enabled,
+            "send_resolved": True,  # its default, for channels saved before it existed
             **self.settings,
         }
         headers: dict[str, Any] = {}

@@ -106,8 +106,8 @@ async def create(
     return await gateway.run(work)
 
 
-async def list_silences(
-    gateway: Gateway,
+def read_silences(
+    connection: Connection,
     *,
     now: datetime,
     states: tuple[SilenceState, ...],
@@ -120,21 +120,36 @@ async def list_silences(
         "select {} from silences where ({}) and (%(before)s::bigint is null or id < %(before)s) "
         "order by id desc limit %(limit)s"
     ).format(_COLUMNS, wanted)
+    with connection.cursor(row_factory=class_row(SilenceRecord)) as cursor:
+        return cursor.execute(query, {"now": now, "before": before_id, "limit": limit}).fetchall()
 
-    def work(connection: Connection) -> list[SilenceRecord]:
-        with connection.cursor(row_factory=class_row(SilenceRecord)) as cursor:
-            return cursor.execute(
-                query, {"now": now, "before": before_id, "limit": limit}
-            ).fetchall()
 
-    return await gateway.run(work)
+async def list_silences(
+    gateway: Gateway,
+    *,
+    now: datetime,
+    states: tuple[SilenceState, ...],
+    limit: int,
+    before_id: int | None,
+) -> list[SilenceRecord]:
+    """Silences in `states`, newest first, `limit` of them before `before_id`."""
+    return await gateway.run(
+        lambda connection: read_silences(
+            connection, now=now, states=states, limit=limit, before_id=before_id
+        )
+    )
+
+
+def read_live_silences(connection: Connection, now: datetime) -> list[SilenceRecord]:
+    """Every silence that holds now or will: what muting is judged against."""
+    return read_silences(
+        connection, now=now, states=("pending", "active"), limit=MAX_LIVE_SILENCES, before_id=None
+    )
 
 
 async def live_silences(gateway: Gateway, now: datetime) -> list[SilenceRecord]:
     """Every silence that holds now or will: what muting is judged against."""
-    return await list_silences(
-        gateway, now=now, states=("pending", "active"), limit=MAX_LIVE_SILENCES, before_id=None
-    )
+    return await gateway.run(lambda connection: read_live_silences(connection, now))
 
 
 async def get(gateway: Gateway, silence_id: int) -> SilenceRecord | None:

@@ -139,19 +139,20 @@ async def create(
     return await gateway.run(work)
 
 
-async def list_all(gateway: Gateway, table: DocumentTable) -> list[DocumentRecord]:
+def read_all(connection: Connection, table: DocumentTable) -> list[DocumentRecord]:
+    """Every row of the table, in its order (within the caller's transaction)."""
     query = sql.SQL("select {} from {} where {} order by {}").format(
         _COLUMNS,
         sql.Identifier(table.table),
         sql.SQL(table.scope),
         sql.SQL(table.order),
     )
+    with connection.cursor(row_factory=class_row(DocumentRecord)) as cursor:
+        return cursor.execute(query).fetchall()
 
-    def work(connection: Connection) -> list[DocumentRecord]:
-        with connection.cursor(row_factory=class_row(DocumentRecord)) as cursor:
-            return cursor.execute(query).fetchall()
 
-    return await gateway.run(work)
+async def list_all(gateway: Gateway, table: DocumentTable) -> list[DocumentRecord]:
+    return await gateway.run(lambda connection: read_all(connection, table))
 
 
 async def get(gateway: Gateway, table: DocumentTable, row_id: int) -> DocumentRecord | None:

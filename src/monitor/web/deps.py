@@ -24,6 +24,7 @@ from monitor.messages import (
     IngestEvents,
     IngestSamples,
 )
+from monitor.planner_figures import PlannerFigures
 from monitor.realtime import RealtimeCounters
 from monitor.sender_figures import SenderFigures
 from monitor.shared_results import SharedResults
@@ -134,6 +135,7 @@ class WebDeps:
     leadership: Leadership = field(default_factory=Leadership)
     evaluator: EvaluatorFigures = field(default_factory=EvaluatorFigures)
     sender: SenderFigures = field(default_factory=SenderFigures)  # notifications sent here
+    notification_planner: PlannerFigures = field(default_factory=PlannerFigures)
 
 
 def current_deps() -> WebDeps:

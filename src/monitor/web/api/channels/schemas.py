@@ -25,6 +25,7 @@ CHANNEL_EXAMPLE: dict[str, Any] = {
     "name": "ops webhook",
     "kind": "webhook",
     "enabled": True,
+    "send_resolved": True,
     "url": "https://hooks.example.com/monitor",
     "secret": "a-long-random-shared-secret",
     "headers": {"X-Team": "ops"},
@@ -55,6 +56,11 @@ class ChannelDocument(BaseModel):
     kind: Literal["webhook", "slack", "discord", "email", "alertmanager", "pagerduty"]
     enabled: bool = Field(True, description="A disabled channel is sent nothing.")
     description: str = Field("", description=f"At most {MAX_DESCRIPTION} characters.")
+    send_resolved: bool = Field(
+        True,
+        description="false: resolved alerts are left out of this channel's messages, and it "
+        "gets no message when only resolutions are new (Alertmanager's receiver option).",
+    )
     url: SecretField | None = Field(
         None,
         description="webhook: where the JSON is posted; alertmanager: the base URL "

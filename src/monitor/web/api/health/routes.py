@@ -140,6 +140,7 @@ class ServiceStats(BaseModel):
     alert_leadership: AlertLeadershipStats
     alert_evaluator: dict[str, Any]
     notifier: NotifierStats
+    notification_planner: dict[str, Any]
 
 
 @blueprint.get("/health")
@@ -309,4 +310,5 @@ def service_stats() -> ServiceStats:
         alert_leadership=AlertLeadershipStats(**deps.leadership.figures()),
         alert_evaluator=deps.evaluator.as_dict(),
         notifier=NotifierStats(**deps.sender.as_dict()),
+        notification_planner=deps.notification_planner.as_dict(),
     )
