@@ -155,8 +155,10 @@ class World:
 
     # --- notification settings
 
-    def channel(self, kind: str = "webhook", *, send_resolved: bool = True) -> int:
-        settings = {"description": "", "send_resolved": send_resolved, "url": "http://x.test"}
+    def channel(
+        self, kind: str = "webhook", *, send_resolved: bool = True, url: str = "http://x.test"
+    ) -> int:
+        settings = {"description": "", "send_resolved": send_resolved, "url": url}
         [(channel_id,)] = self.sql(
             "insert into notification_channels (name, kind, enabled, settings, created_by, "
             "updated_by) values (%s, %s, true, %s, 'tests', 'tests') returning id",

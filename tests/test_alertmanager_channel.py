@@ -8,6 +8,7 @@ that the payload is what its API v2 accepts, beyond the shape the local receiver
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -16,15 +17,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import trio
 
+from conftest import StartService, make_settings
 from monitor.notifications.delivery import deliver
 from monitor.notifications.groups import AlertInstance, NotificationGroup
 from monitor.outbound import OutboundLimits
+from monitor.storage.migrate import apply_migrations
+from notifier_helpers import World
 
 LIMITS = OutboundLimits(connect_timeout=2, read_timeout=5, total_timeout=10)
 CONFIG = """\
+global:
+  resolve_timeout: {resolve_timeout}
 route:
   receiver: nobody
 receivers:
@@ -40,9 +47,15 @@ def free_port() -> int:
 
 @pytest.fixture
 async def alertmanager(tmp_path: Path) -> AsyncIterator[str]:
+    async with running_alertmanager(tmp_path, "5m") as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def running_alertmanager(tmp_path: Path, resolve_timeout: str) -> AsyncIterator[str]:
     binary = shutil.which("prometheus-alertmanager")
     assert binary, "prometheus-alertmanager is not installed (.ci/run installs it)"
-    (tmp_path / "alertmanager.yml").write_text(CONFIG)
+    (tmp_path / "alertmanager.yml").write_text(CONFIG.format(resolve_timeout=resolve_timeout))
     port = free_port()
     process = await trio.lowlevel.open_process(
         [
@@ -140,3 +153,57 @@ async def test_alertmanager_lists_the_firing_alert_and_the_resolved_notice_ends_
     )
     assert result.delivered, result
     assert await listed(alertmanager) == []
+
+
+RESOLVE_TIMEOUT_S = 2
+
+
+async def test_the_notifier_keeps_a_firing_alert_listed_past_resolve_timeout_then_ends_it(
+    start_service: StartService, empty_database_url: str, tmp_path: Path
+) -> None:
+    apply_migrations(empty_database_url)
+    with psycopg.connect(empty_database_url) as connection:
+        [(rule_id,)] = connection.execute(
+            "insert into alert_rules (name, kind, enabled, definition, created_by, updated_by) "
+            "values ('disk full', 'metric_threshold', false, '{}', 't', 't') returning id"
+        ).fetchall()
+    world = World(empty_database_url, epoch=0, rule_id=int(rule_id))
+    try:
+        async with running_alertmanager(tmp_path, f"{RESOLVE_TIMEOUT_S}s") as url:
+            channel = world.channel("alertmanager", url=url)
+            world.default_policy([channel], group_wait="0s", group_interval="10s")
+            await start_service(
+                make_settings(
+                    empty_database_url,
+                    tmp_path,
+                    alert_leader_poll=timedelta(seconds=0.1),
+                    notifier_tick=timedelta(seconds=0.1),
+                    notification_poll=timedelta(seconds=0.1),
+                    notifier_alertmanager_repost=timedelta(seconds=0.5),
+                )
+            )
+            instance = world.fire("db-1", datetime.now(UTC))
+            with trio.fail_after(30):
+                while not await listed(url):
+                    await trio.sleep(0.1)  # Alertmanager has no event to wait on
+            # Told once, never re-posted, Alertmanager would resolve it after its
+            # resolve_timeout; the notifier's re-posts keep it listed for three of them.
+            kept_until = trio.current_time() + 3 * RESOLVE_TIMEOUT_S
+            while trio.current_time() < kept_until:
+                [shown] = await listed(url)
+                assert shown["labels"]["host"] == "db-1"  # type: ignore[index]
+                assert shown["status"]["state"] == "active"  # type: ignore[index]
+                await trio.sleep(0.25)  # sampling the listing over the span
+            world.resolve(instance, datetime.now(UTC))
+            resolved = "select status from notification_deliveries where reason = 'resolved'"
+            with trio.fail_after(30):  # told after the group's 10 s group_interval
+                while world.sql(resolved) != [("delivered",)]:
+                    await trio.sleep(0.2)
+            assert await listed(url) == []
+        refreshes = [d for d in world.deliveries() if d.reason == "refresh"]
+        assert len(refreshes) >= 3 * RESOLVE_TIMEOUT_S, "re-posted about every 0.5 s"
+        [told] = [d for d in world.deliveries() if d.reason == "resolved"]
+        [alert] = told.message["alerts"]
+        assert (alert["instance_id"], alert["status"]) == (instance, "resolved")
+    finally:
+        world.close()

@@ -22,7 +22,7 @@ the lead writes nothing and a tick that fails leaves everything as it was:
    the policy (storage/deliveries.py), its content fixed as
    notifications/snapshot.py stores it, under a fresh idempotency key.
 4. While a group has told firing alerts and its policy has an
-   `alertmanager` channel, every REFRESH_INTERVAL those channels are sent
+   `alertmanager` channel, every `repost` (a minute) those channels are sent
    the told firing alerts that are not muted again (`refresh`):
    Alertmanager resolves an alert that is not re-sent within its
    `resolve_timeout`.
@@ -66,7 +66,8 @@ from monitor.storage.notification_tables import DEFAULT_POLICY, POLICIES
 
 log = logging.getLogger(__name__)
 
-REFRESH_INTERVAL = timedelta(seconds=60)  # Alertmanager's default resolve_timeout is 5 min
+# MONITOR_NOTIFIER_ALERTMANAGER_REPOST's default; Alertmanager's resolve_timeout is 5 min.
+REPOST_INTERVAL = timedelta(seconds=60)
 ALERTMANAGER = "alertmanager"
 
 
@@ -105,8 +106,16 @@ def _read_policies(connection: Connection) -> _Policies:
     return _Policies(ordered, default, by_id)
 
 
-def plan_once(connection: Connection, epoch: int, now: datetime, *, rescan: bool) -> PlanOutcome:
-    """One tick at `now` under `epoch` (LostLeadership when it no longer leads)."""
+def plan_once(
+    connection: Connection,
+    epoch: int,
+    now: datetime,
+    *,
+    rescan: bool,
+    repost: timedelta = REPOST_INTERVAL,
+) -> PlanOutcome:
+    """One tick at `now` under `epoch` (LostLeadership when it no longer leads); Alertmanager
+    channels are re-sent a group's firing alerts every `repost`."""
     read = store.read_transitions(connection)  # first: before this transaction takes an xid
     check_epoch(connection, epoch)
     policies = _read_policies(connection)
@@ -136,7 +145,9 @@ def plan_once(connection: Connection, epoch: int, now: datetime, *, rescan: bool
             policy = policies.by_id.get(group.policy_id)
             if policy is None:
                 continue  # unreadable policy (a deleted one's groups are gone by cascade)
-            _look_at(writes, group, members.get(group.id, []), policy, muting, channels, now)
+            _look_at(
+                writes, group, members.get(group.id, []), policy, muting, channels, now, repost
+            )
     enqueue(connection, writes.deliveries)
     store.drop_members(connection, writes.gone)
     store.delete_groups(connection, writes.deleted)
@@ -170,6 +181,7 @@ def _look_at(
     muting: MutingRules,
     channels: Mapping[int, store.ChannelRow],
     now: datetime,
+    repost: timedelta,
 ) -> None:
     """What the group is told now, and its state after."""
     by_id = {row.instance_id: row for row in rows}
@@ -195,7 +207,7 @@ def _look_at(
     deliveries: list[NewDelivery] = []
     if message is not None:
         deliveries += _message_deliveries(group, policy, message, before, by_id, targets, now)
-    refresh_due_at = _refresh_due_at(group, after, message, targets, now)
+    refresh_due_at = _refresh_due_at(group, after, message, targets, now, repost)
     if (
         refresh_due_at is not None
         and message is None
@@ -250,12 +262,13 @@ def _refresh_due_at(
     message: Message | None,
     targets: Sequence[store.ChannelRow],
     now: datetime,
+    repost: timedelta,
 ) -> datetime | None:
     """When the Alertmanager channels are next re-sent the firing alerts (None: never)."""
     if not after.told_firing or not any(c.kind == ALERTMANAGER for c in targets):
         return None
     if message is not None or group.refresh_due_at is None or group.refresh_due_at <= now:
-        return now + REFRESH_INTERVAL  # just told, newly owed, or re-sent now
+        return now + repost  # just told, newly owed, or re-sent now
     return group.refresh_due_at
 
 

@@ -575,7 +575,13 @@ def notifications_area(
 
     async def plan(epoch: int, now: datetime, rescan: bool) -> PlanOutcome:
         return await gateway.run(
-            lambda connection: plan_once(connection, epoch, now, rescan=rescan)
+            lambda connection: plan_once(
+                connection,
+                epoch,
+                now,
+                rescan=rescan,
+                repost=settings.notifier_alertmanager_repost,
+            )
         )
 
     actors: list[ActorSpec] = [

@@ -354,6 +354,14 @@ class Settings:
         "news or due: silences and inhibitions begin and end without a transition, so an "
         "alert that stops being muted is told at most about this long later." + IN_SECONDS,
     )
+    notifier_alertmanager_repost: timedelta = setting(
+        "MONITOR_NOTIFIER_ALERTMANAGER_REPOST",
+        "1m",
+        parsers.duration("1s", "1h"),
+        "How often Alertmanager channels are sent again the firing alerts they were told: "
+        "Alertmanager resolves an alert not re-sent within its resolve_timeout (5 min by "
+        "default), so keep this well below it." + IN_SECONDS,
+    )
     outbound_connect_timeout: timedelta = setting(
         "MONITOR_OUTBOUND_CONNECT_TIMEOUT",
         "5s",
