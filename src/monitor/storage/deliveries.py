@@ -35,25 +35,37 @@ class NewDelivery:
 
 
 def enqueue(connection: Connection, deliveries: Sequence[NewDelivery]) -> list[int]:
-    """Queue `deliveries`, due now; their ids, in order."""
-    ids: list[int] = []
-    for delivery in deliveries:
-        row = connection.execute(
+    """Queue `deliveries`, due now; their ids, in order.
+
+    One pipelined `executemany` (a planner tick may queue thousands): one
+    statement per row cost 0.3 ms each in round trips."""
+    if not deliveries:
+        return []
+    with connection.cursor() as cursor:
+        cursor.executemany(
             "insert into notification_deliveries "
             "(group_id, policy_id, channel_id, idempotency_key, reason, message) "
             "values (%s, %s, %s, %s, %s, %s) returning id",
-            (
-                delivery.group_id,
-                delivery.policy_id,
-                delivery.channel_id,
-                delivery.idempotency_key,
-                delivery.reason,
-                Jsonb(delivery.message),
-            ),
-        ).fetchone()
-        assert row is not None
-        ids.append(int(row[0]))
-    return ids
+            [
+                (
+                    delivery.group_id,
+                    delivery.policy_id,
+                    delivery.channel_id,
+                    delivery.idempotency_key,
+                    delivery.reason,
+                    Jsonb(delivery.message),
+                )
+                for delivery in deliveries
+            ],
+            returning=True,
+        )
+        ids: list[int] = []
+        while True:  # one result per row, in the order given
+            row = cursor.fetchone()
+            assert row is not None
+            ids.append(int(row[0]))
+            if not cursor.nextset():
+                return ids
 
 
 # ---- sending: claims and outcomes ----------------------------------------------------
