@@ -20,7 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from monitor.domain.dashboards import StaleVersion
 from monitor.domain.keys import Role
-from monitor.domain.label_matchers import MAX_MATCHERS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH, Matcher
+from monitor.domain.label_matchers import MAX_MATCHERS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH
 from monitor.domain.notification_documents import MAX_NAME, parse_inhibition
 from monitor.domain.rule_fields import RuleProblems
 from monitor.storage import versioned_documents as store
@@ -55,14 +55,10 @@ NOTICES = {
 }
 
 
-def _matcher_text(matcher: dict[str, str]) -> str:
-    return str(Matcher(matcher["name"], matcher["op"], matcher["value"]))  # type: ignore[arg-type]
-
-
 def _context() -> dict[str, Any]:
     return {
         "utc_label": utc_label,
-        "matcher_text": _matcher_text,
+        "matcher_text": silence_form.matcher_text,
         "rules_path": RULES.path,
         "new_path": NEW_PATH,
     }

@@ -20,7 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from monitor.domain.dashboards import StaleVersion
 from monitor.domain.keys import Role
-from monitor.domain.label_matchers import MAX_MATCHERS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH, Matcher
+from monitor.domain.label_matchers import MAX_MATCHERS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH
 from monitor.domain.notification_documents import MAX_NAME, MAX_POSITION, parse_policy
 from monitor.domain.rule_fields import RuleProblems
 from monitor.storage import channels as channel_store
@@ -59,14 +59,10 @@ NOTICES = {
 }
 
 
-def _matcher_text(matcher: dict[str, str]) -> str:
-    return str(Matcher(matcher["name"], matcher["op"], matcher["value"]))  # type: ignore[arg-type]
-
-
 def _context() -> dict[str, Any]:
     return {
         "utc_label": utc_label,
-        "matcher_text": _matcher_text,
+        "matcher_text": silence_form.matcher_text,
         "policies_path": POLICIES_PAGE.path,
         "channels_path": CHANNELS_PATH,
         "new_path": NEW_PATH,

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.domain.label_matchers import MAX_MATCHERS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH, OPERATORS
+from monitor.domain.label_matchers import (
+    MAX_MATCHERS,
+    MAX_NAME_LENGTH,
+    MAX_VALUE_LENGTH,
+    OPERATORS,
+    Matcher,
+)
 from monitor.domain.notification_documents import MAX_COMMENT
 from monitor.web.ui.form_times import LOCAL_TIME, shown_time
 
@@ -152,3 +158,8 @@ def relative(moment: datetime, now: datetime) -> str:
 
 
 OPERATOR_CHOICES = OPERATORS
+
+
+def matcher_text(matcher: dict[str, str]) -> str:
+    """A stored matcher (the API's `{"name", "op", "value"}`) as the pages show it."""
+    return str(Matcher(matcher["name"], matcher["op"], matcher["value"]))  # type: ignore[arg-type]

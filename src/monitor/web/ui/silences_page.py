@@ -26,7 +26,6 @@ from monitor.domain.label_matchers import (
     MAX_MATCHERS,
     MAX_NAME_LENGTH,
     MAX_VALUE_LENGTH,
-    Matcher,
 )
 from monitor.domain.notification_documents import MAX_COMMENT, parse_silence
 from monitor.domain.rule_fields import RuleProblems
@@ -65,15 +64,11 @@ TABS = (
 )
 
 
-def _matcher_text(matcher: dict[str, str]) -> str:
-    return str(Matcher(matcher["name"], matcher["op"], matcher["value"]))  # type: ignore[arg-type]
-
-
 def _context(now: datetime) -> dict[str, Any]:
     return {
         "utc_label": utc_label,
         "relative": lambda moment: silence_form.relative(moment, now),
-        "matcher_text": _matcher_text,
+        "matcher_text": silence_form.matcher_text,
         "now": now,
         "silences_path": SILENCES.path,
         "new_path": NEW_PATH,
