@@ -139,6 +139,9 @@ def sign_in(page: Page, base_url: str, key: str) -> None:
     page.goto(f"{base_url}/ui/sign-in")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
+    # The click returns before the form's navigation starts; waiting for the
+    # load state alone could return at once, on the sign-in page still shown.
+    page.wait_for_url(lambda url: "/ui/sign-in" not in url)
     page.wait_for_load_state()
 
 

@@ -75,7 +75,8 @@ async def subscribe(
         message["subscription"] = name
     await send(connection, message)
     answer = await receive(connection)
-    assert answer == {"type": "subscribed", "channel": channel, "subscription": name or channel}
+    expected = {"type": "subscribed", "channel": channel, "subscription": name or channel}
+    assert answer == expected, answer
 
 
 async def barrier(connection: WebSocketConnection, tag: str = "barrier") -> list[Message]:

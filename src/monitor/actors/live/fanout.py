@@ -23,8 +23,10 @@ every message that changed it had been applied exactly once. Here a
 `SubscriptionsChanged` message only says "look again" (the actor reads the
 connection's current subscriptions), so applying one twice, late, or after a
 rebuild is harmless, and a lost one (a `Disconnect` dropped on a full inbox)
-is corrected at the next stats tick, when the index is reconciled with the
-open connections again.
+is corrected at the next stats tick, when the index drops what the open
+connections no longer hold. The tick never adds a route: that waits for the
+change's own message, which also answers `subscribed`, so no data comes
+before that answer.
 
 Error handling: pushing never waits (an outbox drops its oldest data when
 full), so a slow client cannot slow ingest or other clients. A crash loses
@@ -41,6 +43,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -85,9 +88,10 @@ class Routes:
     """Who listens to what: the fan-out's index of the connections' subscriptions.
 
     Created by each run of the actor and written only by it. Invariant, after
-    `reconcile(open outboxes)`: for every open, not closing connection and
-    each (name, (channel, filter)) it holds, (outbox, name) is in
-    `by_channel[channel][filter]`, and nothing else is.
+    `reconcile(open outboxes)`: everything routed is held by an open, not
+    closing connection; and for a connection with no change in flight, every
+    (name, (channel, filter)) it holds has (outbox, name) in
+    `by_channel[channel][filter]`.
     """
 
     def __init__(self) -> None:
@@ -100,7 +104,8 @@ class Routes:
     def of(cls, outboxes: Iterable[Outbox]) -> Routes:
         """The index of what the open connections `outboxes` hold: where a run starts."""
         routes = cls()
-        routes.reconcile(outboxes)
+        for outbox in outboxes:
+            routes.update(outbox)
         return routes
 
     def update(self, outbox: Outbox) -> None:
@@ -116,13 +121,29 @@ class Routes:
             self._held[outbox] = held
 
     def reconcile(self, outboxes: Iterable[Outbox]) -> None:
-        """Make the index match what the open connections `outboxes` hold."""
-        current = list(outboxes)
-        gone = self._held.keys() - set(current)
-        for outbox in gone:
+        """Drop what the open connections `outboxes` no longer hold.
+
+        Only drops: a subscription is added when its `SubscriptionsChanged` is
+        handled, which also answers `subscribed`, so a client never gets a
+        subscription's data before that answer. A change still on its way in
+        the inbox is in flight, not lost (a crash rebuilds with `of`).
+        """
+        current = set(outboxes)
+        for outbox in self._held.keys() - current:
             self.forget(outbox)
-        for outbox in current:
-            self.update(outbox)
+        for outbox, before in list(self._held.items()):
+            held = outbox.subscriptions if outbox.closing is None else NOTHING_HELD
+            if held is before:
+                continue
+            kept = {name: each for name, each in before.items() if held.get(name) == each}
+            if len(kept) == len(before):
+                continue
+            self.forget(outbox)
+            for name, (channel, filter) in kept.items():
+                subscribers = self.by_channel.setdefault(channel, {}).setdefault(filter, set())
+                subscribers.add((outbox, name))
+            if kept:
+                self._held[outbox] = MappingProxyType(kept)
 
     def forget(self, outbox: Outbox) -> None:
         before = self._held.pop(outbox, NOTHING_HELD)
