@@ -268,8 +268,9 @@ def _read_all(
                 found[rule_id] = _failed_for(by_id[rule_id], str(refused))
             continue
         keys = _keys(answers)  # once for the ten or so rules reading these answers
+        positions = {key: place for place, key in enumerate(keys)}
         for rule_id, index in metric.readers:
-            found[rule_id] = _metric_values(answers, index, keys, by_id[rule_id])
+            found[rule_id] = _metric_values(answers, index, keys, positions, by_id[rule_id])
     for events in reads.events:
         answers = read_event_counts(connection, events.query)
         for rule_id, index, per_second in events.readers:
@@ -333,20 +334,35 @@ def _values(
 
 
 def _metric_values(
-    answers: list[GroupValues], index: int, keys: list[GroupKey], item: RuleToObserve
+    answers: list[GroupValues],
+    index: int,
+    keys: list[GroupKey],
+    positions: Mapping[GroupKey, int],
+    item: RuleToObserve,
 ) -> Observed:
+    """`keys`: the answers' group keys, in order; `positions`: each one's place."""
     seen = Observed()
-    known = item.known_groups
-    breaches = item.rule.condition().breaches
-    changes_only = item.changes_only
-    for answer, key in zip(answers, keys, strict=True):
-        value = answer.values[index]
-        if value is None:
-            continue  # no sample in this window: unseen
-        seen.groups += 1
-        if changes_only and not (value != value or breaches(value) or key in known):
-            continue  # (value != value: NaN, which the state machine judges itself)
-        seen[key] = Sample(value)
+    column = [answer.values[index] for answer in answers]
+    seen.groups = len(column) - column.count(None)  # None: no sample in this window
+    if not item.changes_only:
+        for key, value in zip(keys, column, strict=True):
+            if value is not None:
+                seen[key] = Sample(value)
+        return seen
+    # Breaching, or NaN (`v != v`), which the state machine judges itself; then the
+    # open groups whatever their value. A comprehension calling the comparison's C
+    # function: this runs for every group of every rule, each cycle.
+    condition = item.rule.condition()
+    compare, threshold = condition.compare, condition.threshold
+    places = {
+        place
+        for place, value in enumerate(column)
+        if value is not None and (compare(value, threshold) or value != value)
+    }
+    places.update(positions[key] for key in item.known_groups if key in positions)
+    for place in sorted(places):  # in the answers' order, as without changes_only
+        if (value := column[place]) is not None:
+            seen[keys[place]] = Sample(value)
     return seen
 
 

@@ -102,6 +102,11 @@ class Condition:
     def breaches(self, value: float) -> bool:
         return _COMPARE[self.comparator](value, self.threshold)
 
+    @property
+    def compare(self) -> Callable[[float, float], bool]:
+        """`breaches(v)` is `compare(v, threshold)`: for a tight loop over many values."""
+        return _COMPARE[self.comparator]
+
     def still_holds(self, value: float) -> bool:
         """Whether a firing instance stays firing at `value` (hysteresis)."""
         limit = self.threshold if self.resolve_threshold is None else self.resolve_threshold
