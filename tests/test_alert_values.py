@@ -287,3 +287,43 @@ def test_a_window_holds_its_first_instant_and_not_its_end(
     )
     with psycopg.connect(database_url) as connection:
         assert read_event_counts(connection, query) == [GroupValues({}, (2.0, 1.0, 2.0))]
+
+
+def test_last_only_selectors_take_the_groups_latest_sample_inside_each_window(
+    threaded_service: ThreadedService, database_url: str
+) -> None:
+    # A selector whose asks are all `last` reads each series' latest sample only.
+    name = f"latest_{uuid.uuid4().hex[:10]}"
+    end = BASE + timedelta(minutes=20)
+    points = [
+        ("a", "one", end - timedelta(minutes=4), 1.0),
+        ("a", "two", end - timedelta(minutes=3), 2.0),  # a's latest, in another series
+        ("a", "one", end, 9.0),  # at the end: outside every window
+        ("b", "one", end - timedelta(minutes=2), 5.0),
+        ("b", "one", end - timedelta(minutes=2), 6.0),  # the same time: the larger wins,
+        ("b", "two", end - timedelta(minutes=2), 4.0),  # within a series and across them
+        ("c", "one", end - timedelta(minutes=8), 3.0),  # only in the longest window
+    ]
+    samples = [
+        {
+            "name": name,
+            "labels": {"host": host, "disk": disk},
+            "value": value,
+            "time": t.isoformat(),
+        }
+        for host, disk, t, value in points
+    ]
+    headers = {"X-API-Key": threaded_service.admin_token}
+    with httpx.Client(base_url=threaded_service.base_url, headers=headers, timeout=10) as client:
+        assert client.post("/api/v1/metrics/bulk", json=samples).status_code == 201
+    windows = (timedelta(minutes=1), timedelta(minutes=3), timedelta(minutes=10))
+    query = SelectorQuery(
+        name, (), ("host",), tuple(WindowAggregate("last", w) for w in windows), end
+    )
+    with psycopg.connect(database_url) as connection:
+        got = _keyed(read_selector(connection, query))
+    assert got == {
+        repr([("host", "a")]): [None, 2.0, 2.0],
+        repr([("host", "b")]): [None, 6.0, 6.0],
+        repr([("host", "c")]): [None, None, 3.0],
+    }
