@@ -548,6 +548,10 @@ def delivery_page(page: Page, base_url: str, out: Path, scheme: str, delivery_id
     page.goto(f"{base_url}/ui/notifications/{delivery_id}")
     page.get_by_role("heading", level=1).wait_for()
     page.screenshot(path=out / f"delivery-{scheme}.png", full_page=True)
+    # What a rule page's "Notifications sent for this rule" opens (the seeded rule 7).
+    page.goto(f"{base_url}/ui/notifications?rule_id=7")
+    page.get_by_role("heading", level=1).wait_for()
+    page.screenshot(path=out / f"delivery-log-rule-{scheme}.png", full_page=True)
 
 
 def notification_pages(

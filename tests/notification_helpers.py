@@ -7,7 +7,7 @@ a service started by the tests seals them, so either can send them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,18 +61,24 @@ async def make_channel(
     return created.id
 
 
-def message(**group_labels: str) -> dict[str, Any]:
+def message(
+    told: Sequence[tuple[int | None, int | None]] = ((None, None),), **group_labels: str
+) -> dict[str, Any]:
+    """A message telling of one alert per (rule id, instance id) in `told`."""
     labels = {"rule": "disk full", "severity": "critical", **group_labels}
-    alert = AlertInstance(
-        labels=labels,
-        annotations={"summary": "the disk is full"},
-        status="firing",
-        starts_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
-        value=97.5,
-        rule_id=None,
-        instance_id=None,
+    alerts = tuple(
+        AlertInstance(
+            labels=labels,
+            annotations={"summary": "the disk is full"},
+            status="firing",
+            starts_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+            value=97.5,
+            rule_id=rule_id,
+            instance_id=instance_id,
+        )
+        for rule_id, instance_id in told
     )
-    return snapshot_json(group_labels or {"rule": "disk full"}, (alert,))
+    return snapshot_json(group_labels or {"rule": "disk full"}, alerts)
 
 
 async def queue(
@@ -81,6 +87,7 @@ async def queue(
     count: int = 1,
     *,
     reason: str = "news",
+    told: Sequence[tuple[int | None, int | None]] = ((None, None),),
     **group_labels: str,
 ) -> list[int]:
     deliveries = [
@@ -88,7 +95,7 @@ async def queue(
             channel_id=channel_id,
             idempotency_key=f"test-{uuid.uuid4().hex}",
             reason="news" if reason == "news" else "resolved",
-            message=message(**group_labels),
+            message=message(told, **group_labels),
         )
         for _ in range(count)
     ]

@@ -149,10 +149,39 @@ async def test_filters_and_pages(
     assert sorted(d["id"] for d in older["deliveries"]) == sorted(sent[:2])
 
 
+async def test_filters_by_the_rules_and_instances_told_of(
+    service_url: str, reader: str, gateway: Gateway
+) -> None:
+    # Ids far from any other test's rules and instances (the database is shared).
+    rule, other_rule, instance = 2**62 + 7, 2**62 + 8, 2**62 + 70
+    channel = await make_channel(gateway, webhook_document("http://127.0.0.1:9/"))
+    both = await queue(gateway, channel, told=((rule, instance), (rule, instance + 1)))
+    other = await queue(gateway, channel, told=((other_rule, instance + 10),))
+    await queue(gateway, channel)  # an alert with neither (a channel's test message)
+
+    async def ids(**params: Any) -> list[int]:
+        response = await get(service_url, LOG, reader, channel_id=channel, **params)
+        assert response.status_code == 200, response.text
+        return [d["id"] for d in response.json()["deliveries"]]
+
+    assert await ids(rule_id=rule) == both
+    assert await ids(instance_id=instance + 1) == both
+    assert await ids(instance_id=f"{instance + 1},{instance + 10}") == other + both
+    assert await ids(rule_id=rule, instance_id=instance + 10) == [], "filters are ANDed"
+    assert await ids(rule_id=2**62 + 9) == []
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
         ({"status": "lost"}, "status"),
+        ({"rule_id": "abc"}, "rule_id"),
+        ({"rule_id": "1.5"}, "rule_id"),
+        ({"instance_id": "0"}, "instance_id"),
+        ({"instance_id": "-3"}, "instance_id"),
+        ({"instance_id": str(2**64)}, "instance_id"),
+        ({"instance_id": ",".join(["1"] * 101)}, "instance_id"),
+        ({"rule_id": "1' or '1'='1"}, "rule_id"),
         ({"channel_id": "abc"}, "channel_id"),
         ({"channel_id": "0"}, "channel_id"),
         ({"channel_id": str(2**70)}, "channel_id"),
@@ -267,6 +296,8 @@ async def test_the_openapi_document_describes_the_log(service_url: str) -> None:
     assert {p["name"] for p in listing["parameters"]} == {
         "status",
         "channel_id",
+        "rule_id",
+        "instance_id",
         "from",
         "to",
         "limit",

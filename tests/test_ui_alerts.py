@@ -361,6 +361,7 @@ async def test_resolving_asks_first_then_closes_it_with_the_apis_audit_row(site:
     )
     assert confirm.status_code == 200
     assert "Resolve instance" in confirm.text and "Resolve the instance</button>" in confirm.text
+    assert f'href="/ui/notifications?instance_id={by_page}">Deliveries' in confirm.text
     assert instance_row(site.database_url, by_page)["state"] == "firing"  # asking changes nothing
     done = await site.post(
         f"/ui/alerts/instances/{by_page}/resolve",
@@ -580,6 +581,7 @@ async def test_one_rule_shows_its_definition_instances_and_paged_history(site: S
     assert len(rest) == len(opened) + 1 - 50
     assert int(rest[0]) < int(history[-1])
     assert "Older transitions" not in older.text and ">Newest</a>" in older.text
+    assert f'href="/ui/notifications?rule_id={rule_id}">Notifications sent' in page.text
 
 
 async def test_a_deleted_rules_history_stays_and_unknown_rules_are_404(site: Site) -> None:
@@ -591,6 +593,7 @@ async def test_a_deleted_rules_history_stays_and_unknown_rules_are_404(site: Sit
     page = await site.http.get(f"/ui/alerts/rules/{rule_id}")
     assert page.status_code == 200
     assert f"Deleted rule #{rule_id}" in page.text
+    assert f'href="/ui/notifications?rule_id={rule_id}">' in page.text, "what it sent stays"
     assert 'class="definition"' not in page.text
     assert len(re.findall(r'<tr id="transition-', page.text)) == 2  # opened, then closed
     assert instance_row(site.database_url, instance_id)["state"] == "resolved"

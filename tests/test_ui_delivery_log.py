@@ -116,6 +116,37 @@ async def test_filters_by_status_channel_and_time(site: Site) -> None:
     assert "next try" in row_of((await site.http.get("/ui/notifications")).text, queued)
 
 
+async def test_the_alerts_pages_links_show_the_deliveries_of_a_rule_or_an_instance(
+    site: Site,
+) -> None:
+    channel = await site.channel()
+
+    def told(rule_id: int, instance_id: int) -> dict[str, object]:
+        body = message()
+        body["alerts"][0].update(rule_id=rule_id, instance_id=instance_id)
+        return body
+
+    rule, instance = 2**62 + 17, 2**62 + 170
+    about_it = put(site.database_url, channel, body=told(rule, instance))
+    other_instance = put(site.database_url, channel, body=told(rule, instance + 1))
+    put(site.database_url, channel, body=told(rule + 1, instance + 2))
+    await site.sign_in("read")
+
+    page = await site.http.get("/ui/notifications", params={"rule_id": str(rule)})
+    assert page.status_code == 200, page.text[:1000]
+    assert listed(page.text) == [other_instance, about_it]
+    assert f'href="/ui/alerts/rules/{rule}">#{rule}</a>' in page.text
+    # The form keeps the filter it cannot show: filtering by status stays on the rule.
+    assert f'<input type="hidden" name="rule_id" value="{rule}">' in page.text
+    both = {"rule_id": str(rule), "instance_id": str(instance), "status": "delivered"}
+    page = await site.http.get("/ui/notifications", params=both)
+    assert listed(page.text) == [about_it]
+    assert f"instance #{instance}" in page.text
+    hostile = await site.http.get("/ui/notifications", params={"instance_id": HOSTILE})
+    assert hostile.status_code == 400 and "<li>instance_id: " in hostile.text
+    assert HOSTILE not in hostile.text and "Only deliveries telling of" not in hostile.text
+
+
 async def test_pages_follow_the_apis_cursor(site: Site) -> None:
     channel = await site.channel()
     made = [put(site.database_url, channel) for _ in range(7)]
@@ -153,6 +184,8 @@ BAD_FILTERS = [
     ({"channel_id": "abc"}, "channel_id"),
     ({"channel_id": "-1"}, "channel_id"),
     ({"channel_id": str(2**64)}, "channel_id"),
+    ({"rule_id": "seven"}, "rule_id"),
+    ({"instance_id": "0"}, "instance_id"),
     ({"from": "yesterday"}, "from"),
     ({"from": "2026-12-02T00:00", "to": "2026-12-01T00:00"}, "to"),
     ({"cursor": "not-a-cursor"}, "cursor"),

@@ -114,6 +114,26 @@ def test_the_filter_form_narrows_the_list_and_errors_stay_text(
     assert [error for error in console.errors if "status of 400" not in error] == []
 
 
+def test_a_rules_deliveries_stay_filtered_by_it_through_the_form(
+    page: Page, site: Site, reader: str, console: Console
+) -> None:
+    # The seeded messages tell of rule 7's instance 70 (delivery_log_helpers.message).
+    sign_in(page, site.base_url, reader)
+    page.goto(f"{site.base_url}/ui/notifications?rule_id=7")
+    told = page.get_by_role("status").filter(has_text="Only deliveries telling of rule #7")
+    told.wait_for()
+    assert page.locator("table.deliveries tbody tr").count() == 2
+    page.get_by_label("Status").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/ui/notifications?rule_id=7&status=failed*")
+    assert page.locator("table.deliveries tbody tr").count() == 1
+    told.wait_for()
+    page.get_by_role("link", name="Show all").click()
+    page.wait_for_url(f"{site.base_url}/ui/notifications")
+    assert page.locator("table.deliveries tbody tr").count() == 2
+    assert console.errors == []
+
+
 def test_without_javascript_the_form_still_filters(
     browser: Browser, site: Site, reader: str
 ) -> None:
@@ -149,6 +169,7 @@ def test_axe_finds_nothing_serious_on_the_pages(
         for path, heading in (
             ("/ui/notifications", "Delivery log"),
             ("/ui/notifications?status=lost", "Delivery log"),
+            ("/ui/notifications?rule_id=7&instance_id=70", "Delivery log"),
             (f"/ui/notifications/{site.delivered}", f"Delivery #{site.delivered}"),
             (f"/ui/notifications/{site.failed}", f"Delivery #{site.failed}"),
         ):

@@ -250,6 +250,8 @@ PRUNE_BATCH_ROWS = 1000
 class DeliveryFilter:
     statuses: tuple[str, ...] = ()
     channel_ids: tuple[int, ...] = ()
+    rule_ids: tuple[int, ...] = ()  # told of an alert of any of these rules
+    instance_ids: tuple[int, ...] = ()  # told of any of these instances
     time_from: datetime | None = None  # created at or after
     time_to: datetime | None = None  # created before
 
@@ -331,6 +333,12 @@ async def list_deliveries(
     if found.channel_ids:
         conditions.append(sql.SQL("d.channel_id = any(%s)"))
         params.append(list(found.channel_ids))
+    # Each id's containment is one GIN lookup (migration 0022); ORed: any of them.
+    for column, ids in (("rule_ids", found.rule_ids), ("instance_ids", found.instance_ids)):
+        if ids:
+            contains = sql.SQL("d.{} @> %s").format(sql.Identifier(column))
+            conditions.append(sql.SQL("({})").format(sql.SQL(" or ").join([contains] * len(ids))))
+            params.extend(Jsonb([each]) for each in ids)
     if found.time_from is not None:
         conditions.append(sql.SQL("d.created_at >= %s"))
         params.append(found.time_from)

@@ -69,6 +69,7 @@ RESOLVED_WITHIN = timedelta(hours=24)
 OPEN_STATES = tuple(state.value for state in State if state not in CLOSED)
 CLOSED_VALUES = frozenset(state.value for state in CLOSED)
 SILENCES_PATH = page_named("silences").path
+DELIVERIES_PATH = page_named("notifications").path
 DONE = ("acknowledged", "resolved")  # the notice after an action: `acknowledged=<id>`
 OPEN_CURSOR, RESOLVED_CURSOR = "cursor", "resolved_cursor"
 LIST_PARAMETERS = frozenset({"state", "severity", "rule_id", OPEN_CURSOR, RESOLVED_CURSOR, *DONE})
@@ -187,6 +188,7 @@ def instance_context(muting: Mapping[int, Muting] | None = None) -> dict[str, An
     return {
         "muting": muting or {},
         "silences_path": SILENCES_PATH,
+        "deliveries_path": DELIVERIES_PATH,
         "utc_label": utc_label,
         "acknowledgeable": {state.value for state in ACKNOWLEDGEABLE},
         "closed_states": {state.value for state in CLOSED},

@@ -89,6 +89,9 @@ def channel_choices(
     return live + extra
 
 
+TOLD_FIELDS = ("rule_id", "instance_id")
+
+
 @blueprint.get(LOG.path)
 @session_page(LOG.role)
 async def delivery_log() -> Response:
@@ -97,12 +100,15 @@ async def delivery_log() -> Response:
         channels = await channel_store.list_channels(gateway)
     live = [ChannelChoice(channel.id, channel.name) for channel in channels]
     filters = {name: request.args.get(name, "") for name in ("status", "channel_id")}
+    # Set by the alerts pages' links, not by the form: kept through it as hidden fields.
+    told = {name: request.args.get(name, "") for name in TOLD_FIELDS if request.args.get(name)}
     for name in TIME_FIELDS:
         filters[name] = shown_time(request.args.get(name, ""))
     common: dict[str, Any] = {
         "session": await current_session(),
         "current": LOG,
         "filters": filters,
+        "told": told,
         "filtered": any(request.args.get(name) for name in request.args),
         "live_channels": {choice.id for choice in live},
         **_context(),

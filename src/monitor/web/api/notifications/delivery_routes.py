@@ -3,8 +3,9 @@
 Every notification queued for a channel, newest first, with its status,
 its attempts (outcome, the receiver's status and the start of its answer,
 the error, how long it took, which sender made it) and, for one delivery,
-the message it carries. Filters: `status`, `channel_id`, `from`/`to` (when
-it was queued); keyset pages as the other lists. Finished deliveries are
+the message it carries. Filters: `status`, `channel_id`, `rule_id` and
+`instance_id` (deliveries telling of that rule's or instance's alerts),
+`from`/`to` (when it was queued); keyset pages as the other lists. Finished deliveries are
 kept MONITOR_NOTIFICATION_LOG_RETENTION (storage/deliveries.py `prune`).
 """
 
@@ -30,7 +31,7 @@ from monitor.web.edge.query_checks import QueryArgs, invalid_query, query_time
 blueprint = Blueprint("deliveries", __name__)
 
 WHAT = "notification"
-PARAMETERS = PAGE_PARAMETERS | {"status", "channel_id", "from", "to"}
+PARAMETERS = PAGE_PARAMETERS | {"status", "channel_id", "rule_id", "instance_id", "from", "to"}
 MAX_ID = 2**63 - 1
 
 
@@ -72,11 +73,11 @@ def delivery_json(row: store.DeliveryRow) -> dict[str, Any]:
     return shown
 
 
-def _channel_ids(args: QueryArgs, errors: list[dict[str, Any]]) -> tuple[int, ...]:
+def _ids(args: QueryArgs, name: str, errors: list[dict[str, Any]]) -> tuple[int, ...]:
     try:
-        return tuple(whole_number(value, 1, MAX_ID) for value in listed(args.getlist("channel_id")))
+        return tuple(whole_number(value, 1, MAX_ID) for value in listed(args.getlist(name)))
     except ValueError as problem:
-        errors.append({"field": "channel_id", "message": str(problem)})
+        errors.append({"field": name, "message": str(problem)})
         return ()
 
 
@@ -92,7 +93,9 @@ def parse_delivery_query(
         errors.append({"field": "to", "message": "must be after from"})
     found = store.DeliveryFilter(
         statuses=choices_of(args, "status", store.DELIVERY_STATUSES, errors),
-        channel_ids=_channel_ids(args, errors),
+        channel_ids=_ids(args, "channel_id", errors),
+        rule_ids=_ids(args, "rule_id", errors),
+        instance_ids=_ids(args, "instance_id", errors),
         time_from=time_from,
         time_to=time_to,
     )

@@ -221,6 +221,12 @@ class DeliveryList(BaseModel):
 class DeliveryQuery(BaseModel):
     status: str | None = Field(None, description="Comma-separated: queued, delivered, failed.")
     channel_id: str | None = Field(None, description="Comma-separated channel ids.")
+    rule_id: str | None = Field(
+        None, description="Comma-separated alert rule ids: deliveries telling of their alerts."
+    )
+    instance_id: str | None = Field(
+        None, description="Comma-separated alert instance ids: deliveries telling of them."
+    )
     from_: datetime | None = Field(None, alias="from", description="Queued at or after.")
     to: datetime | None = Field(None, description="Queued before.")
     limit: int | None = Field(None, ge=1, le=1000, description="Default 100.")
