@@ -10,7 +10,11 @@ are not read as missing) and is half-open: `[end - window, end)`.
 avg, sum, min, max, count and last take a window's whole minutes before the
 rollup watermark from the 1-minute rollups, when there are at least
 ROLLUP_MIN_SPAN of them, and the rest from raw samples (`_layout`); the
-answer is the raw samples' (sums up to the order of addition).
+answer is the raw samples' (sums up to the order of addition). Samples and
+minutes between the same two window edges are folded into one part before
+the asks aggregate (`_FOLD`), unless a percentile needs every value; a
+selector asking only `last` reads each series' latest sample (one index
+probe; decision 0072).
 
 The aggregations mean what the metrics query API means (domain/metrics.py):
 `rate` is each series' increase over the pairs of consecutive samples
