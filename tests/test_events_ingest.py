@@ -216,13 +216,17 @@ def hold_events_lock(database_url: str) -> psycopg.Connection[Any]:
 
 
 async def wait_for_blocked_insert(database_url: str) -> None:
-    """Return once some session waits for a lock (the ingest actor's COPY)."""
+    """Return once the ingest actor's COPY into events waits for a lock.
+
+    Only that statement: the service's other actors may read events too, and
+    wait on the same lock before the request under test has even connected."""
     with trio.fail_after(10):
         while True:
             with psycopg.connect(database_url) as connection:
                 row = connection.execute(
                     "select count(*) from pg_locks l join pg_stat_activity a on a.pid = l.pid "
-                    "where not l.granted and a.datname = current_database()"
+                    "where not l.granted and a.datname = current_database() "
+                    "and a.query ilike 'copy events %'"
                 ).fetchone()
             if row and row[0]:
                 return
