@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import psycopg
+import pytest
 import trio
 
 from conftest import StartService, set_connections_allowed
 from monitor.config import Settings
+from monitor.storage.leadership import LEADER_LOCK
 from monitor.supervisor import ActorSpec
+from monitor.web.api.health import routes as health_routes
 
 
 async def test_liveness_needs_no_key(client: httpx.AsyncClient) -> None:
@@ -104,3 +108,38 @@ async def test_database_outage_gives_503_and_recovers_by_itself(
         with trio.fail_after(20):
             while (await client.get("/health/ready")).status_code != 200:
                 await trio.sleep(0.2)
+
+
+async def test_the_evaluator_is_degraded_only_after_two_intervals_without_a_leader(
+    start_service: StartService,
+    settings: Settings,
+    empty_database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The test holds the leader's lock (without leading), so the service never leads.
+    with psycopg.connect(empty_database_url, autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s, %s)", LEADER_LOCK)
+        service = await start_service(settings.replace(database_url=empty_database_url))
+
+        async def evaluator() -> dict[str, str]:
+            async with httpx.AsyncClient(base_url=service.base_url) as client:
+                body = (await client.get("/health/ready")).json()
+            return dict(body["components"]["alert_evaluator"])
+
+        # Nobody has ever led, but the service has not been up for two intervals either.
+        assert await evaluator() == {
+            "status": "ok",
+            "detail": "no instance has led alert evaluation yet",
+        }
+        monkeypatch.setattr(health_routes, "LEADERLESS_AFTER_S", 0.0)
+        assert await evaluator() == {
+            "status": "degraded",
+            "detail": "no instance has led alert evaluation ever",
+        }
+        monkeypatch.undo()
+        holder.execute("update alert_leader set heartbeat_at = now() - interval '5 minutes'")
+        stale = await evaluator()
+        assert stale["status"] == "degraded"
+        assert stale["detail"].startswith("no instance has led alert evaluation for 30"), stale
+        holder.execute("update alert_leader set heartbeat_at = now()")
+        assert await evaluator() == {"status": "ok"}

@@ -177,6 +177,9 @@ async def _alert_evaluator_component() -> Component:
     except (trio.TooSlowError, StorageUnavailable):
         return Component(status="degraded", detail="leader unknown: database unavailable")
     age = leader.heartbeat_age_s
+    if age is None and time.time() - deps.health.started_at <= LEADERLESS_AFTER_S:
+        # A first start: nobody has led yet, but not for two intervals either.
+        return Component(status="ok", detail="no instance has led alert evaluation yet")
     if age is None or age > LEADERLESS_AFTER_S:
         since = "ever" if age is None else f"for {age:.0f} s"
         return Component(status="degraded", detail=f"no instance has led alert evaluation {since}")
