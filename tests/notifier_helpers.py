@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 from conftest import SERVER_URL, database_url_for, drop_database
 from monitor.notification_planning import PlanOutcome, plan_once
 from monitor.storage.leadership import LeaderConnection
+from monitor.storage.migrate import apply_migrations
 
 
 def clone_database(template: str) -> str:
@@ -267,19 +268,30 @@ class Delivery:
         return [a["instance_id"] for a in self.message["alerts"] if a["status"] == status]
 
 
+def add_rule(database_url: str) -> int:
+    """A disabled rule for the worlds' instances; its id."""
+    with psycopg.connect(database_url) as connection:
+        [(rule_id,)] = connection.execute(
+            "insert into alert_rules (name, kind, enabled, definition, created_by, updated_by) "
+            "values ('disk full', 'metric_threshold', false, '{}', 't', 't') returning id"
+        ).fetchall()
+    return int(rule_id)
+
+
+def service_world(database_url: str) -> World:
+    """A world on a database of the test's own, migrated, where a service's leader plans
+    (the world leads nothing itself: epoch 0)."""
+    apply_migrations(database_url)
+    return World(database_url, epoch=0, rule_id=add_rule(database_url))
+
+
 def open_world(template: str) -> Iterator[World]:
     url = clone_database(template)
     leader = LeaderConnection.open(url, statement_timeout=5)
     try:
         epoch = leader.try_lead("tests")
         assert epoch is not None
-        with psycopg.connect(url) as connection:
-            [(rule_id,)] = connection.execute(
-                "insert into alert_rules (name, kind, enabled, definition, created_by, "
-                "updated_by) values ('disk full', 'metric_threshold', false, '{}', 't', 't') "
-                "returning id"
-            ).fetchall()
-        world = World(url, epoch, int(rule_id), leader)
+        world = World(url, epoch, add_rule(url), leader)
         yield world
         world.close()
     finally:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import trio
 
@@ -25,8 +24,7 @@ from conftest import StartService, make_settings
 from monitor.notifications.delivery import deliver
 from monitor.notifications.groups import AlertInstance, NotificationGroup
 from monitor.outbound import OutboundLimits
-from monitor.storage.migrate import apply_migrations
-from notifier_helpers import World
+from notifier_helpers import service_world
 
 LIMITS = OutboundLimits(connect_timeout=2, read_timeout=5, total_timeout=10)
 CONFIG = """\
@@ -161,13 +159,7 @@ RESOLVE_TIMEOUT_S = 2
 async def test_the_notifier_keeps_a_firing_alert_listed_past_resolve_timeout_then_ends_it(
     start_service: StartService, empty_database_url: str, tmp_path: Path
 ) -> None:
-    apply_migrations(empty_database_url)
-    with psycopg.connect(empty_database_url) as connection:
-        [(rule_id,)] = connection.execute(
-            "insert into alert_rules (name, kind, enabled, definition, created_by, updated_by) "
-            "values ('disk full', 'metric_threshold', false, '{}', 't', 't') returning id"
-        ).fetchall()
-    world = World(empty_database_url, epoch=0, rule_id=int(rule_id))
+    world = service_world(empty_database_url)
     try:
         async with running_alertmanager(tmp_path, f"{RESOLVE_TIMEOUT_S}s") as url:
             channel = world.channel("alertmanager", url=url)

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import trio
 import trio.testing
 
+import notifier_helpers
 from conftest import RunningService, StartService, make_settings
 from monitor.actors import notification_planner
 from monitor.config import Settings
@@ -27,7 +27,6 @@ from monitor.storage import keys as key_store
 from monitor.storage.errors import StorageUnavailable
 from monitor.storage.gateway import open_gateway
 from monitor.storage.leadership import LostLeadership
-from monitor.storage.migrate import apply_migrations
 from notifier_helpers import Delivery, World
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -114,13 +113,7 @@ async def test_an_outage_skips_the_tick_and_a_lost_lead_drops_it(
 @pytest.fixture
 def service_world(empty_database_url: str) -> Iterator[World]:
     """A migrated database of the test's own, with a rule: the service's leader plans here."""
-    apply_migrations(empty_database_url)
-    with psycopg.connect(empty_database_url) as connection:
-        [(rule_id,)] = connection.execute(
-            "insert into alert_rules (name, kind, enabled, definition, created_by, updated_by) "
-            "values ('disk full', 'metric_threshold', false, '{}', 't', 't') returning id"
-        ).fetchall()
-    world = World(empty_database_url, epoch=0, rule_id=int(rule_id))
+    world = notifier_helpers.service_world(empty_database_url)
     yield world
     world.close()
 

@@ -296,6 +296,8 @@ _MEMBERS = """
         where s.name = %(name)s and s.deleted_at is null{matchers}
     ), members as materialized (
         select id, grp, dense_rank() over (order by grp) as gid from matched
+    ), group_keys (texts) as (
+        select array_agg(grp::text order by gid) from (select distinct gid, grp from members) g
     )
 """
 
@@ -373,8 +375,7 @@ def _statement(
     statement = sql.SQL(
         """
         {members}
-        select (select array_agg(grp::text order by gid)
-                from (select distinct gid, grp from members) g)[a.gid], a.*
+        select (select texts from group_keys)[a.gid], a.*
         from (
             select gid, {columns} from (
                 {pieces}
@@ -415,8 +416,7 @@ def _latest_statement(query: SelectorQuery) -> tuple[sql.Composed, dict[str, Any
     statement = sql.SQL(
         """
         {members}
-        select (select array_agg(grp::text order by gid)
-                from (select distinct gid, grp from members) g)[a.gid], a.gid, {columns}
+        select (select texts from group_keys)[a.gid], a.gid, {columns}
         from (
             select m.gid, max(p.time) as latest,
                    max(array[extract(epoch from p.time)::float8, p.value]) as last_pair

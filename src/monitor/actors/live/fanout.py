@@ -84,6 +84,11 @@ _encode = msgspec.json.Encoder().encode
 Subscriber = tuple[Outbox, str]  # a connection's outbox and the subscription's name
 
 
+def _holding(outbox: Outbox) -> Held:
+    """What `outbox` is to be routed by: its subscriptions, nothing once it is closing."""
+    return outbox.subscriptions if outbox.closing is None else NOTHING_HELD
+
+
 class Routes:
     """Who listens to what: the fan-out's index of the connections' subscriptions.
 
@@ -110,15 +115,9 @@ class Routes:
 
     def update(self, outbox: Outbox) -> None:
         """Route by what `outbox` holds now (nothing once it is closing)."""
-        held = outbox.subscriptions if outbox.closing is None else NOTHING_HELD
-        before = self._held.get(outbox, NOTHING_HELD)
-        if held is before:
-            return
-        self.forget(outbox)
-        for name, (channel, filter) in held.items():
-            self.by_channel.setdefault(channel, {}).setdefault(filter, set()).add((outbox, name))
-        if held:
-            self._held[outbox] = held
+        held = _holding(outbox)
+        if held is not self._held.get(outbox, NOTHING_HELD):
+            self._route(outbox, held)
 
     def reconcile(self, outboxes: Iterable[Outbox]) -> None:
         """Drop what the open connections `outboxes` no longer hold.
@@ -132,18 +131,20 @@ class Routes:
         for outbox in self._held.keys() - current:
             self.forget(outbox)
         for outbox, before in list(self._held.items()):
-            held = outbox.subscriptions if outbox.closing is None else NOTHING_HELD
+            held = _holding(outbox)
             if held is before:
                 continue
             kept = {name: each for name, each in before.items() if held.get(name) == each}
-            if len(kept) == len(before):
-                continue
-            self.forget(outbox)
-            for name, (channel, filter) in kept.items():
-                subscribers = self.by_channel.setdefault(channel, {}).setdefault(filter, set())
-                subscribers.add((outbox, name))
-            if kept:
-                self._held[outbox] = MappingProxyType(kept)
+            if len(kept) < len(before):
+                self._route(outbox, MappingProxyType(kept))
+
+    def _route(self, outbox: Outbox, held: Held) -> None:
+        """Route `outbox` by exactly `held`."""
+        self.forget(outbox)
+        for name, (channel, filter) in held.items():
+            self.by_channel.setdefault(channel, {}).setdefault(filter, set()).add((outbox, name))
+        if held:
+            self._held[outbox] = held
 
     def forget(self, outbox: Outbox) -> None:
         before = self._held.pop(outbox, NOTHING_HELD)
